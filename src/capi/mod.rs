@@ -1,0 +1,11 @@
+//! The C ABI surface. Every `#[no_mangle]` function, `#[repr(C)]` type and raw pointer
+//! lives under this module.
+#![allow(clippy::missing_safety_doc)]
+
+pub mod abi_types;
+pub mod boundary;
+#[cfg(not(feature = "no_extensions"))]
+pub mod extension_table;
+pub mod log_exports;
+pub mod stubs_exports;
+pub mod util_exports;
