@@ -51,7 +51,9 @@ pub unsafe extern "C" fn libwebsocket_client_connect_extended(
         if clients.is_null() {
             return std::ptr::null_mut();
         }
-        crate::log::lws_err!("libwebsocket_client_connect: client connections are not supported yet");
+        crate::log::lws_err!(
+            "libwebsocket_client_connect: client connections are not supported yet"
+        );
         std::ptr::null_mut()
     })
 }

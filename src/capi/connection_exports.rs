@@ -51,25 +51,40 @@ pub unsafe extern "C" fn libwebsocket_write(
     protocol: WriteProtocolInt,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some((ctx, conn)) = wsi_ref(wsi) else { return -1 };
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return -1;
+        };
         if len > i32::MAX as usize || (buf.is_null() && len != 0) {
             return -1;
         }
-        let payload = if len == 0 { &[][..] } else { std::slice::from_raw_parts(buf, len) };
+        let payload = if len == 0 {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(buf, len)
+        };
         tx::write(ctx, &conn, payload, protocol)
     })
 }
 
 /// Arms a timeout: after `secs` seconds the connection is closed (reason 0 cancels).
 #[no_mangle]
-pub unsafe extern "C" fn libwebsocket_set_timeout(wsi: *mut libwebsocket, reason: PendingTimeoutInt, secs: c_int) {
+pub unsafe extern "C" fn libwebsocket_set_timeout(
+    wsi: *mut libwebsocket,
+    reason: PendingTimeoutInt,
+    secs: c_int,
+) {
     ffi_guard!((), {
-        let Some((ctx, conn)) = wsi_ref(wsi) else { return };
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return;
+        };
         ctx.set_timeout(&conn, reason, secs);
     })
 }
 
-unsafe fn with_headers<R>(wsi: *mut libwebsocket, f: impl FnOnce(&crate::engine::http::headers::HeaderTable) -> R) -> Option<R> {
+unsafe fn with_headers<R>(
+    wsi: *mut libwebsocket,
+    f: impl FnOnce(&crate::engine::http::headers::HeaderTable) -> R,
+) -> Option<R> {
     let conn = conn_any(wsi)?;
     let http = conn.http.try_borrow().ok()?;
     let h = http.as_ref()?.headers.as_ref()?;
@@ -91,22 +106,38 @@ pub unsafe extern "C" fn lws_hdr_total_length(wsi: *mut libwebsocket, h: TokenIn
 /// Copies header `h` plus a NUL into `dest`; returns its length, or -1 when it does
 /// not fit, the arguments are invalid or headers are not available.
 #[no_mangle]
-pub unsafe extern "C" fn lws_hdr_copy(wsi: *mut libwebsocket, dest: *mut c_char, len: c_int, h: TokenIndexInt) -> c_int {
+pub unsafe extern "C" fn lws_hdr_copy(
+    wsi: *mut libwebsocket,
+    dest: *mut c_char,
+    len: c_int,
+    h: TokenIndexInt,
+) -> c_int {
     ffi_guard!(-1, {
         if h as usize >= TOKEN_COUNT {
             return -1;
         }
-        let Some(out) = out_slice(dest, len) else { return -1 };
-        with_headers(wsi, |t| t.copy_to(h as usize, out).map_or(-1, |n| n as c_int)).unwrap_or(-1)
+        let Some(out) = out_slice(dest, len) else {
+            return -1;
+        };
+        with_headers(wsi, |t| {
+            t.copy_to(h as usize, out).map_or(-1, |n| n as c_int)
+        })
+        .unwrap_or(-1)
     })
 }
 
 /// The protocol this connection uses: a pointer into the application's array.
 #[no_mangle]
-pub unsafe extern "C" fn libwebsockets_get_protocol(wsi: *mut libwebsocket) -> *const libwebsocket_protocols {
+pub unsafe extern "C" fn libwebsockets_get_protocol(
+    wsi: *mut libwebsocket,
+) -> *const libwebsocket_protocols {
     ffi_guard!(std::ptr::null(), {
-        let Some(conn) = conn_any(wsi) else { return std::ptr::null() };
-        let Some(ctx) = conn.ctx.as_ref() else { return std::ptr::null() };
+        let Some(conn) = conn_any(wsi) else {
+            return std::ptr::null();
+        };
+        let Some(ctx) = conn.ctx.as_ref() else {
+            return std::ptr::null();
+        };
         if ctx.c_protocols.is_null() || conn.protocol.get() >= ctx.protocols.len() {
             return std::ptr::null();
         }
@@ -121,13 +152,17 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable(
     wsi: *mut libwebsocket,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some((ctx, conn)) = wsi_ref(wsi) else { return -1 };
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return -1;
+        };
         service::request_writeable(ctx, &conn);
         1
     })
 }
 
-unsafe fn protocol_target(protocol: *const libwebsocket_protocols) -> Option<(&'static Context, usize)> {
+unsafe fn protocol_target(
+    protocol: *const libwebsocket_protocols,
+) -> Option<(&'static Context, usize)> {
     let p = protocol.as_ref()?;
     let ctx = ctx_ref(p.owning_server)?;
     let idx = p.protocol_index;
@@ -139,9 +174,13 @@ unsafe fn protocol_target(protocol: *const libwebsocket_protocols) -> Option<(&'
 
 /// WRITEABLE callbacks for every WebSocket connection using `protocol`.
 #[no_mangle]
-pub unsafe extern "C" fn libwebsocket_callback_on_writable_all_protocol(protocol: *const libwebsocket_protocols) -> c_int {
+pub unsafe extern "C" fn libwebsocket_callback_on_writable_all_protocol(
+    protocol: *const libwebsocket_protocols,
+) -> c_int {
     ffi_guard!(-1, {
-        let Some((ctx, idx)) = protocol_target(protocol) else { return -1 };
+        let Some((ctx, idx)) = protocol_target(protocol) else {
+            return -1;
+        };
         for conn in ctx.all_conns() {
             if conn.protocol.get() == idx && conn.state.get() == ConnState::Ws {
                 service::request_writeable(ctx, &conn);
@@ -160,21 +199,30 @@ pub unsafe extern "C" fn libwebsocket_get_socket_fd(wsi: *mut libwebsocket) -> c
 /// 1 when the frame being delivered to RECEIVE has FIN set.
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_is_final_fragment(wsi: *mut libwebsocket) -> c_int {
-    ffi_guard!(0, { conn_any(wsi).map_or(0, |c| c.rx_info.get().final_fragment as c_int) })
+    ffi_guard!(0, {
+        conn_any(wsi).map_or(0, |c| c.rx_info.get().final_fragment as c_int)
+    })
 }
 
 /// RSV bits of the frame being delivered (0x1..0x7 in the low bits).
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_get_reserved_bits(wsi: *mut libwebsocket) -> c_uchar {
-    ffi_guard!(0, { conn_any(wsi).map_or(0, |c| (c.rx_info.get().rsv >> 4) & 7) })
+    ffi_guard!(0, {
+        conn_any(wsi).map_or(0, |c| (c.rx_info.get().rsv >> 4) & 7)
+    })
 }
 
 /// Pauses (0) or resumes (non-zero) receiving; takes effect when the current callback
 /// returns. Returns 0, or -1 for an invalid connection.
 #[no_mangle]
-pub unsafe extern "C" fn libwebsocket_rx_flow_control(wsi: *mut libwebsocket, enable: c_int) -> c_int {
+pub unsafe extern "C" fn libwebsocket_rx_flow_control(
+    wsi: *mut libwebsocket,
+    enable: c_int,
+) -> c_int {
     ffi_guard!(-1, {
-        let Some((ctx, conn)) = wsi_ref(wsi) else { return -1 };
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return -1;
+        };
         service::rx_flow(ctx, &conn, enable != 0);
         0
     })
@@ -182,9 +230,13 @@ pub unsafe extern "C" fn libwebsocket_rx_flow_control(wsi: *mut libwebsocket, en
 
 /// Resumes receiving on every connection using `protocol`.
 #[no_mangle]
-pub unsafe extern "C" fn libwebsocket_rx_flow_allow_all_protocol(protocol: *const libwebsocket_protocols) {
+pub unsafe extern "C" fn libwebsocket_rx_flow_allow_all_protocol(
+    protocol: *const libwebsocket_protocols,
+) {
     ffi_guard!((), {
-        let Some((ctx, idx)) = protocol_target(protocol) else { return };
+        let Some((ctx, idx)) = protocol_target(protocol) else {
+            return;
+        };
         for conn in ctx.all_conns() {
             if conn.protocol.get() == idx {
                 service::rx_flow(ctx, &conn, true);
@@ -196,20 +248,26 @@ pub unsafe extern "C" fn libwebsocket_rx_flow_allow_all_protocol(protocol: *cons
 /// Payload bytes of the current frame still to come after this RECEIVE.
 #[no_mangle]
 pub unsafe extern "C" fn libwebsockets_remaining_packet_payload(wsi: *mut libwebsocket) -> size_t {
-    ffi_guard!(0, { conn_any(wsi).map_or(0, |c| c.rx_info.get().remaining as size_t) })
+    ffi_guard!(0, {
+        conn_any(wsi).map_or(0, |c| c.rx_info.get().remaining as size_t)
+    })
 }
 
 /// 1 when the message being delivered is binary.
 #[no_mangle]
 pub unsafe extern "C" fn lws_frame_is_binary(wsi: *mut libwebsocket) -> c_int {
-    ffi_guard!(0, { conn_any(wsi).map_or(0, |c| c.rx_info.get().binary as c_int) })
+    ffi_guard!(0, {
+        conn_any(wsi).map_or(0, |c| c.rx_info.get().binary as c_int)
+    })
 }
 
 /// 1 when writing now would only queue (the socket is full or much is queued).
 #[no_mangle]
 pub unsafe extern "C" fn lws_send_pipe_choked(wsi: *mut libwebsocket) -> c_int {
     ffi_guard!(1, {
-        let Some((ctx, conn)) = wsi_ref(wsi) else { return 1 };
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return 1;
+        };
         tx::choked(ctx, &conn) as c_int
     })
 }
@@ -223,11 +281,17 @@ pub unsafe extern "C" fn libwebsocket_read(
     len: size_t,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some((ctx, conn)) = wsi_ref(wsi) else { return -1 };
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return -1;
+        };
         if buf.is_null() && len != 0 {
             return -1;
         }
-        let mut data = if len == 0 { Vec::new() } else { std::slice::from_raw_parts(buf, len).to_vec() };
+        let mut data = if len == 0 {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(buf, len).to_vec()
+        };
         service::process_input(ctx, &conn, &mut data);
         if conn.is_open() {
             0
@@ -247,8 +311,12 @@ pub unsafe extern "C" fn libwebsockets_serve_http_file(
     content_type: *const c_char,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some((ctx, conn)) = wsi_ref(wsi) else { return -1 };
-        let Some(path) = cstr_bytes(file) else { return -1 };
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return -1;
+        };
+        let Some(path) = cstr_bytes(file) else {
+            return -1;
+        };
         let ctype = cstr_bytes(content_type).unwrap_or(b"application/octet-stream");
         use std::os::unix::ffi::OsStrExt;
         let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
@@ -263,7 +331,9 @@ pub unsafe extern "C" fn libwebsockets_serve_http_file_fragment(
     wsi: *mut libwebsocket,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some((ctx, conn)) = wsi_ref(wsi) else { return -1 };
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return -1;
+        };
         http_server::serve_file_fragment(ctx, &conn)
     })
 }
@@ -289,7 +359,9 @@ pub unsafe extern "C" fn libwebsockets_get_peer_addresses(
         if let Some(b) = rip_buf.as_deref_mut() {
             copy_cstr_truncating(b, b"");
         }
-        let Some(addr) = crate::io::net::peer_addr(fd) else { return };
+        let Some(addr) = crate::io::net::peer_addr(fd) else {
+            return;
+        };
         let ip = match addr.ip() {
             std::net::IpAddr::V6(v6) => v6
                 .to_ipv4_mapped()

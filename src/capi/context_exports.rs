@@ -38,7 +38,11 @@ pub unsafe extern "C" fn libwebsocket_create_context(
             let e = &*p;
             protocols.push(ProtocolInfo {
                 name: cstr_bytes(e.name).map(|b| b.to_vec()),
-                rx_chunk: if e.rx_buffer_size == 0 { DEFAULT_RX_CHUNK } else { e.rx_buffer_size },
+                rx_chunk: if e.rx_buffer_size == 0 {
+                    DEFAULT_RX_CHUNK
+                } else {
+                    e.rx_buffer_size
+                },
                 pss_size: e.per_session_data_size,
             });
             p = p.add(1);
@@ -79,7 +83,10 @@ pub unsafe extern "C" fn libwebsocket_create_context(
             e.protocol_index = i as c_int;
         }
         if let Ok(proxy) = std::env::var("http_proxy") {
-            let proxy = proxy.trim_start_matches("http://").trim_end_matches('/').to_string();
+            let proxy = proxy
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string();
             if !proxy.is_empty() {
                 *ctx.proxy.borrow_mut() = Some(proxy);
             }
@@ -87,7 +94,13 @@ pub unsafe extern "C" fn libwebsocket_create_context(
         crate::log::lws_notice!("libwebsockets (Rust) {}", env!("LWS_BUILD_HASH"));
         if let Some(fd) = ctx.listener.get() {
             crate::log::lws_notice!(" Listening on port {}", ctx.listen_port.get());
-            poll_fd_event(ctx, None, libwebsocket_callback_reasons::LWS_CALLBACK_ADD_POLL_FD, fd, 1);
+            poll_fd_event(
+                ctx,
+                None,
+                libwebsocket_callback_reasons::LWS_CALLBACK_ADD_POLL_FD,
+                fd,
+                1,
+            );
         }
         for i in 0..ctx.protocols.len() {
             invoke(
@@ -111,13 +124,21 @@ pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket
     ffi_guard!((), {
         let Some(ctx) = ctx_ref(context) else { return };
         if ctx.destroying.get() || ctx.in_service.get() > 0 {
-            crate::log::lws_err!("libwebsocket_context_destroy: called from inside a callback; ignored");
+            crate::log::lws_err!(
+                "libwebsocket_context_destroy: called from inside a callback; ignored"
+            );
             return;
         }
         ctx.destroying.set(true);
         service::close_all(ctx);
         if let Some(fd) = ctx.listener.take() {
-            poll_fd_event(ctx, None, libwebsocket_callback_reasons::LWS_CALLBACK_DEL_POLL_FD, fd, 0);
+            poll_fd_event(
+                ctx,
+                None,
+                libwebsocket_callback_reasons::LWS_CALLBACK_DEL_POLL_FD,
+                fd,
+                0,
+            );
             crate::io::net::close(fd);
         }
         for i in 0..ctx.protocols.len() {
@@ -143,7 +164,9 @@ pub unsafe extern "C" fn libwebsocket_service(
     timeout_ms: c_int,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some(ctx) = ctx_ref(context) else { return -1 };
+        let Some(ctx) = ctx_ref(context) else {
+            return -1;
+        };
         service::service(ctx, timeout_ms)
     })
 }
@@ -156,7 +179,9 @@ pub unsafe extern "C" fn libwebsocket_service_fd(
     pollfd: *mut libc::pollfd,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some(ctx) = ctx_ref(context) else { return -1 };
+        let Some(ctx) = ctx_ref(context) else {
+            return -1;
+        };
         if ctx.in_service.get() > 0 {
             crate::log::lws_err!("libwebsocket_service_fd called re-entrantly from a callback");
             return -1;
@@ -174,7 +199,9 @@ pub unsafe extern "C" fn libwebsocket_service_fd(
 
 /// The `user` pointer given at creation.
 #[no_mangle]
-pub unsafe extern "C" fn libwebsocket_context_user(context: *mut libwebsocket_context) -> *mut c_void {
+pub unsafe extern "C" fn libwebsocket_context_user(
+    context: *mut libwebsocket_context,
+) -> *mut c_void {
     ffi_guard!(std::ptr::null_mut(), {
         ctx_ref(context).map_or(std::ptr::null_mut(), |c| c.user)
     })
@@ -187,9 +214,16 @@ pub unsafe extern "C" fn libwebsocket_set_proxy(
     proxy: *const c_char,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some(ctx) = ctx_ref(context) else { return -1 };
-        let Some(p) = cstr_string(proxy) else { return -1 };
-        let p = p.trim_start_matches("http://").trim_end_matches('/').to_string();
+        let Some(ctx) = ctx_ref(context) else {
+            return -1;
+        };
+        let Some(p) = cstr_string(proxy) else {
+            return -1;
+        };
+        let p = p
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
         if p.is_empty() {
             *ctx.proxy.borrow_mut() = None;
             return 0;
@@ -201,7 +235,9 @@ pub unsafe extern "C" fn libwebsocket_set_proxy(
 
 /// This host's name (empty with LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME).
 #[no_mangle]
-pub unsafe extern "C" fn libwebsocket_canonical_hostname(context: *mut libwebsocket_context) -> *const c_char {
+pub unsafe extern "C" fn libwebsocket_canonical_hostname(
+    context: *mut libwebsocket_context,
+) -> *const c_char {
     ffi_guard!(std::ptr::null(), {
         ctx_ref(context).map_or(std::ptr::null(), |c| c.hostname.as_ptr())
     })

@@ -15,8 +15,10 @@ pub fn ctx_ptr(ctx: &Context) -> *mut libwebsocket_context {
     ctx as *const Context as *mut libwebsocket_context
 }
 
-/// Calls protocols[`index`].callback. Returns 0 when there is no such callback.
+/// Calls protocols[`index`].callback.
+/// `user` and `input` are handed to C untouched; Rust never dereferences them here. Returns 0 when there is no such callback.
 /// No Rust borrow of context or connection state may be held by the caller.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn invoke(
     ctx: &Context,
     index: usize,
@@ -39,6 +41,7 @@ pub fn invoke(
 }
 
 /// Calls the connection's own protocol callback with its per-session data.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn invoke_conn(
     ctx: &Context,
     conn: &Conn,
@@ -47,7 +50,15 @@ pub fn invoke_conn(
     len: usize,
 ) -> c_int {
     let user = conn.user_ptr();
-    invoke(ctx, conn.protocol.get(), Some(conn), reason, user, input, len)
+    invoke(
+        ctx,
+        conn.protocol.get(),
+        Some(conn),
+        reason,
+        user,
+        input,
+        len,
+    )
 }
 
 /// A POLL_FD notification for external event loops (always to protocols[0]).
@@ -59,5 +70,13 @@ pub fn poll_fd_event(
     events: i16,
 ) {
     let user = conn.map_or(std::ptr::null_mut(), |c| c.user_ptr());
-    invoke(ctx, 0, conn, reason, user, fd as isize as *mut c_void, events as u16 as usize);
+    invoke(
+        ctx,
+        0,
+        conn,
+        reason,
+        user,
+        fd as isize as *mut c_void,
+        events as u16 as usize,
+    );
 }

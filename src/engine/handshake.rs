@@ -23,7 +23,11 @@ pub struct Refusal {
 /// Checks the RFC 6455 4.2.1 requirements. Only version 13 is spoken (the only one the
 /// original v1.23 completed a handshake for); others get 426 with the version we speak.
 pub fn validate_upgrade(method: &str, h: &HeaderTable) -> Result<(), Refusal> {
-    let refuse = |status, why| Refusal { status, extra_headers: "", why };
+    let refuse = |status, why| Refusal {
+        status,
+        extra_headers: "",
+        why,
+    };
     if method != "GET" {
         return Err(refuse(400, "upgrade must use GET"));
     }
@@ -56,23 +60,23 @@ pub fn validate_upgrade(method: &str, h: &HeaderTable) -> Result<(), Refusal> {
 ///
 /// No `Sec-WebSocket-Protocol` header selects protocols[0]. Otherwise the whole header
 /// value is first matched exactly (what the original did), then each comma-separated
-/// offer in the client's order. `Err(())` when nothing matches: the original refused.
-pub fn select_protocol(offer: Option<&[u8]>, names: &[Option<&[u8]>]) -> Result<usize, ()> {
+/// offer in the client's order. `None` when nothing matches: the original refused.
+pub fn select_protocol(offer: Option<&[u8]>, names: &[Option<&[u8]>]) -> Option<usize> {
     let Some(offer) = offer else {
-        return if names.is_empty() { Err(()) } else { Ok(0) };
+        return if names.is_empty() { None } else { Some(0) };
     };
     if let Some(i) = names.iter().position(|n| *n == Some(offer)) {
-        return Ok(i);
+        return Some(i);
     }
     for candidate in offer.split(|&b| b == b',').map(|s| s.trim_ascii()) {
         if candidate.is_empty() {
             continue;
         }
         if let Some(i) = names.iter().position(|n| *n == Some(candidate)) {
-            return Ok(i);
+            return Some(i);
         }
     }
-    Err(())
+    None
 }
 
 /// Sec-WebSocket-Accept for a client key.
@@ -81,7 +85,11 @@ pub fn accept_key(key: &[u8]) -> String {
 }
 
 /// The 101 response.
-pub fn switching_protocols(key: &[u8], protocol: Option<&[u8]>, extensions: Option<&[u8]>) -> Vec<u8> {
+pub fn switching_protocols(
+    key: &[u8],
+    protocol: Option<&[u8]>,
+    extensions: Option<&[u8]>,
+) -> Vec<u8> {
     let mut r = Vec::with_capacity(160);
     r.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
@@ -145,16 +153,20 @@ mod tests {
     #[test]
     fn protocol_selection() {
         let names: [Option<&[u8]>; 3] = [Some(b"http-only"), Some(b"chat"), Some(b"mirror")];
-        assert_eq!(select_protocol(None, &names), Ok(0));
-        assert_eq!(select_protocol(Some(b"mirror"), &names), Ok(2));
-        assert_eq!(select_protocol(Some(b"x, chat ,mirror"), &names), Ok(1));
-        assert_eq!(select_protocol(Some(b"nope"), &names), Err(()));
+        assert_eq!(select_protocol(None, &names), Some(0));
+        assert_eq!(select_protocol(Some(b"mirror"), &names), Some(2));
+        assert_eq!(select_protocol(Some(b"x, chat ,mirror"), &names), Some(1));
+        assert_eq!(select_protocol(Some(b"nope"), &names), None);
     }
 
     #[test]
     fn response_contains_accept() {
-        let r = String::from_utf8(switching_protocols(b"dGhlIHNhbXBsZSBub25jZQ==", Some(b"chat"), None))
-            .unwrap();
+        let r = String::from_utf8(switching_protocols(
+            b"dGhlIHNhbXBsZSBub25jZQ==",
+            Some(b"chat"),
+            None,
+        ))
+        .unwrap();
         assert!(r.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert!(r.contains("Sec-WebSocket-Protocol: chat\r\n"));
         assert!(r.ends_with("\r\n\r\n"));

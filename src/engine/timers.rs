@@ -62,9 +62,21 @@ mod tests {
     #[test]
     fn due_in_order() {
         let mut t = TimerHeap::new();
-        t.push(Deadline { at_ms: 30, slot: 1, stamp: 0 });
-        t.push(Deadline { at_ms: 10, slot: 2, stamp: 0 });
-        t.push(Deadline { at_ms: 20, slot: 3, stamp: 0 });
+        t.push(Deadline {
+            at_ms: 30,
+            slot: 1,
+            stamp: 0,
+        });
+        t.push(Deadline {
+            at_ms: 10,
+            slot: 2,
+            stamp: 0,
+        });
+        t.push(Deadline {
+            at_ms: 20,
+            slot: 3,
+            stamp: 0,
+        });
         assert_eq!(t.next_at(), Some(10));
         assert_eq!(t.pop_due(5), None);
         assert_eq!(t.pop_due(25).map(|d| d.slot), Some(2));

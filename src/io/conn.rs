@@ -185,7 +185,10 @@ impl Conn {
         if !ext.is_null() {
             return ext;
         }
-        self.user.borrow().as_ref().map_or(std::ptr::null_mut(), |u| u.ptr())
+        self.user
+            .borrow()
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |u| u.ptr())
     }
     pub fn is_open(&self) -> bool {
         !matches!(self.state.get(), ConnState::Dead)

@@ -178,7 +178,10 @@ impl Context {
     }
 
     pub fn conn(&self, slot: u32) -> Option<Rc<Conn>> {
-        self.conns.borrow().get(slot as usize).and_then(|c| c.clone())
+        self.conns
+            .borrow()
+            .get(slot as usize)
+            .and_then(|c| c.clone())
     }
 
     pub fn conn_by_fd(&self, fd: RawFd) -> Option<Rc<Conn>> {
@@ -270,7 +273,11 @@ impl Context {
         }
         let at = self.now_ms() + (secs.max(0) as u64) * 1000;
         let mut t = self.timers.borrow_mut();
-        t.push(Deadline { at_ms: at, slot: conn.slot, stamp });
+        t.push(Deadline {
+            at_ms: at,
+            slot: conn.slot,
+            stamp,
+        });
         let live = self.conns.borrow().len();
         if t.len() > 4 * live + 1024 {
             let conns = self.conns.borrow();
@@ -278,7 +285,9 @@ impl Context {
                 conns
                     .get(d.slot as usize)
                     .and_then(|c| c.as_ref())
-                    .is_some_and(|c| c.timeout_stamp.get() == d.stamp && c.timeout_reason.get() != 0)
+                    .is_some_and(|c| {
+                        c.timeout_stamp.get() == d.stamp && c.timeout_reason.get() != 0
+                    })
             });
         }
     }

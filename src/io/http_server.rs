@@ -101,7 +101,7 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, method: &str, headers: &HeaderTable, 
     }
     let names: Vec<Option<&[u8]>> = ctx.protocols.iter().map(|p| p.name.as_deref()).collect();
     let offer = headers.get(TOKEN_PROTOCOL);
-    let Ok(index) = handshake::select_protocol(offer, &names) else {
+    let Some(index) = handshake::select_protocol(offer, &names) else {
         crate::log::lws_info!(
             "requested protocol {} not supported",
             String::from_utf8_lossy(offer.unwrap_or(b""))
@@ -119,7 +119,14 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, method: &str, headers: &HeaderTable, 
     } else {
         std::ptr::null_mut()
     };
-    if invoke_conn(ctx, conn, LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION, in_ptr, 0) != 0 {
+    if invoke_conn(
+        ctx,
+        conn,
+        LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION,
+        in_ptr,
+        0,
+    ) != 0
+    {
         crate::log::lws_info!("user code denied connection on fd {}", conn.fd);
         reject(ctx, conn, 403, "");
         return;
@@ -127,7 +134,9 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, method: &str, headers: &HeaderTable, 
     if !conn.is_open() {
         return;
     }
-    let key = headers.get(crate::engine::http::headers::TOKEN_KEY).unwrap_or(b"");
+    let key = headers
+        .get(crate::engine::http::headers::TOKEN_KEY)
+        .unwrap_or(b"");
     let chosen = offer.and(ctx.protocols[index].name.as_deref());
     let resp = handshake::switching_protocols(key, chosen, None);
     tx::write(ctx, conn, &resp, tx::WRITE_HTTP);
@@ -151,14 +160,19 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, method: &str, headers: &HeaderTable, 
 
 /// `libwebsockets_serve_http_file`: header now, body streamed as the socket allows.
 /// Returns -1 on error (a 404 was sent), 1 when already complete, 0 when in progress.
-pub fn serve_file(ctx: &Context, conn: &Rc<Conn>, path: &std::path::Path, content_type: &[u8]) -> i32 {
+pub fn serve_file(
+    ctx: &Context,
+    conn: &Rc<Conn>,
+    path: &std::path::Path,
+    content_type: &[u8],
+) -> i32 {
     if conn.state.get() != ConnState::Http {
         return -1;
     }
     let file = std::fs::File::open(path).and_then(|f| {
         let meta = f.metadata()?;
         if meta.is_dir() {
-            return Err(std::io::Error::new(std::io::ErrorKind::Other, "is a directory"));
+            return Err(std::io::Error::other("is a directory"));
         }
         Ok((f, meta.len()))
     });
@@ -174,7 +188,10 @@ pub fn serve_file(ctx: &Context, conn: &Rc<Conn>, path: &std::path::Path, conten
     let header = response::file_header(content_type, len);
     tx::write(ctx, conn, &header, tx::WRITE_HTTP);
     if let Some(h) = conn.http.borrow_mut().as_mut() {
-        h.file = Some(FileSend { file, remaining: len });
+        h.file = Some(FileSend {
+            file,
+            remaining: len,
+        });
     }
     file_step(ctx, conn)
 }
@@ -194,14 +211,15 @@ fn file_step(ctx: &Context, conn: &Rc<Conn>) -> i32 {
         }
         let read = {
             let mut http = conn.http.borrow_mut();
-            let Some(fs) = http.as_mut().and_then(|h| h.file.as_mut()) else { return -1 };
+            let Some(fs) = http.as_mut().and_then(|h| h.file.as_mut()) else {
+                return -1;
+            };
             if fs.remaining == 0 {
                 Ok(0)
             } else {
                 let want = (fs.remaining as usize).min(FILE_STEP);
-                fs.file.read(&mut chunk[..want]).map(|n| {
+                fs.file.read(&mut chunk[..want]).inspect(|&n| {
                     fs.remaining -= n as u64;
-                    n
                 })
             }
         };
@@ -215,7 +233,13 @@ fn file_step(ctx: &Context, conn: &Rc<Conn>) -> i32 {
                 if let Some(h) = conn.http.borrow_mut().as_mut() {
                     h.file = None;
                 }
-                invoke_conn(ctx, conn, LWS_CALLBACK_HTTP_FILE_COMPLETION, std::ptr::null_mut(), 0);
+                invoke_conn(
+                    ctx,
+                    conn,
+                    LWS_CALLBACK_HTTP_FILE_COMPLETION,
+                    std::ptr::null_mut(),
+                    0,
+                );
                 crate::io::service::update_pollout(ctx, conn);
                 return 1;
             }

@@ -29,7 +29,9 @@ fn sockaddr_from(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t)
             let sin = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
                 sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
                 sin_zero: [0; 8],
             };
             // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
@@ -41,7 +43,9 @@ fn sockaddr_from(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t)
                 sin6_family: libc::AF_INET6 as libc::sa_family_t,
                 sin6_port: a.port().to_be(),
                 sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
                 sin6_scope_id: a.scope_id(),
             };
             // SAFETY: as above, for sockaddr_in6.
@@ -64,7 +68,10 @@ fn sockaddr_to(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
             // SAFETY: the family says this storage holds a sockaddr_in6.
             let sin6 = unsafe { &*(ss as *const _ as *const libc::sockaddr_in6) };
             let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            Some(SocketAddr::new(IpAddr::V6(ip), u16::from_be(sin6.sin6_port)))
+            Some(SocketAddr::new(
+                IpAddr::V6(ip),
+                u16::from_be(sin6.sin6_port),
+            ))
         }
         _ => None,
     }
@@ -86,10 +93,18 @@ fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_int)
 
 /// A non-blocking listening TCP socket bound to `addr` (dual-stack when `addr` is `[::]`).
 pub fn listen(addr: SocketAddr, reuseport: bool) -> io::Result<RawFd> {
-    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
     // SAFETY: plain socket(2) call.
     let fd = cvt(unsafe {
-        libc::socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0)
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
     })?;
     let setup = || -> io::Result<()> {
         set_int_opt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
@@ -202,15 +217,26 @@ pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
 pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: reads at most buf.len() bytes from the live slice.
     cvt_size(unsafe {
-        libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_NOSIGNAL)
+        libc::send(
+            fd,
+            buf.as_ptr() as *const libc::c_void,
+            buf.len(),
+            libc::MSG_NOSIGNAL,
+        )
     })
 }
 
 /// Sends two buffers with one sendmsg(2), without SIGPIPE.
 pub fn send2(fd: RawFd, a: &[u8], b: &[u8]) -> io::Result<usize> {
     let mut iov = [
-        libc::iovec { iov_base: a.as_ptr() as *mut libc::c_void, iov_len: a.len() },
-        libc::iovec { iov_base: b.as_ptr() as *mut libc::c_void, iov_len: b.len() },
+        libc::iovec {
+            iov_base: a.as_ptr() as *mut libc::c_void,
+            iov_len: a.len(),
+        },
+        libc::iovec {
+            iov_base: b.as_ptr() as *mut libc::c_void,
+            iov_len: b.len(),
+        },
     ];
     // SAFETY: msghdr zeroed, then pointed at the two live iovecs (only read by the kernel).
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -276,7 +302,11 @@ pub fn interface_addr(name: &str) -> Option<IpAddr> {
         };
         // SAFETY: copies exactly the family's sockaddr size into the larger storage.
         unsafe {
-            std::ptr::copy_nonoverlapping(ifa.ifa_addr as *const u8, &mut ss as *mut _ as *mut u8, size)
+            std::ptr::copy_nonoverlapping(
+                ifa.ifa_addr as *const u8,
+                &mut ss as *mut _ as *mut u8,
+                size,
+            )
         };
         match sockaddr_to(&ss) {
             Some(SocketAddr::V4(a)) if v4.is_none() => v4 = Some(IpAddr::V4(*a.ip())),

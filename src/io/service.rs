@@ -82,7 +82,9 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
             accept_ready(ctx);
             continue;
         }
-        let Some(conn) = ctx.conn(ev.token().0 as u32 - 1) else { continue };
+        let Some(conn) = ctx.conn(ev.token().0 as u32 - 1) else {
+            continue;
+        };
         if ev.is_writable() {
             conn_writable(ctx, &conn);
         }
@@ -186,7 +188,9 @@ pub fn flush_dirty(ctx: &Context) {
 /// Accepts pending connections on the listening socket.
 pub fn accept_ready(ctx: &Context) {
     ctx.accept_pending.set(false);
-    let Some(lfd) = ctx.listener.get() else { return };
+    let Some(lfd) = ctx.listener.get() else {
+        return;
+    };
     if let Some(until) = ctx.accept_paused_until.get() {
         if Instant::now() < until {
             ctx.accept_pending.set(true);
@@ -201,7 +205,11 @@ pub fn accept_ready(ctx: &Context) {
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => {
                 let code = e.raw_os_error().unwrap_or(0);
-                if code == libc::EMFILE || code == libc::ENFILE || code == libc::ENOBUFS || code == libc::ENOMEM {
+                if code == libc::EMFILE
+                    || code == libc::ENFILE
+                    || code == libc::ENOBUFS
+                    || code == libc::ENOMEM
+                {
                     crate::log::lws_warn!("accept: {} (pausing accepts for 100 ms)", e);
                     ctx.accept_paused_until
                         .set(Some(Instant::now() + Duration::from_millis(100)));
@@ -325,7 +333,11 @@ pub fn conn_writable(ctx: &Context, conn: &Rc<Conn>) {
         return;
     }
     if conn.state.get() == ConnState::Http
-        && conn.http.borrow().as_ref().is_some_and(|h| h.file.is_some())
+        && conn
+            .http
+            .borrow()
+            .as_ref()
+            .is_some_and(|h| h.file.is_some())
     {
         http_server::continue_file(ctx, conn);
         return;
@@ -395,13 +407,29 @@ pub fn update_pollout(ctx: &Context, conn: &Conn) {
     let want = !conn.out.borrow().is_empty()
         || conn.has(flag::WANT_WRITEABLE)
         || (!conn.rx_stash.borrow().is_empty() && !conn.has(flag::RX_PAUSED))
-        || conn.http.borrow().as_ref().is_some_and(|h| h.file.is_some());
+        || conn
+            .http
+            .borrow()
+            .as_ref()
+            .is_some_and(|h| h.file.is_some());
     if want && !conn.has(flag::POLLOUT_SET) {
         conn.set(flag::POLLOUT_SET);
-        poll_fd_event(ctx, Some(conn), LWS_CALLBACK_SET_MODE_POLL_FD, conn.fd, POLLOUT);
+        poll_fd_event(
+            ctx,
+            Some(conn),
+            LWS_CALLBACK_SET_MODE_POLL_FD,
+            conn.fd,
+            POLLOUT,
+        );
     } else if !want && conn.has(flag::POLLOUT_SET) {
         conn.clear(flag::POLLOUT_SET);
-        poll_fd_event(ctx, Some(conn), LWS_CALLBACK_CLEAR_MODE_POLL_FD, conn.fd, POLLOUT);
+        poll_fd_event(
+            ctx,
+            Some(conn),
+            LWS_CALLBACK_CLEAR_MODE_POLL_FD,
+            conn.fd,
+            POLLOUT,
+        );
     }
 }
 
@@ -417,7 +445,13 @@ pub fn rx_flow(ctx: &Context, conn: &Rc<Conn>, enable: bool) {
         conn.clear(flag::RX_PAUSED);
         if conn.has(flag::POLLIN_CLEARED) {
             conn.clear(flag::POLLIN_CLEARED);
-            poll_fd_event(ctx, Some(conn), LWS_CALLBACK_SET_MODE_POLL_FD, conn.fd, POLLIN);
+            poll_fd_event(
+                ctx,
+                Some(conn),
+                LWS_CALLBACK_SET_MODE_POLL_FD,
+                conn.fd,
+                POLLIN,
+            );
         }
         // Edge-triggered: data that arrived while paused raises no new event.
         ctx.enqueue(conn, flag::IN_READ_Q);
@@ -429,7 +463,13 @@ pub fn rx_flow(ctx: &Context, conn: &Rc<Conn>, enable: bool) {
         conn.set(flag::RX_PAUSED);
         if ctx.external_poll.get() && !conn.has(flag::POLLIN_CLEARED) {
             conn.set(flag::POLLIN_CLEARED);
-            poll_fd_event(ctx, Some(conn), LWS_CALLBACK_CLEAR_MODE_POLL_FD, conn.fd, POLLIN);
+            poll_fd_event(
+                ctx,
+                Some(conn),
+                LWS_CALLBACK_CLEAR_MODE_POLL_FD,
+                conn.fd,
+                POLLIN,
+            );
         }
     }
 }
@@ -440,7 +480,9 @@ pub fn check_timeouts(ctx: &Context) {
     loop {
         let due = ctx.timers.borrow_mut().pop_due(now);
         let Some(d) = due else { break };
-        let Some(conn) = ctx.conn(d.slot) else { continue };
+        let Some(conn) = ctx.conn(d.slot) else {
+            continue;
+        };
         if conn.timeout_stamp.get() != d.stamp || conn.timeout_reason.get() == 0 {
             continue;
         }
@@ -504,7 +546,10 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
     if matches!(how, CloseHow::Graceful(_)) && state == ConnState::Flushing {
         return; // already on its way out
     }
-    if matches!(how, CloseHow::Graceful(_)) && state == ConnState::Draining && !conn.has(flag::FAILED) {
+    if matches!(how, CloseHow::Graceful(_))
+        && state == ConnState::Draining
+        && !conn.has(flag::FAILED)
+    {
         return;
     }
     finalize(ctx, conn, state);

@@ -30,7 +30,10 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
     }
     let base = protocol & !(WRITE_NO_FIN | WRITE_CLIENT_IGNORE_XOR_MASK);
     if base == WRITE_HTTP {
-        if !matches!(conn.state.get(), ConnState::Http | ConnState::HttpHeaders | ConnState::Ws) {
+        if !matches!(
+            conn.state.get(),
+            ConnState::Http | ConnState::HttpHeaders | ConnState::Ws
+        ) {
             return -1;
         }
         enqueue_bytes(ctx, conn, &[], payload, None);
@@ -112,7 +115,11 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
     let batching = ctx.in_service.get() > 0;
     {
         let mut out = conn.out.borrow_mut();
-        if out.is_empty() && mask.is_none() && payload.len() >= DIRECT_SEND_MIN && !conn.has(flag::CHOKED) {
+        if out.is_empty()
+            && mask.is_none()
+            && payload.len() >= DIRECT_SEND_MIN
+            && !conn.has(flag::CHOKED)
+        {
             // Large payload, nothing queued: send from the caller's buffer, queue the rest.
             let total = hdr.len() + payload.len();
             let sent = match net::send2(conn.fd, hdr, payload) {

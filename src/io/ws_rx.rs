@@ -71,7 +71,11 @@ pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
                     let mut buf = [0u8; 125];
                     let len = payload.len().min(125);
                     buf[..len].copy_from_slice(&payload[..len]);
-                    Step::Control { opcode, payload: buf, len }
+                    Step::Control {
+                        opcode,
+                        payload: buf,
+                        len,
+                    }
                 }
             }
         };
@@ -82,33 +86,52 @@ pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
                 close_conn(ctx, conn, CloseHow::Graceful(Some(code)));
                 return;
             }
-            Step::Data { off, len, binary, fin, rsv, frame_remaining } => {
+            Step::Data {
+                off,
+                len,
+                binary,
+                fin,
+                rsv,
+                frame_remaining,
+            } => {
                 if conn.has(flag::CLOSE_SENT) {
                     continue; // closing: data after our close frame is discarded
                 }
-                let info = RxInfo { final_fragment: fin, binary, rsv, remaining: 0 };
+                let info = RxInfo {
+                    final_fragment: fin,
+                    binary,
+                    rsv,
+                    remaining: 0,
+                };
                 deliver_data(ctx, conn, &input[off..off + len], info, frame_remaining);
             }
-            Step::Control { opcode, payload, len } => on_control(ctx, conn, opcode, &payload[..len]),
+            Step::Control {
+                opcode,
+                payload,
+                len,
+            } => on_control(ctx, conn, opcode, &payload[..len]),
         }
     }
 }
 
 fn on_control(ctx: &Context, conn: &Rc<Conn>, opcode: u8, payload: &[u8]) {
     match opcode {
-        ws::OP_PING => {
-            if !conn.has(flag::CLOSE_SENT) {
-                tx::queue_frame(ctx, conn, ws::OP_PONG, true, payload);
-            }
+        ws::OP_PING if !conn.has(flag::CLOSE_SENT) => {
+            tx::queue_frame(ctx, conn, ws::OP_PONG, true, payload);
         }
-        ws::OP_PONG => {
-            if conn.side == Side::Client {
-                let mut buf = [0u8; PRE + 125 + POST + 1];
-                buf[PRE..PRE + payload.len()].copy_from_slice(payload);
-                let p = buf[PRE..].as_mut_ptr() as *mut libc::c_void;
-                if invoke_conn(ctx, conn, LWS_CALLBACK_CLIENT_RECEIVE_PONG, p, payload.len()) < 0 {
-                    close_conn(ctx, conn, CloseHow::Graceful(None));
-                }
+        ws::OP_PONG if conn.side == Side::Client => {
+            let mut buf = [0u8; PRE + 125 + POST + 1];
+            buf[PRE..PRE + payload.len()].copy_from_slice(payload);
+            let p = buf[PRE..].as_mut_ptr() as *mut libc::c_void;
+            if invoke_conn(
+                ctx,
+                conn,
+                LWS_CALLBACK_CLIENT_RECEIVE_PONG,
+                p,
+                payload.len(),
+            ) < 0
+            {
+                close_conn(ctx, conn, CloseHow::Graceful(None));
             }
         }
         ws::OP_CLOSE => {
@@ -129,8 +152,17 @@ fn on_control(ctx: &Context, conn: &Rc<Conn>, opcode: u8, payload: &[u8]) {
 }
 
 /// Chunks `payload` for the RECEIVE callback, accumulating across reads as needed.
-fn deliver_data(ctx: &Context, conn: &Rc<Conn>, payload: &[u8], info: RxInfo, frame_remaining: u64) {
-    let chunk = ctx.protocols.get(conn.protocol.get()).map_or(4096, |p| p.rx_chunk);
+fn deliver_data(
+    ctx: &Context,
+    conn: &Rc<Conn>,
+    payload: &[u8],
+    info: RxInfo,
+    frame_remaining: u64,
+) {
+    let chunk = ctx
+        .protocols
+        .get(conn.protocol.get())
+        .map_or(4096, |p| p.rx_chunk);
     let mut rest = payload;
     if rest.is_empty() && frame_remaining == 0 && conn.rx_pending.borrow().is_empty() {
         receive(ctx, conn, &[], info, 0);
@@ -143,7 +175,9 @@ fn deliver_data(ctx: &Context, conn: &Rc<Conn>, payload: &[u8], info: RxInfo, fr
         let pending_len = conn.rx_pending.borrow().len();
         if pending_len > 0 {
             let take = (chunk - pending_len).min(rest.len());
-            conn.rx_pending.borrow_mut().extend_from_slice(&rest[..take]);
+            conn.rx_pending
+                .borrow_mut()
+                .extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             if pending_len + take == chunk || (rest.is_empty() && frame_remaining == 0) {
                 let data = std::mem::take(&mut *conn.rx_pending.borrow_mut());
@@ -177,7 +211,9 @@ fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], mut info: RxInfo, remain
     info.remaining = remaining;
     conn.rx_info.set(info);
     let ptr = {
-        let Ok(mut buf) = ctx.deliver_buf.try_borrow_mut() else { return };
+        let Ok(mut buf) = ctx.deliver_buf.try_borrow_mut() else {
+            return;
+        };
         let need = PRE + data.len() + POST + 1;
         if buf.len() < need {
             buf.resize(need, 0);

@@ -42,7 +42,7 @@ pub struct RequestHead {
 pub enum HeadParse {
     /// The head is not complete yet.
     Partial,
-    Complete(RequestHead),
+    Complete(Box<RequestHead>),
     /// The request is malformed or over a limit: answer with this status and close.
     Reject(u16),
 }
@@ -80,13 +80,13 @@ pub fn parse_request_head(buf: &[u8], limits: &HeadLimits) -> HeadParse {
                     table.add(idx, h.value.trim_ascii());
                 }
             }
-            HeadParse::Complete(RequestHead {
+            HeadParse::Complete(Box::new(RequestHead {
                 method,
                 uri: path.as_bytes().to_vec(),
                 minor_version: req.version.unwrap_or(0),
                 headers: table,
                 head_len,
-            })
+            }))
         }
         Err(httparse::Error::TooManyHeaders) => HeadParse::Reject(431),
         Err(httparse::Error::Version) => HeadParse::Reject(505),

@@ -21,7 +21,11 @@ pub fn reason(status: u16) -> &'static str {
 
 /// A complete error response that tells the client the connection closes.
 pub fn error_response(status: u16, extra_headers: &str) -> Vec<u8> {
-    let body = format!("<html><body><h1>{} {}</h1></body></html>", status, reason(status));
+    let body = format!(
+        "<html><body><h1>{} {}</h1></body></html>",
+        status,
+        reason(status)
+    );
     format!(
         "HTTP/1.1 {} {}\r\nServer: libwebsockets\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n{}",
         status,
@@ -56,6 +60,8 @@ mod tests {
     #[test]
     fn file_header_strips_crlf_injection() {
         let h = file_header(b"text/html\r\nX: y", 5);
-        assert!(String::from_utf8(h).unwrap().contains("Content-Type: text/htmlX: y\r\n"));
+        assert!(String::from_utf8(h)
+            .unwrap()
+            .contains("Content-Type: text/htmlX: y\r\n"));
     }
 }
