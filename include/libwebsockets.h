@@ -1,5 +1,4 @@
 /* libwebsockets v1.23 API and ABI, implemented in Rust. */
-
 #ifndef LIBWEBSOCKET_H_3060898B846849FF9F88F5DB59B5950C
 #define LIBWEBSOCKET_H_3060898B846849FF9F88F5DB59B5950C
 
@@ -492,8 +491,6 @@ LWS_VISIBLE LWS_EXTERN int lws_daemonize(const char *_lock_path);
 LWS_VISIBLE LWS_EXTERN struct libwebsocket_extension *libwebsocket_get_internal_extensions(void);
 #endif
 
-#endif  /* LIBWEBSOCKET_H_3060898B846849FF9F88F5DB59B5950C */
-
 /* The user callback's shape: applications define functions of this type. */
 typedef int (callback_function)(struct libwebsocket_context *context,
 			struct libwebsocket *wsi,
@@ -525,3 +522,5 @@ LWS_EXTERN int extension_callback(struct libwebsocket_context *context,
 #ifdef __cplusplus
 }
 #endif
+
+#endif /* LIBWEBSOCKET_H_3060898B846849FF9F88F5DB59B5950C */
