@@ -19,7 +19,11 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn build_echo(out: &Path) -> PathBuf {
@@ -96,7 +100,13 @@ fn autobahn_server_groups_1_to_10() {
         .lines()
         .find(|l| l.starts_with("autobahn-server:"))
         .unwrap_or("no summary line");
-    assert!(output.status.success(), "Autobahn reported failures: {summary}");
+    assert!(
+        output.status.success(),
+        "Autobahn reported failures: {summary}"
+    );
     assert!(summary.contains(" 0 failed"), "{summary}");
-    assert!(text.contains("close-behavior failures (FAILED/UNCLEAN): 0"), "unclean closes");
+    assert!(
+        text.contains("close-behavior failures (FAILED/UNCLEAN): 0"),
+        "unclean closes"
+    );
 }
