@@ -63,9 +63,10 @@ pub unsafe extern "C" fn libwebsocket_client_connect_extended(
             crate::log::lws_err!("libwebsocket_client_connect: bad port {}", port);
             return std::ptr::null_mut();
         }
-        if ssl_connection != 0 {
+        if !(0..=2).contains(&ssl_connection) {
             crate::log::lws_err!(
-                "libwebsocket_client_connect: TLS is not available in this build yet"
+                "libwebsocket_client_connect: bad ssl_connection {}",
+                ssl_connection
             );
             return std::ptr::null_mut();
         }
@@ -84,6 +85,7 @@ pub unsafe extern "C" fn libwebsocket_client_connect_extended(
             origin: cstr_string(origin),
             protocols: cstr_string(protocol),
             userdata,
+            ssl: ssl_connection as u8,
         };
         match client::connect(ctx, req) {
             Some(conn) => wsi_ptr(&conn),

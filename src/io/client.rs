@@ -33,6 +33,7 @@ pub struct ConnectRequest {
     pub origin: Option<String>,
     pub protocols: Option<String>,
     pub userdata: *mut libc::c_void,
+    pub ssl: u8,
 }
 
 fn split_host_port(s: &str) -> Option<(String, u16)> {
@@ -91,6 +92,7 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<Rc<Conn>> {
         origin: req.origin,
         protocols: req.protocols,
         key: String::from_utf8_lossy(&key[..kl]).into_owned(),
+        ssl: req.ssl,
         proxy,
     }));
     *conn.http.borrow_mut() = Some(Box::default());
@@ -216,9 +218,66 @@ pub fn on_connect_ready(ctx: &Context, conn: &Rc<Conn>) {
             tx::write(ctx, conn, req.as_bytes(), tx::WRITE_HTTP);
             ctx.set_timeout(conn, 1, ctx.limits.handshake_secs.max(5) as i32);
         }
-        None => send_handshake(ctx, conn),
+        None => {
+            if start_client_tls(ctx, conn) {
+                send_handshake(ctx, conn);
+            }
+        }
     }
     update_pollout(ctx, conn);
+}
+
+/// Wraps the connection in TLS when the application asked for it. False: failed
+/// (the connection is being closed with CLIENT_CONNECTION_ERROR).
+fn start_client_tls(ctx: &Context, conn: &Rc<Conn>) -> bool {
+    let Some((ssl, name)) = conn.client.borrow().as_ref().map(|c| {
+        (
+            c.ssl,
+            if c.host.is_empty() {
+                c.address.clone()
+            } else {
+                c.host.clone()
+            },
+        )
+    }) else {
+        return false;
+    };
+    if ssl == 0 {
+        return true;
+    }
+    let slot = if ssl == 1 { 0 } else { 1 };
+    let cfg = ctx.tls_client.borrow()[slot].clone();
+    let cfg = match cfg {
+        Some(c) => c,
+        None => match crate::engine::tls::client_config(
+            ssl == 1,
+            ctx.ssl_ca.as_deref(),
+            ctx.ssl_cipher_list.as_deref(),
+        ) {
+            Ok(c) => {
+                ctx.tls_client.borrow_mut()[slot] = Some(c.clone());
+                c
+            }
+            Err(e) => {
+                crate::log::lws_err!("client TLS setup: {}", e);
+                fail_later(ctx, conn);
+                return false;
+            }
+        },
+    };
+    let session = crate::engine::tls::server_name(&name)
+        .and_then(|sn| rustls::ClientConnection::new(cfg, sn).map_err(|e| e.to_string()));
+    match session {
+        Ok(s) => {
+            *conn.tls.borrow_mut() = Some(Box::new(s.into()));
+            true
+        }
+        Err(e) => {
+            crate::log::lws_err!("client TLS session: {}", e);
+            fail_later(ctx, conn);
+            false
+        }
+    }
 }
 
 fn host_for_authority(h: &str) -> String {
@@ -352,7 +411,9 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
                     close_conn(ctx, conn, CloseHow::Abort);
                     return;
                 }
-                send_handshake(ctx, conn);
+                if start_client_tls(ctx, conn) {
+                    send_handshake(ctx, conn);
+                }
                 return;
             }
             finish_handshake(ctx, conn, status, table, rest);

@@ -166,6 +166,8 @@ pub struct ClientSetup {
     pub protocols: Option<String>,
     /// base64 Sec-WebSocket-Key we sent.
     pub key: String,
+    /// 0 plain, 1 TLS with verification, 2 TLS allowing self-signed certificates.
+    pub ssl: u8,
     /// "host:port" of the proxy when one is used.
     pub proxy: Option<(String, u16)>,
 }
@@ -198,6 +200,8 @@ pub struct Conn {
     pub timeout_reason: Cell<u32>,
     pub timeout_stamp: Cell<u32>,
     pub client: RefCell<Option<Box<ClientSetup>>>,
+    /// The TLS session when the connection is encrypted.
+    pub tls: RefCell<Option<Box<rustls::Connection>>>,
 }
 
 impl Conn {

@@ -54,6 +54,9 @@ pub struct ContextConfig {
     pub ka_time: i32,
     pub ka_probes: i32,
     pub ka_interval: i32,
+    pub tls_server: Option<std::sync::Arc<rustls::ServerConfig>>,
+    pub ssl_ca: Option<String>,
+    pub ssl_cipher_list: Option<String>,
 }
 
 /// Limits applied to every connection.
@@ -119,6 +122,14 @@ pub struct Context {
     pub next_serial: Cell<u64>,
     /// Emptied output buffers kept for reuse, so the echo path does not allocate.
     pub out_pool: RefCell<Vec<Vec<u8>>>,
+    /// TLS server configuration when the listening port speaks TLS.
+    pub tls_server: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// Client TLS configurations, built on first use: [verifying, allow-self-signed].
+    pub tls_client: RefCell<[Option<std::sync::Arc<rustls::ClientConfig>>; 2]>,
+    pub ssl_ca: Option<String>,
+    pub ssl_cipher_list: Option<String>,
+    /// Plaintext out of rustls, before it is handed to the HTTP/WebSocket layers.
+    pub tls_plain: RefCell<Vec<u8>>,
     pub resolver: RefCell<Option<crate::io::resolver::Resolver>>,
 }
 
@@ -169,6 +180,11 @@ impl Context {
             destroying: Cell::new(false),
             next_serial: Cell::new(1),
             out_pool: RefCell::new(Vec::new()),
+            tls_server: cfg.tls_server,
+            tls_client: RefCell::new([None, None]),
+            ssl_ca: cfg.ssl_ca,
+            ssl_cipher_list: cfg.ssl_cipher_list,
+            tls_plain: RefCell::new(vec![0u8; READ_BUF_SIZE]),
             resolver: RefCell::new(None),
         });
         if cfg.port != 0 {
@@ -240,6 +256,7 @@ impl Context {
             timeout_reason: Cell::new(0),
             timeout_stamp: Cell::new(0),
             client: RefCell::new(None),
+            tls: RefCell::new(None),
         });
         let token = Token(slot as usize + 1);
         if let Err(e) = self.poll.borrow().registry().register(

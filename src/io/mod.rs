@@ -9,5 +9,6 @@ pub mod net;
 pub mod resolver;
 pub mod service;
 pub mod sys;
+pub mod tls_io;
 pub mod tx;
 pub mod ws_rx;

@@ -248,7 +248,19 @@ pub fn accept_ready(ctx: &Context) {
             continue;
         };
         *conn.http.borrow_mut() = Some(Box::default());
-        ctx.set_timeout(&conn, 3, ctx.limits.handshake_secs as i32);
+        if let Some(cfg) = &ctx.tls_server {
+            match rustls::ServerConnection::new(cfg.clone()) {
+                Ok(s) => *conn.tls.borrow_mut() = Some(Box::new(s.into())),
+                Err(e) => {
+                    crate::log::lws_err!("TLS session: {}", e);
+                    close_conn(ctx, &conn, CloseHow::Abort);
+                    continue;
+                }
+            }
+            ctx.set_timeout(&conn, 9, ctx.limits.handshake_secs as i32);
+        } else {
+            ctx.set_timeout(&conn, 3, ctx.limits.handshake_secs as i32);
+        }
         poll_fd_event(ctx, Some(&conn), LWS_CALLBACK_ADD_POLL_FD, fd, POLLIN);
     }
     // Budget used up: come back next pass without waiting for a new edge.
@@ -295,7 +307,18 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
                 return;
             }
             Ok(n) => {
-                process_input(ctx, conn, &mut buf[..n]);
+                if crate::io::tls_io::is_tls(conn) {
+                    if !crate::io::tls_io::on_ciphertext(ctx, conn, &buf[..n]) {
+                        return;
+                    }
+                    if conn.has(flag::READ_EOF) {
+                        drop(buf);
+                        peer_eof(ctx, conn);
+                        return;
+                    }
+                } else {
+                    process_input(ctx, conn, &mut buf[..n]);
+                }
                 if !conn.is_open() || conn.has(flag::RX_PAUSED) {
                     return;
                 }
@@ -334,7 +357,7 @@ pub fn process_input(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
 
 fn peer_eof(ctx: &Context, conn: &Rc<Conn>) {
     match conn.state.get() {
-        ConnState::Flushing if !conn.out.borrow().is_empty() => {
+        ConnState::Flushing if tx::has_pending_output(conn) => {
             // Keep flushing what we owe; the socket may still be writable.
         }
         _ => close_conn(ctx, conn, CloseHow::Abort),
@@ -382,7 +405,7 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
         close_conn(ctx, conn, CloseHow::Abort);
         return;
     }
-    if conn.state.get() == ConnState::Flushing && conn.out.borrow().is_empty() {
+    if conn.state.get() == ConnState::Flushing && !tx::has_pending_output(conn) {
         net::shutdown_write(conn.fd);
         conn.state.set(ConnState::Draining);
         if conn.has(flag::READ_EOF) {
@@ -433,7 +456,7 @@ pub fn update_pollout(ctx: &Context, conn: &Conn) {
         return;
     }
     let want = conn.state.get() == ConnState::ClientConnecting
-        || !conn.out.borrow().is_empty()
+        || tx::has_pending_output(conn)
         || conn.has(flag::WANT_WRITEABLE)
         || (!conn.rx_stash.borrow().is_empty() && !conn.has(flag::RX_PAUSED))
         || conn
@@ -581,6 +604,7 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
         if conn.state.get() == ConnState::Dead {
             return;
         }
+        crate::io::tls_io::send_close_notify(conn);
         conn.clear(flag::WANT_WRITEABLE);
         *conn.http.borrow_mut() = None;
         conn.state.set(ConnState::Flushing);

@@ -124,6 +124,7 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
             && mask.is_none()
             && payload.len() >= DIRECT_SEND_MIN
             && !conn.has(flag::CHOKED)
+            && !crate::io::tls_io::is_tls(conn)
         {
             // Large payload, nothing queued: send from the caller's buffer, queue the rest.
             let total = hdr.len() + payload.len();
@@ -183,6 +184,10 @@ pub fn flush(ctx: &Context, conn: &Conn) {
     if !conn.is_open() {
         return;
     }
+    if crate::io::tls_io::is_tls(conn) {
+        crate::io::tls_io::flush_tls(ctx, conn);
+        return;
+    }
     let mut out = conn.out.borrow_mut();
     while !out.is_empty() {
         match net::send(conn.fd, out.pending()) {
@@ -202,6 +207,11 @@ pub fn flush(ctx: &Context, conn: &Conn) {
             }
         }
     }
+}
+
+/// True while bytes are queued for the socket (in our buffer or inside rustls).
+pub fn has_pending_output(conn: &Conn) -> bool {
+    !conn.out.borrow().is_empty() || crate::io::tls_io::wants_write(conn)
 }
 
 /// `lws_send_pipe_choked`: true when more writes now would only grow the queue.
