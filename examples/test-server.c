@@ -556,6 +556,8 @@ static int mirror_writeable(struct libwebsocket_context *context,
 				p->paused = 0;
 			mirror_paused_count = 0;
 			libwebsocket_rx_flow_allow_all_protocol(libwebsockets_get_protocol(wsi));
+			/* the change takes effect for each connection after its next callback */
+			libwebsocket_callback_on_writable_all_protocol(libwebsockets_get_protocol(wsi));
 		}
 		if (s->tail != ring_head && lws_send_pipe_choked(wsi)) {
 			libwebsocket_callback_on_writable(context, wsi);
