@@ -199,6 +199,8 @@ impl Server {
                 c.args(&wrapper[1..]).arg(bin);
                 c
             };
+            // cargo test puts target/<profile> on LD_LIBRARY_PATH, which beats the rpath
+            cmd.env("LD_LIBRARY_PATH", lib_dir());
             cmd.arg("--port")
                 .arg(port.to_string())
                 .args(args)

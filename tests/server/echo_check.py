@@ -15,7 +15,7 @@ from wscheck import (CheckFailed, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT
                      base_parser, client_frame, close_writer, raw_ws_open, read_message,
                      require, wait_eof, ws_connect)
 
-SIZES = [0, 125, 126, 65535, 65536, 1 << 20]
+SIZES = [1, 125, 126, 65535, 65536, 1 << 20]
 
 
 def text_of(n, seed):
@@ -34,7 +34,7 @@ def describe(msg):
     return f"{kind} {len(msg)} B"
 
 
-async def expect_echo(ws, sent, limit=30):
+async def expect_echo(ws, sent, limit=10):
     got = await asyncio.wait_for(ws.recv(), limit)
     require(type(got) is type(sent),
             f"sent {describe(sent)}, got back {describe(got)} (type changed)")
@@ -50,9 +50,20 @@ async def check_sizes(port, sizes):
                 await expect_echo(ws, msg)
 
 
+async def check_empty(port):
+    """Zero-length text and binary messages come back as zero-length messages of
+    the same type (the library must deliver an empty frame to LWS_CALLBACK_RECEIVE
+    with len 0, and send one for a zero-length libwebsocket_write)."""
+    async with ws_connect(port) as ws:
+        for msg in ("", b"", "after empty"):
+            await ws.send(msg)
+            await expect_echo(ws, msg)
+
+
 async def check_fragmented_iter(port):
-    """websockets sends an async iterator as fragments (closing with an empty
-    final continuation frame); the echo must be the whole message, same type."""
+    """websockets sends an async iterator as fragments and closes the message with
+    an EMPTY final continuation frame; the echo must be the whole message, same
+    type (so the library must report that empty final frame to the callback)."""
     async def pieces(items):
         for item in items:
             yield item
@@ -106,7 +117,7 @@ async def check_pipelined(port, count):
     rnd = random.Random(42)
     msgs = []
     for i in range(count):
-        n = rnd.choice([0, 1, 10, 125, 126, 1000, 4096, 20000, 100000])
+        n = rnd.choice([1, 10, 125, 126, 1000, 4096, 20000, 100000])
         msgs.append(text_of(n, i) if i % 2 else bytes_of(n, i))
     async with ws_connect(port) as ws:
         for m in msgs:
@@ -167,16 +178,19 @@ async def check_ping(port):
 async def main():
     p = base_parser(__doc__)
     p.add_argument("--quick", action="store_true", help="a short session (valgrind runs)")
+    p.set_defaults(timeout=40.0)
     args = p.parse_args()
     r = Runner(args)
     port = args.port
     if args.quick:
-        await r.run("sizes", check_sizes, port, [0, 1, 125, 126, 70000])
+        await r.run("sizes", check_sizes, port, [1, 125, 126, 70000])
+        await r.run("empty", check_empty, port)
         await r.run("fragmented_raw", check_fragmented_raw, port)
         await r.run("pipelined", check_pipelined, port, 20)
         await r.run("close", check_close, port)
     else:
         await r.run("sizes", check_sizes, port, SIZES)
+        await r.run("empty", check_empty, port)
         await r.run("fragmented_iter", check_fragmented_iter, port)
         await r.run("fragmented_raw", check_fragmented_raw, port)
         await r.run("ping", check_ping, port)
