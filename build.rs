@@ -22,6 +22,12 @@ fn main() {
 
     println!("cargo:rustc-env=LWS_BUILD_HASH={}", build_hash(&root));
     println!("cargo:rerun-if-changed=.git/HEAD");
+    // HEAD names a branch; the branch's ref file changes on every commit.
+    if let Ok(head) = std::fs::read_to_string(root.join(".git/HEAD")) {
+        if let Some(r) = head.trim().strip_prefix("ref: ") {
+            println!("cargo:rerun-if-changed=.git/{r}");
+        }
+    }
 
     generate_header(&root);
     link_soname(&root);

@@ -1,5 +1,4 @@
 /* libwebsockets v1.23 API and ABI, implemented in Rust. */
-
 #ifndef LIBWEBSOCKET_H_3060898B846849FF9F88F5DB59B5950C
 #define LIBWEBSOCKET_H_3060898B846849FF9F88F5DB59B5950C
 
@@ -28,6 +27,11 @@ extern "C" {
 struct libwebsocket;
 struct libwebsocket_context;
 struct libwebsocket_extension;
+
+#define CONTEXT_PORT_NO_LISTEN 0
+#define MAX_MUX_RECURSION 2
+#define LWS_SEND_BUFFER_PRE_PADDING (4 + 10 + (2 * MAX_MUX_RECURSION))
+#define LWS_SEND_BUFFER_POST_PADDING 4
 
 /* log levels: see enum lws_log_levels below */
 LWS_VISIBLE void _lws_log(int filter, const char *format, ...);
@@ -58,18 +62,6 @@ LWS_VISIBLE void lwsl_hexdump(void *buf, size_t len);
 #define lwsl_hexdump(a, b)
 #endif
 
-
-// Port value that makes a context client-only.
-#define CONTEXT_PORT_NO_LISTEN 0
-
-// Kept for source compatibility with the original header.
-#define MAX_MUX_RECURSION 2
-
-// Bytes the caller must leave writable before the payload given to `libwebsocket_write`.
-#define LWS_SEND_BUFFER_PRE_PADDING ((4 + 10) + (2 * MAX_MUX_RECURSION))
-
-// Bytes the caller must leave writable after the payload given to `libwebsocket_write`.
-#define LWS_SEND_BUFFER_POST_PADDING 4
 
 // Why the user callback is being called.
 enum libwebsocket_callback_reasons {
@@ -295,85 +287,7 @@ struct lws_tokens {
   int token_len;
 };
 
-// Sets the enabled `LLL_*` bits and, when non-NULL, replaces the emit function.
-LWS_VISIBLE LWS_EXTERN
-void lws_set_log_level(int level,
-                       void (*log_emit_function)(int level, const char *line));
-
-// An emit function that sends each line to syslog with a matching priority.
-LWS_VISIBLE LWS_EXTERN void lwsl_emit_syslog(int level, const char *line);
-
-LWS_VISIBLE LWS_EXTERN
-struct libwebsocket_context *libwebsocket_create_context(struct lws_context_creation_info *info);
-
-LWS_VISIBLE LWS_EXTERN
-int libwebsocket_set_proxy(struct libwebsocket_context *context,
-                           const char *proxy);
-
-LWS_VISIBLE LWS_EXTERN void libwebsocket_context_destroy(struct libwebsocket_context *context);
-
-LWS_VISIBLE LWS_EXTERN
-int libwebsocket_service(struct libwebsocket_context *context,
-                         int timeout_ms);
-
-LWS_VISIBLE LWS_EXTERN
-int libwebsocket_service_fd(struct libwebsocket_context *context,
-                            struct pollfd *pollfd);
-
-LWS_VISIBLE LWS_EXTERN void *libwebsocket_context_user(struct libwebsocket_context *context);
-
-LWS_VISIBLE LWS_EXTERN
-void libwebsocket_set_timeout(struct libwebsocket *wsi,
-                              enum pending_timeout reason,
-                              int secs);
-
-LWS_VISIBLE LWS_EXTERN
-int libwebsocket_write(struct libwebsocket *wsi,
-                       unsigned char *buf,
-                       size_t len,
-                       enum libwebsocket_write_protocol protocol);
-
-LWS_VISIBLE LWS_EXTERN int lws_hdr_total_length(struct libwebsocket *wsi, enum lws_token_indexes h);
-
-LWS_VISIBLE LWS_EXTERN
-int lws_hdr_copy(struct libwebsocket *wsi,
-                 char *dest,
-                 int len,
-                 enum lws_token_indexes h);
-
-LWS_VISIBLE LWS_EXTERN
-int libwebsockets_serve_http_file(struct libwebsocket_context *context,
-                                  struct libwebsocket *wsi,
-                                  const char *file,
-                                  const char *content_type);
-
-LWS_VISIBLE LWS_EXTERN
-int libwebsockets_serve_http_file_fragment(struct libwebsocket_context *context,
-                                           struct libwebsocket *wsi);
-
-LWS_VISIBLE LWS_EXTERN
-const struct libwebsocket_protocols *libwebsockets_get_protocol(struct libwebsocket *wsi);
-
-LWS_VISIBLE LWS_EXTERN
-int libwebsocket_callback_on_writable(struct libwebsocket_context *context,
-                                      struct libwebsocket *wsi);
-
-LWS_VISIBLE LWS_EXTERN
-int libwebsocket_callback_on_writable_all_protocol(const struct libwebsocket_protocols *protocol);
-
-LWS_VISIBLE LWS_EXTERN int libwebsocket_get_socket_fd(struct libwebsocket *wsi);
-
-LWS_VISIBLE LWS_EXTERN int libwebsocket_is_final_fragment(struct libwebsocket *wsi);
-
-LWS_VISIBLE LWS_EXTERN unsigned char libwebsocket_get_reserved_bits(struct libwebsocket *wsi);
-
-LWS_VISIBLE LWS_EXTERN int libwebsocket_rx_flow_control(struct libwebsocket *wsi, int enable);
-
-LWS_VISIBLE LWS_EXTERN
-void libwebsocket_rx_flow_allow_all_protocol(const struct libwebsocket_protocols *protocol);
-
-LWS_VISIBLE LWS_EXTERN size_t libwebsockets_remaining_packet_payload(struct libwebsocket *wsi);
-
+// Connects to a WebSocket server. Not available yet in this build: returns NULL.
 LWS_VISIBLE LWS_EXTERN
 struct libwebsocket *libwebsocket_client_connect(struct libwebsocket_context *clients,
                                                  const char *address,
@@ -385,6 +299,7 @@ struct libwebsocket *libwebsocket_client_connect(struct libwebsocket_context *cl
                                                  const char *protocol,
                                                  int ietf_version_or_minus_one);
 
+// As `libwebsocket_client_connect`, with caller-allocated per-session data.
 LWS_VISIBLE LWS_EXTERN
 struct libwebsocket *libwebsocket_client_connect_extended(struct libwebsocket_context *clients,
                                                           const char *address,
@@ -397,27 +312,145 @@ struct libwebsocket *libwebsocket_client_connect_extended(struct libwebsocket_co
                                                           int ietf_version_or_minus_one,
                                                           void *userdata);
 
+// Sends `len` bytes at `buf` framed as `protocol` (an LWS_WRITE_* value, optionally
+// OR-ed with LWS_WRITE_NO_FIN / LWS_WRITE_CLIENT_IGNORE_XOR_MASK). The library never
+// writes into the caller's padding. Returns `len` (everything is accepted: what the
+// socket cannot take now is queued and sent first later) or -1 on error.
 LWS_VISIBLE LWS_EXTERN
-const char *libwebsocket_canonical_hostname(struct libwebsocket_context *context);
+int libwebsocket_write(struct libwebsocket *wsi,
+                       unsigned char *buf,
+                       size_t len,
+                       enum libwebsocket_write_protocol protocol);
 
+// Arms a timeout: after `secs` seconds the connection is closed (reason 0 cancels).
 LWS_VISIBLE LWS_EXTERN
-void libwebsockets_get_peer_addresses(struct libwebsocket_context *context,
-                                      struct libwebsocket *wsi,
+void libwebsocket_set_timeout(struct libwebsocket *wsi,
+                              enum pending_timeout reason,
+                              int secs);
+
+// Length of header `h` of the current request, 0 when absent or no longer available
+// (headers live until the ESTABLISHED callback returns, or the HTTP connection ends).
+LWS_VISIBLE LWS_EXTERN int lws_hdr_total_length(struct libwebsocket *wsi, enum lws_token_indexes h);
+
+// Copies header `h` plus a NUL into `dest`; returns its length, or -1 when it does
+// not fit, the arguments are invalid or headers are not available.
+LWS_VISIBLE LWS_EXTERN
+int lws_hdr_copy(struct libwebsocket *wsi,
+                 char *dest,
+                 int len,
+                 enum lws_token_indexes h);
+
+// The protocol this connection uses: a pointer into the application's array.
+LWS_VISIBLE LWS_EXTERN
+const struct libwebsocket_protocols *libwebsockets_get_protocol(struct libwebsocket *wsi);
+
+// Asks for a WRITEABLE callback when the connection can take more data.
+LWS_VISIBLE LWS_EXTERN
+int libwebsocket_callback_on_writable(struct libwebsocket_context *_context,
+                                      struct libwebsocket *wsi);
+
+// WRITEABLE callbacks for every WebSocket connection using `protocol`.
+LWS_VISIBLE LWS_EXTERN
+int libwebsocket_callback_on_writable_all_protocol(const struct libwebsocket_protocols *protocol);
+
+// The connection's socket descriptor, or -1.
+LWS_VISIBLE LWS_EXTERN int libwebsocket_get_socket_fd(struct libwebsocket *wsi);
+
+// 1 when the frame being delivered to RECEIVE has FIN set.
+LWS_VISIBLE LWS_EXTERN int libwebsocket_is_final_fragment(struct libwebsocket *wsi);
+
+// RSV bits of the frame being delivered (0x1..0x7 in the low bits).
+LWS_VISIBLE LWS_EXTERN unsigned char libwebsocket_get_reserved_bits(struct libwebsocket *wsi);
+
+// Pauses (0) or resumes (non-zero) receiving; takes effect when the current callback
+// returns. Returns 0, or -1 for an invalid connection.
+LWS_VISIBLE LWS_EXTERN int libwebsocket_rx_flow_control(struct libwebsocket *wsi, int enable);
+
+// Resumes receiving on every connection using `protocol`.
+LWS_VISIBLE LWS_EXTERN
+void libwebsocket_rx_flow_allow_all_protocol(const struct libwebsocket_protocols *protocol);
+
+// Payload bytes of the current frame still to come after this RECEIVE.
+LWS_VISIBLE LWS_EXTERN size_t libwebsockets_remaining_packet_payload(struct libwebsocket *wsi);
+
+// 1 when the message being delivered is binary.
+LWS_VISIBLE LWS_EXTERN int lws_frame_is_binary(struct libwebsocket *wsi);
+
+// 1 when writing now would only queue (the socket is full or much is queued).
+LWS_VISIBLE LWS_EXTERN int lws_send_pipe_choked(struct libwebsocket *wsi);
+
+// Feeds `len` bytes to the connection as if they had been received from its socket.
+LWS_VISIBLE LWS_EXTERN
+int libwebsocket_read(struct libwebsocket_context *_context,
+                      struct libwebsocket *wsi,
+                      unsigned char *buf,
+                      size_t len);
+
+// Sends a file as the HTTP response. <0: error (connection should close); >0: all
+// sent; 0: in progress (the rest goes out as the socket allows).
+LWS_VISIBLE LWS_EXTERN
+int libwebsockets_serve_http_file(struct libwebsocket_context *_context,
+                                  struct libwebsocket *wsi,
+                                  const char *file,
+                                  const char *content_type);
+
+// Continues a file transfer started by `libwebsockets_serve_http_file`.
+LWS_VISIBLE LWS_EXTERN
+int libwebsockets_serve_http_file_fragment(struct libwebsocket_context *_context,
+                                           struct libwebsocket *wsi);
+
+// Fills `name` (host name) and `rip` (numeric address) of the peer of socket `fd`;
+// each is an empty string when it cannot be determined.
+LWS_VISIBLE LWS_EXTERN
+void libwebsockets_get_peer_addresses(struct libwebsocket_context *_context,
+                                      struct libwebsocket *_wsi,
                                       int fd,
                                       char *name,
                                       int name_len,
                                       char *rip,
                                       int rip_len);
 
-LWS_VISIBLE LWS_EXTERN int lws_send_pipe_choked(struct libwebsocket *wsi);
-
-LWS_VISIBLE LWS_EXTERN int lws_frame_is_binary(struct libwebsocket *wsi);
-
+// Builds the context: protocol table, listening socket (unless port is
+// CONTEXT_PORT_NO_LISTEN), privilege drop, then PROTOCOL_INIT for each protocol.
+// Returns NULL on failure (the reason is logged).
 LWS_VISIBLE LWS_EXTERN
-int libwebsocket_read(struct libwebsocket_context *context,
-                      struct libwebsocket *wsi,
-                      unsigned char *buf,
-                      size_t len);
+struct libwebsocket_context *libwebsocket_create_context(struct lws_context_creation_info *info);
+
+// Closes every connection (CLOSED / CLOSED_HTTP delivered), calls PROTOCOL_DESTROY
+// for each protocol and frees the context.
+LWS_VISIBLE LWS_EXTERN void libwebsocket_context_destroy(struct libwebsocket_context *context);
+
+// Services pending events, waiting up to `timeout_ms` (negative: indefinitely).
+// Returns 0, or -1 on a NULL context or a fatal poll error.
+LWS_VISIBLE LWS_EXTERN
+int libwebsocket_service(struct libwebsocket_context *context,
+                         int timeout_ms);
+
+// Services one descriptor from the application's poll loop; NULL runs timeouts only.
+// For a descriptor of ours `revents` is zeroed; a foreign one is left untouched.
+LWS_VISIBLE LWS_EXTERN
+int libwebsocket_service_fd(struct libwebsocket_context *context,
+                            struct pollfd *pollfd);
+
+// The `user` pointer given at creation.
+LWS_VISIBLE LWS_EXTERN void *libwebsocket_context_user(struct libwebsocket_context *context);
+
+// Sets the HTTP proxy ("host:port") used by client connections. 0 on success.
+LWS_VISIBLE LWS_EXTERN
+int libwebsocket_set_proxy(struct libwebsocket_context *context,
+                           const char *proxy);
+
+// This host's name (empty with LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME).
+LWS_VISIBLE LWS_EXTERN
+const char *libwebsocket_canonical_hostname(struct libwebsocket_context *context);
+
+// Sets the enabled `LLL_*` bits and, when non-NULL, replaces the emit function.
+LWS_VISIBLE LWS_EXTERN
+void lws_set_log_level(int level,
+                       void (*log_emit_function)(int level, const char *line));
+
+// An emit function that sends each line to syslog with a matching priority.
+LWS_VISIBLE LWS_EXTERN void lwsl_emit_syslog(int level, const char *line);
 
 // Returns the library version string, "1.3 " followed by the build's git hash.
 LWS_VISIBLE LWS_EXTERN const char *lws_get_library_version(void);
@@ -458,8 +491,6 @@ LWS_VISIBLE LWS_EXTERN int lws_daemonize(const char *_lock_path);
 LWS_VISIBLE LWS_EXTERN struct libwebsocket_extension *libwebsocket_get_internal_extensions(void);
 #endif
 
-#endif  /* LIBWEBSOCKET_H_3060898B846849FF9F88F5DB59B5950C */
-
 /* The user callback's shape: applications define functions of this type. */
 typedef int (callback_function)(struct libwebsocket_context *context,
 			struct libwebsocket *wsi,
@@ -491,3 +522,5 @@ LWS_EXTERN int extension_callback(struct libwebsocket_context *context,
 #ifdef __cplusplus
 }
 #endif
+
+#endif /* LIBWEBSOCKET_H_3060898B846849FF9F88F5DB59B5950C */

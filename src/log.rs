@@ -5,15 +5,25 @@ use std::ffi::CStr;
 use std::io::Write;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
+#[allow(dead_code)]
 pub(crate) const LLL_ERR: i32 = 1;
+#[allow(dead_code)]
 pub(crate) const LLL_WARN: i32 = 2;
+#[allow(dead_code)]
 pub(crate) const LLL_NOTICE: i32 = 4;
+#[allow(dead_code)]
 pub(crate) const LLL_INFO: i32 = 8;
+#[allow(dead_code)]
 pub(crate) const LLL_DEBUG: i32 = 16;
+#[allow(dead_code)]
 pub(crate) const LLL_PARSER: i32 = 32;
+#[allow(dead_code)]
 pub(crate) const LLL_HEADER: i32 = 64;
+#[allow(dead_code)]
 pub(crate) const LLL_EXT: i32 = 128;
+#[allow(dead_code)]
 pub(crate) const LLL_CLIENT: i32 = 256;
+#[allow(dead_code)]
 pub(crate) const LLL_LATENCY: i32 = 512;
 
 const LEVEL_NAMES: [&str; 10] = [

@@ -1,4 +1,8 @@
 //! The protocol engine: safe Rust, no sockets, unit-testable without C.
 #![forbid(unsafe_code)]
 
+pub mod handshake;
+pub mod http;
+pub mod timers;
 pub mod util;
+pub mod ws;

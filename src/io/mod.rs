@@ -1,4 +1,11 @@
 //! I/O: sockets, the service loops and the few system calls they need.
 
+pub mod conn;
+pub mod context;
 pub mod daemon;
+pub mod http_server;
+pub mod net;
+pub mod service;
 pub mod sys;
+pub mod tx;
+pub mod ws_rx;

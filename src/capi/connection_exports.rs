@@ -1,0 +1,379 @@
+//! Per-connection exports: writing, writeable requests, flow control, timeouts,
+//! headers, frame information, HTTP file serving, addresses.
+
+use crate::capi::abi_types::*;
+use crate::capi::boundary::{copy_cstr_truncating, cstr_bytes, ffi_guard, out_slice};
+use crate::capi::context_exports::ctx_ref;
+use crate::engine::http::headers::TOKEN_COUNT;
+use crate::io::conn::{Conn, ConnState};
+use crate::io::context::Context;
+use crate::io::{http_server, service, tx};
+use libc::{c_char, c_int, c_uchar, c_uint, size_t};
+use std::rc::Rc;
+
+/// Same ABI as `enum libwebsocket_write_protocol`; may carry OR-ed flag bits.
+pub type WriteProtocolInt = c_uint;
+/// Same ABI as `enum pending_timeout`.
+pub type PendingTimeoutInt = c_uint;
+/// Same ABI as `enum lws_token_indexes`.
+pub type TokenIndexInt = c_uint;
+
+/// Resolves a `struct libwebsocket *` to its context and live connection.
+///
+/// # Safety
+/// `wsi` must be NULL or a connection pointer the library handed out whose CLOSED
+/// callback has not returned yet.
+pub unsafe fn wsi_ref<'a>(wsi: *mut libwebsocket) -> Option<(&'a Context, Rc<Conn>)> {
+    let conn = (wsi as *const Conn).as_ref()?;
+    let ctx = conn.ctx.as_ref()?;
+    let live = ctx.conn(conn.slot)?;
+    if !std::ptr::eq(Rc::as_ptr(&live), conn) {
+        return None;
+    }
+    Some((ctx, live))
+}
+
+/// Like `wsi_ref`, but also accepts a connection that has just been closed (for
+/// read-only queries made from the CLOSED callback).
+unsafe fn conn_any<'a>(wsi: *mut libwebsocket) -> Option<&'a Conn> {
+    (wsi as *const Conn).as_ref()
+}
+
+/// Sends `len` bytes at `buf` framed as `protocol` (an LWS_WRITE_* value, optionally
+/// OR-ed with LWS_WRITE_NO_FIN / LWS_WRITE_CLIENT_IGNORE_XOR_MASK). The library never
+/// writes into the caller's padding. Returns `len` (everything is accepted: what the
+/// socket cannot take now is queued and sent first later) or -1 on error.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_write(
+    wsi: *mut libwebsocket,
+    buf: *mut c_uchar,
+    len: size_t,
+    protocol: WriteProtocolInt,
+) -> c_int {
+    ffi_guard!(-1, {
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return -1;
+        };
+        if len > i32::MAX as usize || (buf.is_null() && len != 0) {
+            return -1;
+        }
+        let payload = if len == 0 {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(buf, len)
+        };
+        tx::write(ctx, &conn, payload, protocol)
+    })
+}
+
+/// Arms a timeout: after `secs` seconds the connection is closed (reason 0 cancels).
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_set_timeout(
+    wsi: *mut libwebsocket,
+    reason: PendingTimeoutInt,
+    secs: c_int,
+) {
+    ffi_guard!((), {
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return;
+        };
+        ctx.set_timeout(&conn, reason, secs);
+    })
+}
+
+unsafe fn with_headers<R>(
+    wsi: *mut libwebsocket,
+    f: impl FnOnce(&crate::engine::http::headers::HeaderTable) -> R,
+) -> Option<R> {
+    let conn = conn_any(wsi)?;
+    let http = conn.http.try_borrow().ok()?;
+    let h = http.as_ref()?.headers.as_ref()?;
+    Some(f(h))
+}
+
+/// Length of header `h` of the current request, 0 when absent or no longer available
+/// (headers live until the ESTABLISHED callback returns, or the HTTP connection ends).
+#[no_mangle]
+pub unsafe extern "C" fn lws_hdr_total_length(wsi: *mut libwebsocket, h: TokenIndexInt) -> c_int {
+    ffi_guard!(0, {
+        if h as usize >= TOKEN_COUNT {
+            return 0;
+        }
+        with_headers(wsi, |t| t.total_length(h as usize) as c_int).unwrap_or(0)
+    })
+}
+
+/// Copies header `h` plus a NUL into `dest`; returns its length, or -1 when it does
+/// not fit, the arguments are invalid or headers are not available.
+#[no_mangle]
+pub unsafe extern "C" fn lws_hdr_copy(
+    wsi: *mut libwebsocket,
+    dest: *mut c_char,
+    len: c_int,
+    h: TokenIndexInt,
+) -> c_int {
+    ffi_guard!(-1, {
+        if h as usize >= TOKEN_COUNT {
+            return -1;
+        }
+        let Some(out) = out_slice(dest, len) else {
+            return -1;
+        };
+        with_headers(wsi, |t| {
+            t.copy_to(h as usize, out).map_or(-1, |n| n as c_int)
+        })
+        .unwrap_or(-1)
+    })
+}
+
+/// The protocol this connection uses: a pointer into the application's array.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsockets_get_protocol(
+    wsi: *mut libwebsocket,
+) -> *const libwebsocket_protocols {
+    ffi_guard!(std::ptr::null(), {
+        let Some(conn) = conn_any(wsi) else {
+            return std::ptr::null();
+        };
+        let Some(ctx) = conn.ctx.as_ref() else {
+            return std::ptr::null();
+        };
+        if ctx.c_protocols.is_null() || conn.protocol.get() >= ctx.protocols.len() {
+            return std::ptr::null();
+        }
+        ctx.c_protocols.add(conn.protocol.get()) as *const libwebsocket_protocols
+    })
+}
+
+/// Asks for a WRITEABLE callback when the connection can take more data.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_callback_on_writable(
+    _context: *mut libwebsocket_context,
+    wsi: *mut libwebsocket,
+) -> c_int {
+    ffi_guard!(-1, {
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return -1;
+        };
+        service::request_writeable(ctx, &conn);
+        1
+    })
+}
+
+unsafe fn protocol_target(
+    protocol: *const libwebsocket_protocols,
+) -> Option<(&'static Context, usize)> {
+    let p = protocol.as_ref()?;
+    let ctx = ctx_ref(p.owning_server)?;
+    let idx = p.protocol_index;
+    if idx < 0 || idx as usize >= ctx.protocols.len() {
+        return None;
+    }
+    Some((ctx, idx as usize))
+}
+
+/// WRITEABLE callbacks for every WebSocket connection using `protocol`.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_callback_on_writable_all_protocol(
+    protocol: *const libwebsocket_protocols,
+) -> c_int {
+    ffi_guard!(-1, {
+        let Some((ctx, idx)) = protocol_target(protocol) else {
+            return -1;
+        };
+        for conn in ctx.all_conns() {
+            if conn.protocol.get() == idx && conn.state.get() == ConnState::Ws {
+                service::request_writeable(ctx, &conn);
+            }
+        }
+        0
+    })
+}
+
+/// The connection's socket descriptor, or -1.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_get_socket_fd(wsi: *mut libwebsocket) -> c_int {
+    ffi_guard!(-1, { conn_any(wsi).map_or(-1, |c| c.fd) })
+}
+
+/// 1 when the frame being delivered to RECEIVE has FIN set.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_is_final_fragment(wsi: *mut libwebsocket) -> c_int {
+    ffi_guard!(0, {
+        conn_any(wsi).map_or(0, |c| c.rx_info.get().final_fragment as c_int)
+    })
+}
+
+/// RSV bits of the frame being delivered (0x1..0x7 in the low bits).
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_get_reserved_bits(wsi: *mut libwebsocket) -> c_uchar {
+    ffi_guard!(0, {
+        conn_any(wsi).map_or(0, |c| (c.rx_info.get().rsv >> 4) & 7)
+    })
+}
+
+/// Pauses (0) or resumes (non-zero) receiving; takes effect when the current callback
+/// returns. Returns 0, or -1 for an invalid connection.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_rx_flow_control(
+    wsi: *mut libwebsocket,
+    enable: c_int,
+) -> c_int {
+    ffi_guard!(-1, {
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return -1;
+        };
+        service::rx_flow(ctx, &conn, enable != 0);
+        0
+    })
+}
+
+/// Resumes receiving on every connection using `protocol`.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_rx_flow_allow_all_protocol(
+    protocol: *const libwebsocket_protocols,
+) {
+    ffi_guard!((), {
+        let Some((ctx, idx)) = protocol_target(protocol) else {
+            return;
+        };
+        for conn in ctx.all_conns() {
+            if conn.protocol.get() == idx {
+                service::rx_flow(ctx, &conn, true);
+            }
+        }
+    })
+}
+
+/// Payload bytes of the current frame still to come after this RECEIVE.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsockets_remaining_packet_payload(wsi: *mut libwebsocket) -> size_t {
+    ffi_guard!(0, {
+        conn_any(wsi).map_or(0, |c| c.rx_info.get().remaining as size_t)
+    })
+}
+
+/// 1 when the message being delivered is binary.
+#[no_mangle]
+pub unsafe extern "C" fn lws_frame_is_binary(wsi: *mut libwebsocket) -> c_int {
+    ffi_guard!(0, {
+        conn_any(wsi).map_or(0, |c| c.rx_info.get().binary as c_int)
+    })
+}
+
+/// 1 when writing now would only queue (the socket is full or much is queued).
+#[no_mangle]
+pub unsafe extern "C" fn lws_send_pipe_choked(wsi: *mut libwebsocket) -> c_int {
+    ffi_guard!(1, {
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return 1;
+        };
+        tx::choked(ctx, &conn) as c_int
+    })
+}
+
+/// Feeds `len` bytes to the connection as if they had been received from its socket.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_read(
+    _context: *mut libwebsocket_context,
+    wsi: *mut libwebsocket,
+    buf: *mut c_uchar,
+    len: size_t,
+) -> c_int {
+    ffi_guard!(-1, {
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return -1;
+        };
+        if buf.is_null() && len != 0 {
+            return -1;
+        }
+        let mut data = if len == 0 {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(buf, len).to_vec()
+        };
+        service::process_input(ctx, &conn, &mut data);
+        if conn.is_open() {
+            0
+        } else {
+            -1
+        }
+    })
+}
+
+/// Sends a file as the HTTP response. <0: error (connection should close); >0: all
+/// sent; 0: in progress (the rest goes out as the socket allows).
+#[no_mangle]
+pub unsafe extern "C" fn libwebsockets_serve_http_file(
+    _context: *mut libwebsocket_context,
+    wsi: *mut libwebsocket,
+    file: *const c_char,
+    content_type: *const c_char,
+) -> c_int {
+    ffi_guard!(-1, {
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return -1;
+        };
+        let Some(path) = cstr_bytes(file) else {
+            return -1;
+        };
+        let ctype = cstr_bytes(content_type).unwrap_or(b"application/octet-stream");
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
+        http_server::serve_file(ctx, &conn, path, ctype)
+    })
+}
+
+/// Continues a file transfer started by `libwebsockets_serve_http_file`.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsockets_serve_http_file_fragment(
+    _context: *mut libwebsocket_context,
+    wsi: *mut libwebsocket,
+) -> c_int {
+    ffi_guard!(-1, {
+        let Some((ctx, conn)) = wsi_ref(wsi) else {
+            return -1;
+        };
+        http_server::serve_file_fragment(ctx, &conn)
+    })
+}
+
+/// Fills `name` (host name) and `rip` (numeric address) of the peer of socket `fd`;
+/// each is an empty string when it cannot be determined.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsockets_get_peer_addresses(
+    _context: *mut libwebsocket_context,
+    _wsi: *mut libwebsocket,
+    fd: c_int,
+    name: *mut c_char,
+    name_len: c_int,
+    rip: *mut c_char,
+    rip_len: c_int,
+) {
+    ffi_guard!((), {
+        let mut name_buf = out_slice(name, name_len);
+        let mut rip_buf = out_slice(rip, rip_len);
+        if let Some(b) = name_buf.as_deref_mut() {
+            copy_cstr_truncating(b, b"");
+        }
+        if let Some(b) = rip_buf.as_deref_mut() {
+            copy_cstr_truncating(b, b"");
+        }
+        let Some(addr) = crate::io::net::peer_addr(fd) else {
+            return;
+        };
+        let ip = match addr.ip() {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
+            v4 => v4.to_string(),
+        };
+        if let Some(b) = rip_buf {
+            copy_cstr_truncating(b, ip.as_bytes());
+        }
+        if let Some(b) = name_buf {
+            let n = crate::io::net::name_of(&addr);
+            copy_cstr_truncating(b, n.as_bytes());
+        }
+    })
+}

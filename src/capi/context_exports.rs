@@ -1,0 +1,244 @@
+//! Context lifetime and the service loops.
+
+use crate::capi::abi_types::*;
+use crate::capi::boundary::{cstr_bytes, cstr_string, ffi_guard};
+use crate::capi::user_callbacks::{invoke, poll_fd_event};
+use crate::io::context::{Context, ContextConfig, ProtocolInfo, DEFAULT_RX_CHUNK};
+use crate::io::service;
+use libc::{c_char, c_int, c_void};
+
+/// Borrows the context behind a C pointer.
+///
+/// # Safety
+/// `p` must be NULL or a pointer returned by `libwebsocket_create_context` and not
+/// yet destroyed.
+pub unsafe fn ctx_ref<'a>(p: *mut libwebsocket_context) -> Option<&'a Context> {
+    (p as *const Context).as_ref()
+}
+
+/// Builds the context: protocol table, listening socket (unless port is
+/// CONTEXT_PORT_NO_LISTEN), privilege drop, then PROTOCOL_INIT for each protocol.
+/// Returns NULL on failure (the reason is logged).
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_create_context(
+    info: *mut lws_context_creation_info,
+) -> *mut libwebsocket_context {
+    ffi_guard!(std::ptr::null_mut(), {
+        let Some(info) = info.as_ref() else {
+            crate::log::lws_err!("libwebsocket_create_context: NULL info");
+            return std::ptr::null_mut();
+        };
+        if info.protocols.is_null() {
+            crate::log::lws_err!("libwebsocket_create_context: no protocols");
+            return std::ptr::null_mut();
+        }
+        let mut protocols = Vec::new();
+        let mut p = info.protocols;
+        while (*p).callback.is_some() && protocols.len() < 4096 {
+            let e = &*p;
+            protocols.push(ProtocolInfo {
+                name: cstr_bytes(e.name).map(|b| b.to_vec()),
+                rx_chunk: if e.rx_buffer_size == 0 {
+                    DEFAULT_RX_CHUNK
+                } else {
+                    e.rx_buffer_size
+                },
+                pss_size: e.per_session_data_size,
+            });
+            p = p.add(1);
+        }
+        if protocols.is_empty() {
+            crate::log::lws_err!("libwebsocket_create_context: protocol list is empty");
+            return std::ptr::null_mut();
+        }
+        let cfg = ContextConfig {
+            port: info.port,
+            iface: cstr_string(info.iface),
+            protocols,
+            c_protocols: info.protocols,
+            c_extensions: info.extensions,
+            gid: info.gid,
+            uid: info.uid,
+            options: info.options,
+            user: info.user,
+            ka_time: info.ka_time,
+            ka_probes: info.ka_probes,
+            ka_interval: info.ka_interval,
+        };
+        if !info.ssl_cert_filepath.is_null() {
+            crate::log::lws_warn!("SSL requested but TLS is not available in this build yet");
+        }
+        let ctx = match Context::new(cfg) {
+            Ok(c) => c,
+            Err(e) => {
+                crate::log::lws_err!("libwebsocket_create_context: {}", e);
+                return std::ptr::null_mut();
+            }
+        };
+        let raw = Box::into_raw(ctx);
+        let ctx = &*raw;
+        for (i, _) in ctx.protocols.iter().enumerate() {
+            let e = &mut *info.protocols.add(i);
+            e.owning_server = raw as *mut libwebsocket_context;
+            e.protocol_index = i as c_int;
+        }
+        if let Ok(proxy) = std::env::var("http_proxy") {
+            let proxy = proxy
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string();
+            if !proxy.is_empty() {
+                *ctx.proxy.borrow_mut() = Some(proxy);
+            }
+        }
+        crate::log::lws_notice!("libwebsockets (Rust) {}", env!("LWS_BUILD_HASH"));
+        if let Some(fd) = ctx.listener.get() {
+            crate::log::lws_notice!(" Listening on port {}", ctx.listen_port.get());
+            poll_fd_event(
+                ctx,
+                None,
+                libwebsocket_callback_reasons::LWS_CALLBACK_ADD_POLL_FD,
+                fd,
+                1,
+            );
+        }
+        for i in 0..ctx.protocols.len() {
+            invoke(
+                ctx,
+                i,
+                None,
+                libwebsocket_callback_reasons::LWS_CALLBACK_PROTOCOL_INIT,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+            );
+        }
+        raw as *mut libwebsocket_context
+    })
+}
+
+/// Closes every connection (CLOSED / CLOSED_HTTP delivered), calls PROTOCOL_DESTROY
+/// for each protocol and frees the context.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket_context) {
+    ffi_guard!((), {
+        let Some(ctx) = ctx_ref(context) else { return };
+        if ctx.destroying.get() || ctx.in_service.get() > 0 {
+            crate::log::lws_err!(
+                "libwebsocket_context_destroy: called from inside a callback; ignored"
+            );
+            return;
+        }
+        ctx.destroying.set(true);
+        service::close_all(ctx);
+        if let Some(fd) = ctx.listener.take() {
+            poll_fd_event(
+                ctx,
+                None,
+                libwebsocket_callback_reasons::LWS_CALLBACK_DEL_POLL_FD,
+                fd,
+                0,
+            );
+            crate::io::net::close(fd);
+        }
+        for i in 0..ctx.protocols.len() {
+            invoke(
+                ctx,
+                i,
+                None,
+                libwebsocket_callback_reasons::LWS_CALLBACK_PROTOCOL_DESTROY,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+            );
+        }
+        drop(Box::from_raw(context as *mut Context));
+    })
+}
+
+/// Services pending events, waiting up to `timeout_ms` (negative: indefinitely).
+/// Returns 0, or -1 on a NULL context or a fatal poll error.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_service(
+    context: *mut libwebsocket_context,
+    timeout_ms: c_int,
+) -> c_int {
+    ffi_guard!(-1, {
+        let Some(ctx) = ctx_ref(context) else {
+            return -1;
+        };
+        service::service(ctx, timeout_ms)
+    })
+}
+
+/// Services one descriptor from the application's poll loop; NULL runs timeouts only.
+/// For a descriptor of ours `revents` is zeroed; a foreign one is left untouched.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_service_fd(
+    context: *mut libwebsocket_context,
+    pollfd: *mut libc::pollfd,
+) -> c_int {
+    ffi_guard!(-1, {
+        let Some(ctx) = ctx_ref(context) else {
+            return -1;
+        };
+        if ctx.in_service.get() > 0 {
+            crate::log::lws_err!("libwebsocket_service_fd called re-entrantly from a callback");
+            return -1;
+        }
+        let arg = pollfd.as_ref().map(|p| (p.fd, p.revents));
+        let (r, handled) = service::service_fd(ctx, arg);
+        if handled {
+            if let Some(p) = pollfd.as_mut() {
+                p.revents = 0;
+            }
+        }
+        r
+    })
+}
+
+/// The `user` pointer given at creation.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_context_user(
+    context: *mut libwebsocket_context,
+) -> *mut c_void {
+    ffi_guard!(std::ptr::null_mut(), {
+        ctx_ref(context).map_or(std::ptr::null_mut(), |c| c.user)
+    })
+}
+
+/// Sets the HTTP proxy ("host:port") used by client connections. 0 on success.
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_set_proxy(
+    context: *mut libwebsocket_context,
+    proxy: *const c_char,
+) -> c_int {
+    ffi_guard!(-1, {
+        let Some(ctx) = ctx_ref(context) else {
+            return -1;
+        };
+        let Some(p) = cstr_string(proxy) else {
+            return -1;
+        };
+        let p = p
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        if p.is_empty() {
+            *ctx.proxy.borrow_mut() = None;
+            return 0;
+        }
+        *ctx.proxy.borrow_mut() = Some(p);
+        0
+    })
+}
+
+/// This host's name (empty with LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME).
+#[no_mangle]
+pub unsafe extern "C" fn libwebsocket_canonical_hostname(
+    context: *mut libwebsocket_context,
+) -> *const c_char {
+    ffi_guard!(std::ptr::null(), {
+        ctx_ref(context).map_or(std::ptr::null(), |c| c.hostname.as_ptr())
+    })
+}

@@ -1,0 +1,166 @@
+//! The header table behind `lws_hdr_total_length` / `lws_hdr_copy`: one optional value
+//! per `WSI_TOKEN_*` index, stored in one contiguous buffer, freed with the request.
+
+/// Number of header slots (`WSI_TOKEN_COUNT`).
+pub const TOKEN_COUNT: usize = 23;
+
+pub const TOKEN_GET_URI: usize = 0;
+pub const TOKEN_HOST: usize = 1;
+pub const TOKEN_CONNECTION: usize = 2;
+pub const TOKEN_KEY1: usize = 3;
+pub const TOKEN_KEY2: usize = 4;
+pub const TOKEN_PROTOCOL: usize = 5;
+pub const TOKEN_UPGRADE: usize = 6;
+pub const TOKEN_ORIGIN: usize = 7;
+pub const TOKEN_DRAFT: usize = 8;
+pub const TOKEN_CHALLENGE: usize = 9;
+pub const TOKEN_KEY: usize = 10;
+pub const TOKEN_VERSION: usize = 11;
+pub const TOKEN_SWORIGIN: usize = 12;
+pub const TOKEN_EXTENSIONS: usize = 13;
+pub const TOKEN_ACCEPT: usize = 14;
+pub const TOKEN_NONCE: usize = 15;
+pub const TOKEN_HTTP: usize = 16;
+pub const TOKEN_MUXURL: usize = 17;
+pub const TOKEN_CLIENT_SENT_PROTOCOLS: usize = 18;
+pub const TOKEN_CLIENT_PEER_ADDRESS: usize = 19;
+pub const TOKEN_CLIENT_URI: usize = 20;
+pub const TOKEN_CLIENT_HOST: usize = 21;
+pub const TOKEN_CLIENT_ORIGIN: usize = 22;
+
+/// Header names (lower case) for the slots that come from request/response headers.
+const NAMES: [(&str, usize); 14] = [
+    ("host", TOKEN_HOST),
+    ("connection", TOKEN_CONNECTION),
+    ("sec-websocket-key1", TOKEN_KEY1),
+    ("sec-websocket-key2", TOKEN_KEY2),
+    ("sec-websocket-protocol", TOKEN_PROTOCOL),
+    ("upgrade", TOKEN_UPGRADE),
+    ("origin", TOKEN_ORIGIN),
+    ("sec-websocket-draft", TOKEN_DRAFT),
+    ("sec-websocket-key", TOKEN_KEY),
+    ("sec-websocket-version", TOKEN_VERSION),
+    ("sec-websocket-origin", TOKEN_SWORIGIN),
+    ("sec-websocket-extensions", TOKEN_EXTENSIONS),
+    ("sec-websocket-accept", TOKEN_ACCEPT),
+    ("sec-websocket-nonce", TOKEN_NONCE),
+];
+
+/// Maps a header name (any case) to its token slot.
+pub fn token_for_name(name: &str) -> Option<usize> {
+    NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|&(_, t)| t)
+}
+
+/// Values by token index. Repeated headers are joined with ", " (RFC 7230 3.2.2).
+#[derive(Debug, Default, Clone)]
+pub struct HeaderTable {
+    data: Vec<u8>,
+    spans: [(u32, u32); TOKEN_COUNT],
+    present: u32,
+}
+
+impl HeaderTable {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets or extends (", "-joined) the value of slot `idx`.
+    pub fn add(&mut self, idx: usize, value: &[u8]) {
+        if idx >= TOKEN_COUNT {
+            return;
+        }
+        if self.present & (1 << idx) != 0 {
+            let (start, len) = self.spans[idx];
+            let mut joined = self.data[start as usize..(start + len) as usize].to_vec();
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(value);
+            self.set(idx, &joined);
+        } else {
+            self.set(idx, value);
+        }
+    }
+
+    fn set(&mut self, idx: usize, value: &[u8]) {
+        let start = self.data.len() as u32;
+        self.data.extend_from_slice(value);
+        self.spans[idx] = (start, value.len() as u32);
+        self.present |= 1 << idx;
+    }
+
+    pub fn get(&self, idx: usize) -> Option<&[u8]> {
+        if idx >= TOKEN_COUNT || self.present & (1 << idx) == 0 {
+            return None;
+        }
+        let (s, l) = self.spans[idx];
+        Some(&self.data[s as usize..(s + l) as usize])
+    }
+
+    /// Length of the value, 0 when absent (as `lws_hdr_total_length`).
+    pub fn total_length(&self, idx: usize) -> usize {
+        self.get(idx).map_or(0, |v| v.len())
+    }
+
+    /// Copies the value plus a NUL into `dst` (as `lws_hdr_copy`): the length copied, or
+    /// `None` when it does not fit. An absent header copies as an empty string.
+    pub fn copy_to(&self, idx: usize, dst: &mut [u8]) -> Option<usize> {
+        let v = self.get(idx).unwrap_or(&[]);
+        if v.len() >= dst.len() {
+            return None;
+        }
+        dst[..v.len()].copy_from_slice(v);
+        dst[v.len()] = 0;
+        Some(v.len())
+    }
+
+    /// True when the comma-separated list in slot `idx` contains `token` (any case).
+    pub fn list_contains(&self, idx: usize, token: &str) -> bool {
+        self.get(idx).is_some_and(|v| {
+            v.split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
+    }
+
+    /// Bytes held, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.data.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_case_insensitive() {
+        assert_eq!(token_for_name("SEC-WEBSOCKET-KEY"), Some(TOKEN_KEY));
+        assert_eq!(token_for_name("Host"), Some(TOKEN_HOST));
+        assert_eq!(token_for_name("X-Other"), None);
+    }
+
+    #[test]
+    fn copy_and_lengths() {
+        let mut t = HeaderTable::new();
+        t.add(TOKEN_HOST, b"example.com");
+        assert_eq!(t.total_length(TOKEN_HOST), 11);
+        assert_eq!(t.total_length(TOKEN_ORIGIN), 0);
+        let mut buf = [0xffu8; 12];
+        assert_eq!(t.copy_to(TOKEN_HOST, &mut buf), Some(11));
+        assert_eq!(&buf[..12], b"example.com\0");
+        let mut small = [0u8; 11];
+        assert_eq!(t.copy_to(TOKEN_HOST, &mut small), None);
+        assert_eq!(t.copy_to(99, &mut buf), Some(0));
+    }
+
+    #[test]
+    fn repeated_headers_join_and_lists() {
+        let mut t = HeaderTable::new();
+        t.add(TOKEN_CONNECTION, b"keep-alive");
+        t.add(TOKEN_CONNECTION, b"Upgrade");
+        assert_eq!(t.get(TOKEN_CONNECTION), Some(&b"keep-alive, Upgrade"[..]));
+        assert!(t.list_contains(TOKEN_CONNECTION, "upgrade"));
+        assert!(!t.list_contains(TOKEN_CONNECTION, "close"));
+    }
+}

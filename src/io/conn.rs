@@ -1,0 +1,200 @@
+//! One connection's state. Every field is a `Cell`/`RefCell` so that the service loop
+//! and the C API (re-entered from user callbacks) only ever share `&Conn`; no borrow is
+//! held while C code runs.
+
+use crate::engine::http::headers::HeaderTable;
+use crate::engine::ws::parser::FrameParser;
+use std::cell::{Cell, RefCell};
+use std::os::fd::RawFd;
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    /// Reading the HTTP request head.
+    HttpHeaders,
+    /// The HTTP callback ran; the application (or a file transfer) owns the response.
+    Http,
+    /// A WebSocket connection (server or client side).
+    Ws,
+    /// Closing: queued bytes (a close frame, the end of a response) are being flushed.
+    Flushing,
+    /// Closing: our side is shut down; reading and discarding until the peer's EOF.
+    Draining,
+    /// Socket closed and removed from the context.
+    Dead,
+}
+
+/// Which end of the connection we are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Server,
+    Client,
+}
+
+pub mod flag {
+    pub const WANT_WRITEABLE: u32 = 1 << 0;
+    pub const IN_WRITABLE_Q: u32 = 1 << 1;
+    pub const IN_READ_Q: u32 = 1 << 2;
+    pub const IN_DIRTY_Q: u32 = 1 << 3;
+    /// The last send hit EAGAIN: wait for a writable event.
+    pub const CHOKED: u32 = 1 << 4;
+    /// The application paused receiving (`libwebsocket_rx_flow_control(wsi, 0)`).
+    pub const RX_PAUSED: u32 = 1 << 5;
+    pub const CLOSE_SENT: u32 = 1 << 6;
+    pub const CLOSE_RCVD: u32 = 1 << 7;
+    /// CLOSED / CLOSED_HTTP has been delivered.
+    pub const CLOSED_NOTIFIED: u32 = 1 << 8;
+    /// External poll: we asked the application to poll for POLLOUT.
+    pub const POLLOUT_SET: u32 = 1 << 9;
+    /// External poll: we asked the application to stop polling for POLLIN.
+    pub const POLLIN_CLEARED: u32 = 1 << 10;
+    /// A socket error happened; close at the next opportunity.
+    pub const FAILED: u32 = 1 << 11;
+    /// The HTTP callback was called (so CLOSED_HTTP is due at close).
+    pub const HTTP_CALLED: u32 = 1 << 12;
+    pub const IN_CLOSE_Q: u32 = 1 << 13;
+    /// Peer sent EOF.
+    pub const READ_EOF: u32 = 1 << 14;
+}
+
+/// Zeroed, 16-byte aligned per-session memory handed to C as `void *user`.
+/// `Cell` contents let C write through the pointer while Rust holds the box.
+#[repr(C, align(16))]
+#[derive(Default)]
+struct Chunk16(Cell<[u8; 16]>);
+
+pub struct UserSpace {
+    chunks: Box<[Chunk16]>,
+}
+
+impl UserSpace {
+    pub fn zeroed(size: usize) -> Option<UserSpace> {
+        if size == 0 {
+            return None;
+        }
+        let n = size.div_ceil(16);
+        let chunks: Box<[Chunk16]> = (0..n).map(|_| Chunk16::default()).collect();
+        Some(UserSpace { chunks })
+    }
+
+    pub fn ptr(&self) -> *mut libc::c_void {
+        self.chunks.as_ptr() as *mut libc::c_void
+    }
+}
+
+/// Bytes queued for the socket, oldest first.
+#[derive(Default, Debug)]
+pub struct OutBuf {
+    pub buf: Vec<u8>,
+    pub start: usize,
+}
+
+impl OutBuf {
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+    pub fn len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.buf.len() {
+            // Release the memory: idle connections should hold no buffers.
+            self.buf = Vec::new();
+            self.start = 0;
+        } else if self.start > 64 * 1024 && self.start * 2 > self.buf.len() {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+    }
+    pub fn extend(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+}
+
+/// State of the HTTP phase, dropped once the connection upgrades.
+#[derive(Default)]
+pub struct HttpState {
+    /// Request bytes received so far (until the head completes).
+    pub inbuf: Vec<u8>,
+    /// Parsed headers, readable through `lws_hdr_*`.
+    pub headers: Option<HeaderTable>,
+    /// NUL-terminated URI handed to the HTTP callback.
+    pub uri_c: Vec<u8>,
+    /// A file being sent by `libwebsockets_serve_http_file`.
+    pub file: Option<FileSend>,
+}
+
+pub struct FileSend {
+    pub file: std::fs::File,
+    pub remaining: u64,
+}
+
+/// What the receive callbacks can ask about the data being delivered.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct RxInfo {
+    pub final_fragment: bool,
+    pub binary: bool,
+    pub rsv: u8,
+    /// Payload bytes of the current frame not yet delivered.
+    pub remaining: u64,
+}
+
+pub struct Conn {
+    /// Back pointer for the C API (the context outlives its connections).
+    pub ctx: *const crate::io::context::Context,
+    pub fd: RawFd,
+    pub slot: u32,
+    pub side: Side,
+    pub state: Cell<ConnState>,
+    pub flags: Cell<u32>,
+    /// Index into the protocol table.
+    pub protocol: Cell<usize>,
+    pub user: RefCell<Option<UserSpace>>,
+    /// Caller-provided user data for client connections (not owned).
+    pub external_user: Cell<*mut libc::c_void>,
+    pub parser: RefCell<Option<FrameParser>>,
+    pub http: RefCell<Option<Box<HttpState>>>,
+    pub out: RefCell<OutBuf>,
+    /// A receive chunk being assembled across reads (original semantics: deliver full
+    /// `rx_buffer_size` chunks or frame ends).
+    pub rx_pending: RefCell<Vec<u8>>,
+    /// Received bytes not yet parsed because the application paused receiving.
+    pub rx_stash: RefCell<Vec<u8>>,
+    pub rx_info: Cell<RxInfo>,
+    /// Pending timeout: (reason, stamp); the deadline lives in the context's heap.
+    pub timeout_reason: Cell<u32>,
+    pub timeout_stamp: Cell<u32>,
+}
+
+impl Conn {
+    pub fn has(&self, f: u32) -> bool {
+        self.flags.get() & f != 0
+    }
+    pub fn set(&self, f: u32) {
+        self.flags.set(self.flags.get() | f);
+    }
+    pub fn clear(&self, f: u32) {
+        self.flags.set(self.flags.get() & !f);
+    }
+    pub fn user_ptr(&self) -> *mut libc::c_void {
+        let ext = self.external_user.get();
+        if !ext.is_null() {
+            return ext;
+        }
+        self.user
+            .borrow()
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |u| u.ptr())
+    }
+    pub fn is_open(&self) -> bool {
+        !matches!(self.state.get(), ConnState::Dead)
+    }
+    /// True while the application may still exchange messages.
+    pub fn is_ws_live(&self) -> bool {
+        self.state.get() == ConnState::Ws && !self.has(flag::CLOSE_SENT)
+    }
+}

@@ -1,0 +1,345 @@
+//! The context: listening socket, connection table, shared buffers, queues of
+//! deferred work and the timer heap. Owned by C as `struct libwebsocket_context *`.
+
+use crate::capi::abi_types::{libwebsocket_extension, libwebsocket_protocols};
+use crate::engine::http::request::HeadLimits;
+use crate::engine::timers::{Deadline, TimerHeap};
+use crate::io::conn::{flag, Conn, ConnState, OutBuf, RxInfo, Side};
+use crate::io::net;
+use mio::unix::SourceFd;
+use mio::{Interest, Token};
+use std::cell::{Cell, RefCell};
+use std::ffi::CString;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// mio token of the listening socket; connections use slot + 1.
+pub const LISTENER: Token = Token(0);
+
+/// Receive chunk when a protocol's `rx_buffer_size` is 0 (the original's default).
+pub const DEFAULT_RX_CHUNK: usize = 4096;
+/// Bytes of the shared socket read buffer.
+pub const READ_BUF_SIZE: usize = 64 * 1024;
+/// Padding the original guarantees around data handed to RECEIVE.
+pub const PRE: usize = 18;
+pub const POST: usize = 4;
+
+/// What the library needs to know of each protocol, copied at creation.
+#[derive(Clone, Debug)]
+pub struct ProtocolInfo {
+    pub name: Option<Vec<u8>>,
+    pub rx_chunk: usize,
+    pub pss_size: usize,
+}
+
+/// Creation parameters, already converted from `lws_context_creation_info`.
+pub struct ContextConfig {
+    pub port: i32,
+    pub iface: Option<String>,
+    pub protocols: Vec<ProtocolInfo>,
+    pub c_protocols: *mut libwebsocket_protocols,
+    pub c_extensions: *mut libwebsocket_extension,
+    pub gid: i32,
+    pub uid: i32,
+    pub options: u32,
+    pub user: *mut libc::c_void,
+    pub ka_time: i32,
+    pub ka_probes: i32,
+    pub ka_interval: i32,
+}
+
+/// Limits applied to every connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub head: HeadLimits,
+    /// Seconds allowed for the HTTP request head (the original's AWAITING_TIMEOUT).
+    pub handshake_secs: u32,
+    /// Seconds allowed for a close handshake to finish.
+    pub close_secs: u32,
+    /// Largest WebSocket message accepted.
+    pub max_message: u64,
+    /// Outbound bytes queued before `lws_send_pipe_choked` says yes.
+    pub choke_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            head: HeadLimits::default(),
+            handshake_secs: 5,
+            close_secs: 5,
+            max_message: 256 * 1024 * 1024,
+            choke_bytes: 256 * 1024,
+        }
+    }
+}
+
+pub struct Context {
+    pub c_protocols: *mut libwebsocket_protocols,
+    pub protocols: Vec<ProtocolInfo>,
+    pub c_extensions: *mut libwebsocket_extension,
+    pub user: *mut libc::c_void,
+    pub options: u32,
+    pub ka: (i32, i32, i32),
+    pub limits: Limits,
+    pub listener: Cell<Option<RawFd>>,
+    pub listen_port: Cell<u16>,
+    pub conns: RefCell<Vec<Option<Rc<Conn>>>>,
+    free_slots: RefCell<Vec<u32>>,
+    fd_map: RefCell<Vec<u32>>,
+    pub poll: RefCell<mio::Poll>,
+    pub events: RefCell<mio::Events>,
+    pub read_buf: RefCell<Vec<u8>>,
+    pub deliver_buf: RefCell<Vec<u8>>,
+    pub writable_q: RefCell<Vec<u32>>,
+    pub read_q: RefCell<Vec<u32>>,
+    pub dirty_q: RefCell<Vec<u32>>,
+    pub close_q: RefCell<Vec<u32>>,
+    pub timers: RefCell<TimerHeap>,
+    pub next_stamp: Cell<u32>,
+    /// Depth of service calls in progress (writes are batched while > 0).
+    pub in_service: Cell<u32>,
+    /// Set once the application drives us through `libwebsocket_service_fd`.
+    pub external_poll: Cell<bool>,
+    /// Accepting is paused until this time (fd exhaustion back-off).
+    pub accept_paused_until: Cell<Option<Instant>>,
+    pub accept_pending: Cell<bool>,
+    pub start: Instant,
+    pub hostname: CString,
+    pub proxy: RefCell<Option<String>>,
+    pub destroying: Cell<bool>,
+}
+
+impl Context {
+    pub fn new(cfg: ContextConfig) -> Result<Box<Context>, String> {
+        let poll = mio::Poll::new().map_err(|e| format!("epoll: {e}"))?;
+        let max_chunk = cfg
+            .protocols
+            .iter()
+            .map(|p| p.rx_chunk)
+            .max()
+            .unwrap_or(DEFAULT_RX_CHUNK);
+        let hostname = if cfg.options & 4 != 0 {
+            String::new()
+        } else {
+            net::hostname()
+        };
+        let ctx = Box::new(Context {
+            c_protocols: cfg.c_protocols,
+            protocols: cfg.protocols,
+            c_extensions: cfg.c_extensions,
+            user: cfg.user,
+            options: cfg.options,
+            ka: (cfg.ka_time, cfg.ka_probes, cfg.ka_interval),
+            limits: Limits::default(),
+            listener: Cell::new(None),
+            listen_port: Cell::new(0),
+            conns: RefCell::new(Vec::new()),
+            free_slots: RefCell::new(Vec::new()),
+            fd_map: RefCell::new(Vec::new()),
+            poll: RefCell::new(poll),
+            events: RefCell::new(mio::Events::with_capacity(1024)),
+            read_buf: RefCell::new(vec![0u8; READ_BUF_SIZE]),
+            deliver_buf: RefCell::new(vec![0u8; PRE + max_chunk + POST + 1]),
+            writable_q: RefCell::new(Vec::new()),
+            read_q: RefCell::new(Vec::new()),
+            dirty_q: RefCell::new(Vec::new()),
+            close_q: RefCell::new(Vec::new()),
+            timers: RefCell::new(TimerHeap::new()),
+            next_stamp: Cell::new(1),
+            in_service: Cell::new(0),
+            external_poll: Cell::new(false),
+            accept_paused_until: Cell::new(None),
+            accept_pending: Cell::new(false),
+            start: Instant::now(),
+            hostname: CString::new(hostname.replace('\0', "")).unwrap_or_default(),
+            proxy: RefCell::new(None),
+            destroying: Cell::new(false),
+        });
+        if cfg.port != 0 {
+            let fd = open_listener(cfg.port, cfg.iface.as_deref())?;
+            ctx.listen_port
+                .set(net::local_addr(fd).map_or(cfg.port as u16, |a| a.port()));
+            ctx.poll
+                .borrow()
+                .registry()
+                .register(&mut SourceFd(&fd), LISTENER, Interest::READABLE)
+                .map_err(|e| format!("epoll register: {e}"))?;
+            ctx.listener.set(Some(fd));
+            net::drop_privileges(cfg.gid, cfg.uid);
+        }
+        Ok(ctx)
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    pub fn conn(&self, slot: u32) -> Option<Rc<Conn>> {
+        self.conns
+            .borrow()
+            .get(slot as usize)
+            .and_then(|c| c.clone())
+    }
+
+    pub fn conn_by_fd(&self, fd: RawFd) -> Option<Rc<Conn>> {
+        if fd < 0 {
+            return None;
+        }
+        let slot = *self.fd_map.borrow().get(fd as usize)?;
+        if slot == 0 {
+            return None;
+        }
+        self.conn(slot - 1)
+    }
+
+    /// Creates a connection for an open socket and registers it for events.
+    pub fn add_conn(&self, fd: RawFd, side: Side, state: ConnState) -> Option<Rc<Conn>> {
+        let slot = match self.free_slots.borrow_mut().pop() {
+            Some(s) => s,
+            None => {
+                let mut conns = self.conns.borrow_mut();
+                conns.push(None);
+                (conns.len() - 1) as u32
+            }
+        };
+        let conn = Rc::new(Conn {
+            ctx: self as *const Context,
+            fd,
+            slot,
+            side,
+            state: Cell::new(state),
+            flags: Cell::new(0),
+            protocol: Cell::new(0),
+            user: RefCell::new(None),
+            external_user: Cell::new(std::ptr::null_mut()),
+            parser: RefCell::new(None),
+            http: RefCell::new(None),
+            out: RefCell::new(OutBuf::default()),
+            rx_pending: RefCell::new(Vec::new()),
+            rx_stash: RefCell::new(Vec::new()),
+            rx_info: Cell::new(RxInfo::default()),
+            timeout_reason: Cell::new(0),
+            timeout_stamp: Cell::new(0),
+        });
+        let token = Token(slot as usize + 1);
+        if let Err(e) = self.poll.borrow().registry().register(
+            &mut SourceFd(&fd),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            crate::log::lws_err!("epoll register fd {}: {}", fd, e);
+            self.free_slots.borrow_mut().push(slot);
+            return None;
+        }
+        self.conns.borrow_mut()[slot as usize] = Some(conn.clone());
+        let mut map = self.fd_map.borrow_mut();
+        if map.len() <= fd as usize {
+            map.resize(fd as usize + 1, 0);
+        }
+        map[fd as usize] = slot + 1;
+        Some(conn)
+    }
+
+    /// Removes a connection from the tables and closes its socket.
+    pub fn remove_conn(&self, conn: &Conn) {
+        let _ = self
+            .poll
+            .borrow()
+            .registry()
+            .deregister(&mut SourceFd(&conn.fd));
+        if let Some(e) = self.fd_map.borrow_mut().get_mut(conn.fd as usize) {
+            if *e == conn.slot + 1 {
+                *e = 0;
+            }
+        }
+        let removed = self.conns.borrow_mut()[conn.slot as usize].take();
+        if removed.is_some() {
+            self.free_slots.borrow_mut().push(conn.slot);
+        }
+        net::close(conn.fd);
+    }
+
+    /// Arms (secs > 0) or clears (reason 0) the pending timeout of a connection.
+    pub fn set_timeout(&self, conn: &Conn, reason: u32, secs: i32) {
+        let stamp = self.next_stamp.get().wrapping_add(1).max(1);
+        self.next_stamp.set(stamp);
+        conn.timeout_stamp.set(stamp);
+        conn.timeout_reason.set(reason);
+        if reason == 0 {
+            return;
+        }
+        let at = self.now_ms() + (secs.max(0) as u64) * 1000;
+        let mut t = self.timers.borrow_mut();
+        t.push(Deadline {
+            at_ms: at,
+            slot: conn.slot,
+            stamp,
+        });
+        let live = self.conns.borrow().len();
+        if t.len() > 4 * live + 1024 {
+            let conns = self.conns.borrow();
+            t.compact(|d| {
+                conns
+                    .get(d.slot as usize)
+                    .and_then(|c| c.as_ref())
+                    .is_some_and(|c| {
+                        c.timeout_stamp.get() == d.stamp && c.timeout_reason.get() != 0
+                    })
+            });
+        }
+    }
+
+    /// Queues `conn` for a deferred action, once.
+    pub fn enqueue(&self, conn: &Conn, which: u32) {
+        if conn.has(which) {
+            return;
+        }
+        conn.set(which);
+        let q = match which {
+            flag::IN_WRITABLE_Q => &self.writable_q,
+            flag::IN_READ_Q => &self.read_q,
+            flag::IN_DIRTY_Q => &self.dirty_q,
+            _ => &self.close_q,
+        };
+        q.borrow_mut().push(conn.slot);
+    }
+
+    /// All live connections (a snapshot).
+    pub fn all_conns(&self) -> Vec<Rc<Conn>> {
+        self.conns.borrow().iter().flatten().cloned().collect()
+    }
+}
+
+fn open_listener(port: i32, iface: Option<&str>) -> Result<RawFd, String> {
+    if !(0..=65535).contains(&port) {
+        return Err(format!("invalid port {port}"));
+    }
+    let port = port as u16;
+    let reuseport = std::env::var_os("LWS_REUSEPORT").is_some_and(|v| v == "1");
+    let addrs: Vec<SocketAddr> = match iface {
+        None | Some("") => vec![
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        ],
+        Some(name) => {
+            let ip = name
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse::<IpAddr>()
+                .ok()
+                .or_else(|| net::interface_addr(name))
+                .ok_or_else(|| format!("unknown interface or address '{name}'"))?;
+            vec![SocketAddr::new(ip, port)]
+        }
+    };
+    let mut last = String::new();
+    for a in addrs {
+        match net::listen(a, reuseport) {
+            Ok(fd) => return Ok(fd),
+            Err(e) => last = format!("bind {a}: {e}"),
+        }
+    }
+    Err(last)
+}

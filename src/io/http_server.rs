@@ -1,0 +1,262 @@
+//! The HTTP side of a server connection: the request head, the upgrade to WebSocket,
+//! the HTTP callback and file serving.
+
+use crate::capi::abi_types::libwebsocket_callback_reasons::*;
+use crate::capi::user_callbacks::invoke_conn;
+use crate::engine::handshake;
+use crate::engine::http::headers::{HeaderTable, TOKEN_PROTOCOL};
+use crate::engine::http::request::{parse_request_head, HeadParse};
+use crate::engine::http::response;
+use crate::engine::ws::{FrameParser, ParserConfig, Role};
+use crate::io::conn::{flag, Conn, ConnState, FileSend, UserSpace};
+use crate::io::context::Context;
+use crate::io::service::{close_conn, CloseHow};
+use crate::io::tx;
+use std::io::Read;
+use std::rc::Rc;
+
+/// Bytes of file read per step while the socket keeps accepting.
+const FILE_STEP: usize = 64 * 1024;
+
+pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
+    let outcome = {
+        let mut http = conn.http.borrow_mut();
+        let Some(h) = http.as_mut() else { return };
+        h.inbuf.extend_from_slice(data);
+        parse_request_head(&h.inbuf, &ctx.limits.head)
+    };
+    match outcome {
+        HeadParse::Partial => {}
+        HeadParse::Reject(status) => {
+            crate::log::lws_info!("bad request on fd {}: HTTP {}", conn.fd, status);
+            reject(ctx, conn, status, "");
+        }
+        HeadParse::Complete(head) => {
+            let rest = {
+                let mut http = conn.http.borrow_mut();
+                let h = http.as_mut().expect("http state");
+                let rest = h.inbuf.split_off(head.head_len);
+                h.inbuf = Vec::new();
+                h.headers = Some(head.headers.clone());
+                rest
+            };
+            if handshake::is_upgrade_request(&head.headers) {
+                upgrade(ctx, conn, &head.method, &head.headers, rest);
+            } else {
+                http_request(ctx, conn, &head.method, &head.uri);
+            }
+        }
+    }
+}
+
+/// Answers with an error status and closes.
+pub fn reject(ctx: &Context, conn: &Rc<Conn>, status: u16, extra: &str) {
+    let msg = response::error_response(status, extra);
+    tx::write(ctx, conn, &msg, tx::WRITE_HTTP);
+    close_conn(ctx, conn, CloseHow::Graceful(None));
+}
+
+fn ensure_user_space(conn: &Conn, size: usize) {
+    let mut u = conn.user.borrow_mut();
+    if u.is_none() {
+        *u = UserSpace::zeroed(size);
+    }
+}
+
+fn http_request(ctx: &Context, conn: &Rc<Conn>, method: &str, uri: &[u8]) {
+    if method != "GET" && method != "HEAD" && method != "POST" {
+        reject(ctx, conn, 405, "Allow: GET, HEAD, POST\r\n");
+        return;
+    }
+    if uri.is_empty() {
+        reject(ctx, conn, 400, "");
+        return;
+    }
+    conn.protocol.set(0);
+    ensure_user_space(conn, ctx.protocols.first().map_or(0, |p| p.pss_size));
+    conn.state.set(ConnState::Http);
+    conn.set(flag::HTTP_CALLED);
+    ctx.set_timeout(conn, 0, 0);
+    let uri_ptr = {
+        let mut http = conn.http.borrow_mut();
+        let h = http.as_mut().expect("http state");
+        h.uri_c = Vec::with_capacity(uri.len() + 1);
+        h.uri_c.extend_from_slice(uri);
+        h.uri_c.push(0);
+        h.uri_c.as_mut_ptr() as *mut libc::c_void
+    };
+    // uri_c is not touched again until the connection closes, so the pointer stays
+    // valid for the whole callback.
+    let n = invoke_conn(ctx, conn, LWS_CALLBACK_HTTP, uri_ptr, uri.len());
+    if n != 0 {
+        close_conn(ctx, conn, CloseHow::Graceful(None));
+    }
+}
+
+fn upgrade(ctx: &Context, conn: &Rc<Conn>, method: &str, headers: &HeaderTable, mut rest: Vec<u8>) {
+    if let Err(r) = handshake::validate_upgrade(method, headers) {
+        crate::log::lws_info!("refusing upgrade on fd {}: {}", conn.fd, r.why);
+        reject(ctx, conn, r.status, r.extra_headers);
+        return;
+    }
+    let names: Vec<Option<&[u8]>> = ctx.protocols.iter().map(|p| p.name.as_deref()).collect();
+    let offer = headers.get(TOKEN_PROTOCOL);
+    let Some(index) = handshake::select_protocol(offer, &names) else {
+        crate::log::lws_info!(
+            "requested protocol {} not supported",
+            String::from_utf8_lossy(offer.unwrap_or(b""))
+        );
+        reject(ctx, conn, 400, "");
+        return;
+    };
+    conn.protocol.set(index);
+    ensure_user_space(conn, ctx.protocols[index].pss_size);
+    // FILTER_PROTOCOL_CONNECTION gets the requested protocol string in `in`.
+    let mut offer_c: Vec<u8> = offer.map(|o| o.to_vec()).unwrap_or_default();
+    offer_c.push(0);
+    let in_ptr = if offer.is_some() {
+        offer_c.as_mut_ptr() as *mut libc::c_void
+    } else {
+        std::ptr::null_mut()
+    };
+    if invoke_conn(
+        ctx,
+        conn,
+        LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION,
+        in_ptr,
+        0,
+    ) != 0
+    {
+        crate::log::lws_info!("user code denied connection on fd {}", conn.fd);
+        reject(ctx, conn, 403, "");
+        return;
+    }
+    if !conn.is_open() {
+        return;
+    }
+    let key = headers
+        .get(crate::engine::http::headers::TOKEN_KEY)
+        .unwrap_or(b"");
+    let chosen = offer.and(ctx.protocols[index].name.as_deref());
+    let resp = handshake::switching_protocols(key, chosen, None);
+    tx::write(ctx, conn, &resp, tx::WRITE_HTTP);
+    let mut cfg = ParserConfig::new(Role::Server);
+    cfg.max_message_size = ctx.limits.max_message;
+    *conn.parser.borrow_mut() = Some(FrameParser::new(cfg));
+    conn.state.set(ConnState::Ws);
+    ctx.set_timeout(conn, 0, 0);
+    let n = invoke_conn(ctx, conn, LWS_CALLBACK_ESTABLISHED, std::ptr::null_mut(), 0);
+    // Headers are no longer needed once the application has seen ESTABLISHED.
+    *conn.http.borrow_mut() = None;
+    if n < 0 {
+        close_conn(ctx, conn, CloseHow::Graceful(None));
+        return;
+    }
+    if !rest.is_empty() && conn.state.get() == ConnState::Ws {
+        // Frames pipelined right behind the handshake.
+        crate::io::service::process_input(ctx, conn, &mut rest);
+    }
+}
+
+/// `libwebsockets_serve_http_file`: header now, body streamed as the socket allows.
+/// Returns -1 on error (a 404 was sent), 1 when already complete, 0 when in progress.
+pub fn serve_file(
+    ctx: &Context,
+    conn: &Rc<Conn>,
+    path: &std::path::Path,
+    content_type: &[u8],
+) -> i32 {
+    if conn.state.get() != ConnState::Http {
+        return -1;
+    }
+    let file = std::fs::File::open(path).and_then(|f| {
+        let meta = f.metadata()?;
+        if meta.is_dir() {
+            return Err(std::io::Error::other("is a directory"));
+        }
+        Ok((f, meta.len()))
+    });
+    let (file, len) = match file {
+        Ok(v) => v,
+        Err(e) => {
+            crate::log::lws_err!("Unable to open '{}': {}", path.display(), e);
+            let msg = response::error_response(404, "");
+            tx::write(ctx, conn, &msg, tx::WRITE_HTTP);
+            return -1;
+        }
+    };
+    let header = response::file_header(content_type, len);
+    tx::write(ctx, conn, &header, tx::WRITE_HTTP);
+    if let Some(h) = conn.http.borrow_mut().as_mut() {
+        h.file = Some(FileSend {
+            file,
+            remaining: len,
+        });
+    }
+    file_step(ctx, conn)
+}
+
+/// `libwebsockets_serve_http_file_fragment`.
+pub fn serve_file_fragment(ctx: &Context, conn: &Rc<Conn>) -> i32 {
+    file_step(ctx, conn)
+}
+
+/// Moves file bytes to the socket until it is full or the file is done.
+fn file_step(ctx: &Context, conn: &Rc<Conn>) -> i32 {
+    let mut chunk = vec![0u8; FILE_STEP];
+    loop {
+        if tx::choked(ctx, conn) {
+            crate::io::service::update_pollout(ctx, conn);
+            return 0;
+        }
+        let read = {
+            let mut http = conn.http.borrow_mut();
+            let Some(fs) = http.as_mut().and_then(|h| h.file.as_mut()) else {
+                return -1;
+            };
+            if fs.remaining == 0 {
+                Ok(0)
+            } else {
+                let want = (fs.remaining as usize).min(FILE_STEP);
+                fs.file.read(&mut chunk[..want]).inspect(|&n| {
+                    fs.remaining -= n as u64;
+                })
+            }
+        };
+        match read {
+            Err(e) => {
+                crate::log::lws_err!("file read: {}", e);
+                return -1;
+            }
+            Ok(0) => {
+                // Done (or the file shrank: stop at what exists).
+                if let Some(h) = conn.http.borrow_mut().as_mut() {
+                    h.file = None;
+                }
+                invoke_conn(
+                    ctx,
+                    conn,
+                    LWS_CALLBACK_HTTP_FILE_COMPLETION,
+                    std::ptr::null_mut(),
+                    0,
+                );
+                crate::io::service::update_pollout(ctx, conn);
+                return 1;
+            }
+            Ok(n) => {
+                if tx::write(ctx, conn, &chunk[..n], tx::WRITE_HTTP) < 0 {
+                    return -1;
+                }
+                tx::flush(ctx, conn);
+            }
+        }
+    }
+}
+
+/// Socket writable during a file transfer.
+pub fn continue_file(ctx: &Context, conn: &Rc<Conn>) {
+    match file_step(ctx, conn) {
+        0 => {}
+        _ => close_conn(ctx, conn, CloseHow::Graceful(None)),
+    }
+}

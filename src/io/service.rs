@@ -1,0 +1,591 @@
+//! The service loop: `libwebsocket_service` on mio (edge-triggered epoll, reading each
+//! socket until drained within a fairness budget) and `libwebsocket_service_fd` for
+//! applications that run their own poll loop. Both feed the same per-connection code.
+
+use crate::capi::abi_types::libwebsocket_callback_reasons::*;
+use crate::capi::user_callbacks::{invoke, invoke_conn, poll_fd_event};
+use crate::io::conn::{flag, Conn, ConnState, HttpState, Side};
+use crate::io::context::{Context, LISTENER};
+use crate::io::{http_server, net, tx, ws_rx};
+use std::io::ErrorKind;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+const POLLIN: i16 = 0x1;
+const POLLOUT: i16 = 0x4;
+const POLLERR: i16 = 0x8;
+const POLLHUP: i16 = 0x10;
+const POLLNVAL: i16 = 0x20;
+
+/// Reads per connection per wake-up before yielding to others.
+const READ_BUDGET: usize = 16;
+/// Accepts per listener wake-up before yielding.
+const ACCEPT_BUDGET: usize = 64;
+
+/// How a connection should end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseHow {
+    /// Send a close frame (with this status, or empty for `None`) when the connection is
+    /// a live WebSocket, flush what is queued, then shut down and drain.
+    Graceful(Option<u16>),
+    /// Close the socket now (errors, timeouts, peer gone).
+    Abort,
+}
+
+/// Guard that marks the context as inside a service call (writes are batched).
+struct InService<'a>(&'a Context);
+impl<'a> InService<'a> {
+    fn enter(ctx: &'a Context) -> Self {
+        ctx.in_service.set(ctx.in_service.get() + 1);
+        InService(ctx)
+    }
+}
+impl Drop for InService<'_> {
+    fn drop(&mut self) {
+        self.0.in_service.set(self.0.in_service.get() - 1);
+    }
+}
+
+/// `libwebsocket_service`: waits up to `timeout_ms` for events and services them.
+pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
+    let Ok(mut events) = ctx.events.try_borrow_mut() else {
+        crate::log::lws_err!("libwebsocket_service called re-entrantly from a callback");
+        return -1;
+    };
+    let _guard = InService::enter(ctx);
+    let mut timeout = if timeout_ms < 0 {
+        None
+    } else {
+        Some(Duration::from_millis(timeout_ms as u64))
+    };
+    if has_deferred(ctx) {
+        timeout = Some(Duration::ZERO);
+    }
+    if let Some(next) = ctx.timers.borrow().next_at() {
+        let now = ctx.now_ms();
+        let wait = Duration::from_millis(next.saturating_sub(now) + 1);
+        timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+    }
+    if let Some(until) = ctx.accept_paused_until.get() {
+        let wait = until.saturating_duration_since(Instant::now());
+        timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+    }
+    let polled = ctx.poll.borrow_mut().poll(&mut events, timeout);
+    if let Err(e) = polled {
+        if e.kind() != ErrorKind::Interrupted {
+            crate::log::lws_err!("epoll_wait: {}", e);
+            return -1;
+        }
+    }
+    for ev in events.iter() {
+        if ev.token() == LISTENER {
+            accept_ready(ctx);
+            continue;
+        }
+        let Some(conn) = ctx.conn(ev.token().0 as u32 - 1) else {
+            continue;
+        };
+        if ev.is_writable() {
+            conn_writable(ctx, &conn);
+        }
+        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+            conn_readable(ctx, &conn);
+        }
+    }
+    drop(events);
+    run_deferred(ctx);
+    0
+}
+
+/// `libwebsocket_service_fd`: services one descriptor reported by the application's
+/// own poll(). `None` only runs timeouts and deferred work. Returns (result, handled).
+pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) {
+    ctx.external_poll.set(true);
+    let _guard = InService::enter(ctx);
+    let mut handled = false;
+    if let Some((fd, revents)) = fd_revents {
+        if Some(fd) == ctx.listener.get() {
+            handled = true;
+            if revents & POLLIN != 0 {
+                accept_ready(ctx);
+            }
+        } else if let Some(conn) = ctx.conn_by_fd(fd) {
+            handled = true;
+            if revents & POLLNVAL != 0 {
+                close_conn(ctx, &conn, CloseHow::Abort);
+            } else {
+                if revents & POLLOUT != 0 {
+                    conn_writable(ctx, &conn);
+                }
+                if revents & (POLLIN | POLLHUP | POLLERR) != 0 {
+                    conn_readable(ctx, &conn);
+                }
+            }
+        }
+    }
+    run_deferred(ctx);
+    (0, handled)
+}
+
+fn has_deferred(ctx: &Context) -> bool {
+    !ctx.writable_q.borrow().is_empty()
+        || !ctx.read_q.borrow().is_empty()
+        || !ctx.close_q.borrow().is_empty()
+        || ctx.accept_pending.get()
+}
+
+/// Work queued during callbacks: writeable callbacks, resumed reads, flushes, closes
+/// and due timeouts. Each queue is processed from a snapshot so a callback that
+/// re-queues itself waits for the next pass instead of spinning here.
+pub fn run_deferred(ctx: &Context) {
+    if ctx.accept_pending.get() {
+        accept_ready(ctx);
+    }
+    let reads = std::mem::take(&mut *ctx.read_q.borrow_mut());
+    for slot in reads {
+        if let Some(conn) = ctx.conn(slot) {
+            conn.clear(flag::IN_READ_Q);
+            conn_readable(ctx, &conn);
+        }
+    }
+    let writables = std::mem::take(&mut *ctx.writable_q.borrow_mut());
+    for slot in writables {
+        if let Some(conn) = ctx.conn(slot) {
+            conn.clear(flag::IN_WRITABLE_Q);
+            if conn.has(flag::WANT_WRITEABLE) && !conn.has(flag::CHOKED) {
+                deliver_writeable(ctx, &conn);
+            }
+        }
+    }
+    flush_dirty(ctx);
+    let closes = std::mem::take(&mut *ctx.close_q.borrow_mut());
+    for slot in closes {
+        if let Some(conn) = ctx.conn(slot) {
+            conn.clear(flag::IN_CLOSE_Q);
+            close_conn(ctx, &conn, CloseHow::Abort);
+        }
+    }
+    check_timeouts(ctx);
+}
+
+/// Flushes every connection that queued output during this pass (one send each).
+pub fn flush_dirty(ctx: &Context) {
+    loop {
+        let dirty = std::mem::take(&mut *ctx.dirty_q.borrow_mut());
+        if dirty.is_empty() {
+            break;
+        }
+        for slot in dirty {
+            if let Some(conn) = ctx.conn(slot) {
+                conn.clear(flag::IN_DIRTY_Q);
+                tx::flush(ctx, &conn);
+                after_flush(ctx, &conn);
+            }
+        }
+    }
+}
+
+/// Accepts pending connections on the listening socket.
+pub fn accept_ready(ctx: &Context) {
+    ctx.accept_pending.set(false);
+    let Some(lfd) = ctx.listener.get() else {
+        return;
+    };
+    if let Some(until) = ctx.accept_paused_until.get() {
+        if Instant::now() < until {
+            ctx.accept_pending.set(true);
+            return;
+        }
+        ctx.accept_paused_until.set(None);
+    }
+    for _ in 0..ACCEPT_BUDGET {
+        let fd = match net::accept(lfd) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let code = e.raw_os_error().unwrap_or(0);
+                if code == libc::EMFILE
+                    || code == libc::ENFILE
+                    || code == libc::ENOBUFS
+                    || code == libc::ENOMEM
+                {
+                    crate::log::lws_warn!("accept: {} (pausing accepts for 100 ms)", e);
+                    ctx.accept_paused_until
+                        .set(Some(Instant::now() + Duration::from_millis(100)));
+                    ctx.accept_pending.set(true);
+                } else {
+                    crate::log::lws_warn!("accept: {}", e);
+                }
+                return;
+            }
+        };
+        let (ka_time, ka_probes, ka_interval) = ctx.ka;
+        net::set_conn_options(fd, ka_time, ka_probes, ka_interval);
+        if invoke(
+            ctx,
+            0,
+            None,
+            LWS_CALLBACK_FILTER_NETWORK_CONNECTION,
+            std::ptr::null_mut(),
+            fd as isize as *mut libc::c_void,
+            0,
+        ) != 0
+        {
+            crate::log::lws_debug!("FILTER_NETWORK_CONNECTION refused fd {}", fd);
+            net::close(fd);
+            continue;
+        }
+        let Some(conn) = ctx.add_conn(fd, Side::Server, ConnState::HttpHeaders) else {
+            net::close(fd);
+            continue;
+        };
+        *conn.http.borrow_mut() = Some(Box::default());
+        ctx.set_timeout(&conn, 3, ctx.limits.handshake_secs as i32);
+        poll_fd_event(ctx, Some(&conn), LWS_CALLBACK_ADD_POLL_FD, fd, POLLIN);
+    }
+    // Budget used up: come back next pass without waiting for a new edge.
+    ctx.accept_pending.set(true);
+}
+
+/// Socket readable (or hung up): read until drained, within the budget.
+pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
+    if !conn.is_open() {
+        return;
+    }
+    if conn.has(flag::RX_PAUSED) {
+        return;
+    }
+    // Bytes stashed when the application paused receiving come first.
+    if !conn.rx_stash.borrow().is_empty() {
+        let mut stash = std::mem::take(&mut *conn.rx_stash.borrow_mut());
+        process_input(ctx, conn, &mut stash);
+        if !conn.is_open() || conn.has(flag::RX_PAUSED) {
+            return;
+        }
+    }
+    let Ok(mut buf) = ctx.read_buf.try_borrow_mut() else {
+        // Re-entered from a callback: try again on the next pass.
+        ctx.enqueue(conn, flag::IN_READ_Q);
+        return;
+    };
+    for _ in 0..READ_BUDGET {
+        let cap = buf.len();
+        match net::recv(conn.fd, &mut buf[..]) {
+            Ok(0) => {
+                conn.set(flag::READ_EOF);
+                drop(buf);
+                peer_eof(ctx, conn);
+                return;
+            }
+            Ok(n) => {
+                process_input(ctx, conn, &mut buf[..n]);
+                if !conn.is_open() || conn.has(flag::RX_PAUSED) {
+                    return;
+                }
+                if n < cap {
+                    return; // drained: a later arrival raises a new edge
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => {
+                drop(buf);
+                close_conn(ctx, conn, CloseHow::Abort);
+                return;
+            }
+        }
+    }
+    ctx.enqueue(conn, flag::IN_READ_Q);
+}
+
+/// Hands received bytes to the layer the connection is in.
+pub fn process_input(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
+    match conn.state.get() {
+        ConnState::HttpHeaders => http_server::on_head_bytes(ctx, conn, data),
+        ConnState::Http => {} // HTTP/1.0-style: one request per connection
+        ConnState::Ws => ws_rx::on_ws_bytes(ctx, conn, data),
+        ConnState::Flushing | ConnState::Draining | ConnState::Dead => {}
+    }
+    if conn.has(flag::FAILED) {
+        close_conn(ctx, conn, CloseHow::Abort);
+    }
+}
+
+fn peer_eof(ctx: &Context, conn: &Rc<Conn>) {
+    match conn.state.get() {
+        ConnState::Flushing if !conn.out.borrow().is_empty() => {
+            // Keep flushing what we owe; the socket may still be writable.
+        }
+        _ => close_conn(ctx, conn, CloseHow::Abort),
+    }
+}
+
+/// Socket writable: flush queued bytes, continue files, then the WRITEABLE callback.
+pub fn conn_writable(ctx: &Context, conn: &Rc<Conn>) {
+    if !conn.is_open() {
+        return;
+    }
+    conn.clear(flag::CHOKED);
+    tx::flush(ctx, conn);
+    after_flush(ctx, conn);
+    if !conn.is_open() || conn.has(flag::CHOKED) {
+        return;
+    }
+    if conn.state.get() == ConnState::Http
+        && conn
+            .http
+            .borrow()
+            .as_ref()
+            .is_some_and(|h| h.file.is_some())
+    {
+        http_server::continue_file(ctx, conn);
+        return;
+    }
+    if conn.has(flag::WANT_WRITEABLE) {
+        deliver_writeable(ctx, conn);
+    }
+    update_pollout(ctx, conn);
+}
+
+/// What a completed flush allows: finishing a close, or reporting a socket error.
+fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
+    if conn.has(flag::FAILED) {
+        close_conn(ctx, conn, CloseHow::Abort);
+        return;
+    }
+    if conn.state.get() == ConnState::Flushing && conn.out.borrow().is_empty() {
+        net::shutdown_write(conn.fd);
+        conn.state.set(ConnState::Draining);
+        if conn.has(flag::READ_EOF) {
+            close_conn(ctx, conn, CloseHow::Abort);
+        } else {
+            // Read whatever is already waiting (perhaps the peer's EOF).
+            ctx.enqueue(conn, flag::IN_READ_Q);
+        }
+    }
+    update_pollout(ctx, conn);
+}
+
+/// Calls SERVER/CLIENT/HTTP_WRITEABLE.
+pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
+    conn.clear(flag::WANT_WRITEABLE);
+    let reason = match conn.state.get() {
+        ConnState::Ws if !conn.has(flag::CLOSE_SENT) => match conn.side {
+            Side::Server => LWS_CALLBACK_SERVER_WRITEABLE,
+            Side::Client => LWS_CALLBACK_CLIENT_WRITEABLE,
+        },
+        ConnState::Http => LWS_CALLBACK_HTTP_WRITEABLE,
+        _ => return,
+    };
+    let n = invoke_conn(ctx, conn, reason, std::ptr::null_mut(), 0);
+    if n < 0 {
+        close_conn(ctx, conn, CloseHow::Graceful(None));
+    } else if conn.has(flag::FAILED) {
+        close_conn(ctx, conn, CloseHow::Abort);
+    }
+}
+
+/// `libwebsocket_callback_on_writable`.
+pub fn request_writeable(ctx: &Context, conn: &Rc<Conn>) {
+    if !conn.is_open() {
+        return;
+    }
+    conn.set(flag::WANT_WRITEABLE);
+    if !conn.has(flag::CHOKED) {
+        ctx.enqueue(conn, flag::IN_WRITABLE_Q);
+    }
+    update_pollout(ctx, conn);
+}
+
+/// External poll: keep POLLOUT requested exactly while we have something to write or
+/// a WRITEABLE callback (or stashed input) is waiting.
+pub fn update_pollout(ctx: &Context, conn: &Conn) {
+    if !ctx.external_poll.get() || !conn.is_open() {
+        return;
+    }
+    let want = !conn.out.borrow().is_empty()
+        || conn.has(flag::WANT_WRITEABLE)
+        || (!conn.rx_stash.borrow().is_empty() && !conn.has(flag::RX_PAUSED))
+        || conn
+            .http
+            .borrow()
+            .as_ref()
+            .is_some_and(|h| h.file.is_some());
+    if want && !conn.has(flag::POLLOUT_SET) {
+        conn.set(flag::POLLOUT_SET);
+        poll_fd_event(
+            ctx,
+            Some(conn),
+            LWS_CALLBACK_SET_MODE_POLL_FD,
+            conn.fd,
+            POLLOUT,
+        );
+    } else if !want && conn.has(flag::POLLOUT_SET) {
+        conn.clear(flag::POLLOUT_SET);
+        poll_fd_event(
+            ctx,
+            Some(conn),
+            LWS_CALLBACK_CLEAR_MODE_POLL_FD,
+            conn.fd,
+            POLLOUT,
+        );
+    }
+}
+
+/// `libwebsocket_rx_flow_control`: pause (0) or resume (1) receiving.
+pub fn rx_flow(ctx: &Context, conn: &Rc<Conn>, enable: bool) {
+    if !conn.is_open() {
+        return;
+    }
+    if enable {
+        if !conn.has(flag::RX_PAUSED) {
+            return;
+        }
+        conn.clear(flag::RX_PAUSED);
+        if conn.has(flag::POLLIN_CLEARED) {
+            conn.clear(flag::POLLIN_CLEARED);
+            poll_fd_event(
+                ctx,
+                Some(conn),
+                LWS_CALLBACK_SET_MODE_POLL_FD,
+                conn.fd,
+                POLLIN,
+            );
+        }
+        // Edge-triggered: data that arrived while paused raises no new event.
+        ctx.enqueue(conn, flag::IN_READ_Q);
+        update_pollout(ctx, conn);
+    } else {
+        if conn.has(flag::RX_PAUSED) {
+            return;
+        }
+        conn.set(flag::RX_PAUSED);
+        if ctx.external_poll.get() && !conn.has(flag::POLLIN_CLEARED) {
+            conn.set(flag::POLLIN_CLEARED);
+            poll_fd_event(
+                ctx,
+                Some(conn),
+                LWS_CALLBACK_CLEAR_MODE_POLL_FD,
+                conn.fd,
+                POLLIN,
+            );
+        }
+    }
+}
+
+/// Fires due timeouts: the connection is closed, as the original did.
+pub fn check_timeouts(ctx: &Context) {
+    let now = ctx.now_ms();
+    loop {
+        let due = ctx.timers.borrow_mut().pop_due(now);
+        let Some(d) = due else { break };
+        let Some(conn) = ctx.conn(d.slot) else {
+            continue;
+        };
+        if conn.timeout_stamp.get() != d.stamp || conn.timeout_reason.get() == 0 {
+            continue;
+        }
+        crate::log::lws_info!(
+            "timeout (reason {}) on fd {}",
+            conn.timeout_reason.get(),
+            conn.fd
+        );
+        conn.timeout_reason.set(0);
+        if conn.state.get() == ConnState::HttpHeaders {
+            // Tell a slow client why, then go.
+            let msg = crate::engine::http::response::error_response(408, "");
+            let _ = net::send(conn.fd, &msg);
+        }
+        close_conn(ctx, &conn, CloseHow::Abort);
+    }
+}
+
+/// Delivers CLOSED / CLOSED_HTTP once.
+fn notify_closed(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
+    if conn.has(flag::CLOSED_NOTIFIED) {
+        return;
+    }
+    conn.set(flag::CLOSED_NOTIFIED);
+    let reason = match was {
+        ConnState::Ws => LWS_CALLBACK_CLOSED,
+        ConnState::Http if conn.has(flag::HTTP_CALLED) => LWS_CALLBACK_CLOSED_HTTP,
+        ConnState::HttpHeaders if conn.has(flag::HTTP_CALLED) => LWS_CALLBACK_CLOSED_HTTP,
+        _ => return,
+    };
+    invoke_conn(ctx, conn, reason, std::ptr::null_mut(), 0);
+}
+
+/// Starts or completes closing a connection.
+pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
+    let state = conn.state.get();
+    if state == ConnState::Dead {
+        return;
+    }
+    let graceful = matches!(how, CloseHow::Graceful(_))
+        && !conn.has(flag::FAILED)
+        && !matches!(state, ConnState::Flushing | ConnState::Draining);
+    if graceful {
+        if let CloseHow::Graceful(code) = how {
+            if state == ConnState::Ws && !conn.has(flag::CLOSE_SENT) {
+                tx::queue_close(ctx, conn, code, b"");
+            }
+        }
+        notify_closed(ctx, conn, state);
+        if conn.state.get() == ConnState::Dead {
+            return;
+        }
+        conn.clear(flag::WANT_WRITEABLE);
+        *conn.http.borrow_mut() = None;
+        conn.state.set(ConnState::Flushing);
+        ctx.set_timeout(conn, 6, ctx.limits.close_secs as i32);
+        tx::flush(ctx, conn);
+        after_flush(ctx, conn);
+        return;
+    }
+    if matches!(how, CloseHow::Graceful(_)) && state == ConnState::Flushing {
+        return; // already on its way out
+    }
+    if matches!(how, CloseHow::Graceful(_))
+        && state == ConnState::Draining
+        && !conn.has(flag::FAILED)
+    {
+        return;
+    }
+    finalize(ctx, conn, state);
+}
+
+fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
+    notify_closed(ctx, conn, was);
+    if conn.state.get() == ConnState::Dead {
+        return;
+    }
+    conn.state.set(ConnState::Dead);
+    conn.timeout_reason.set(0);
+    poll_fd_event(ctx, Some(conn), LWS_CALLBACK_DEL_POLL_FD, conn.fd, 0);
+    ctx.remove_conn(conn);
+    // Free buffers now; the Rc itself goes when the last in-flight reference drops.
+    *conn.http.borrow_mut() = None;
+    *conn.out.borrow_mut() = Default::default();
+    *conn.parser.borrow_mut() = None;
+    conn.rx_pending.borrow_mut().clear();
+    conn.rx_stash.borrow_mut().clear();
+    *conn.user.borrow_mut() = None;
+}
+
+/// Upgrades an HTTP connection state for use by the HTTP layer.
+pub fn fresh_http_state() -> Box<HttpState> {
+    Box::default()
+}
+
+/// Closes everything (context destroy): CLOSED / CLOSED_HTTP for each connection.
+pub fn close_all(ctx: &Context) {
+    for conn in ctx.all_conns() {
+        let state = conn.state.get();
+        if state == ConnState::Ws && !conn.has(flag::CLOSE_SENT) {
+            tx::queue_close(ctx, &conn, Some(1001), b"");
+            tx::flush(ctx, &conn);
+        }
+        finalize(ctx, &conn, state);
+    }
+}

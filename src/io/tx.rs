@@ -1,0 +1,208 @@
+//! Sending: framing application writes, queueing control frames, and flushing each
+//! connection's queue with as few system calls as possible. Nothing handed to
+//! `libwebsocket_write` is ever dropped: what the socket does not take now stays
+//! queued and goes first when it becomes writable again.
+
+use crate::engine::ws::{self, encode_header, MAX_HEADER_LEN};
+use crate::io::conn::{flag, Conn, ConnState, Side};
+use crate::io::context::Context;
+use crate::io::net;
+use std::io::ErrorKind;
+
+/// Write protocol values (`enum libwebsocket_write_protocol`).
+pub const WRITE_TEXT: u32 = 0;
+pub const WRITE_BINARY: u32 = 1;
+pub const WRITE_CONTINUATION: u32 = 2;
+pub const WRITE_HTTP: u32 = 3;
+pub const WRITE_CLOSE: u32 = 4;
+pub const WRITE_PING: u32 = 5;
+pub const WRITE_PONG: u32 = 6;
+pub const WRITE_NO_FIN: u32 = 0x40;
+pub const WRITE_CLIENT_IGNORE_XOR_MASK: u32 = 0x80;
+
+/// Payloads at least this big go straight to the socket when nothing is queued.
+const DIRECT_SEND_MIN: usize = 16 * 1024;
+
+/// `libwebsocket_write`. Returns the payload length accepted (all of it) or -1.
+pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
+    if !conn.is_open() || conn.has(flag::FAILED) {
+        return -1;
+    }
+    let base = protocol & !(WRITE_NO_FIN | WRITE_CLIENT_IGNORE_XOR_MASK);
+    if base == WRITE_HTTP {
+        if !matches!(
+            conn.state.get(),
+            ConnState::Http | ConnState::HttpHeaders | ConnState::Ws
+        ) {
+            return -1;
+        }
+        enqueue_bytes(ctx, conn, &[], payload, None);
+        return payload.len() as i32;
+    }
+    if !conn.is_ws_live() {
+        return -1;
+    }
+    let opcode = match base {
+        WRITE_TEXT => ws::OP_TEXT,
+        WRITE_BINARY => ws::OP_BINARY,
+        WRITE_CONTINUATION => ws::OP_CONTINUATION,
+        WRITE_CLOSE => ws::OP_CLOSE,
+        WRITE_PING => ws::OP_PING,
+        WRITE_PONG => ws::OP_PONG,
+        _ => {
+            crate::log::lws_err!("libwebsocket_write: unknown write protocol {}", protocol);
+            return -1;
+        }
+    };
+    if ws::is_control(opcode) && payload.len() > 125 {
+        crate::log::lws_err!("libwebsocket_write: control frame payload over 125 bytes");
+        return -1;
+    }
+    let fin = protocol & WRITE_NO_FIN == 0;
+    let mask = if conn.side == Side::Client && protocol & WRITE_CLIENT_IGNORE_XOR_MASK == 0 {
+        Some(mask_key())
+    } else {
+        None
+    };
+    let mut hdr = [0u8; MAX_HEADER_LEN];
+    let hl = encode_header(&mut hdr, fin, 0, opcode, mask, payload.len() as u64);
+    enqueue_bytes(ctx, conn, &hdr[..hl], payload, mask);
+    if opcode == ws::OP_CLOSE {
+        conn.set(flag::CLOSE_SENT);
+        ctx.set_timeout(conn, 6, ctx.limits.close_secs as i32);
+    }
+    payload.len() as i32
+}
+
+fn mask_key() -> [u8; 4] {
+    let mut k = [0u8; 4];
+    if crate::io::sys::fill_random(&mut k).is_err() {
+        k = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos())
+        .to_ne_bytes();
+    }
+    k
+}
+
+/// Queues a library-generated frame (pong, close) on a WebSocket connection.
+pub fn queue_frame(ctx: &Context, conn: &Conn, opcode: u8, fin: bool, payload: &[u8]) {
+    let mask = (conn.side == Side::Client).then(mask_key);
+    let mut hdr = [0u8; MAX_HEADER_LEN];
+    let hl = encode_header(&mut hdr, fin, 0, opcode, mask, payload.len() as u64);
+    enqueue_bytes(ctx, conn, &hdr[..hl], payload, mask);
+}
+
+/// Queues a close frame with `code` (none: empty payload) and marks it sent.
+pub fn queue_close(ctx: &Context, conn: &Conn, code: Option<u16>, reason: &[u8]) {
+    if conn.has(flag::CLOSE_SENT) {
+        return;
+    }
+    let mut body = Vec::with_capacity(2 + reason.len());
+    if let Some(c) = code {
+        body.extend_from_slice(&c.to_be_bytes());
+        body.extend_from_slice(&reason[..reason.len().min(123)]);
+    }
+    queue_frame(ctx, conn, ws::OP_CLOSE, true, &body);
+    conn.set(flag::CLOSE_SENT);
+}
+
+/// Appends header + payload (masked when `mask` is set) to the connection's queue and
+/// decides when to flush: immediately outside a service pass or when the queue is
+/// large, otherwise once at the end of the pass.
+fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: Option<[u8; 4]>) {
+    let batching = ctx.in_service.get() > 0;
+    {
+        let mut out = conn.out.borrow_mut();
+        if out.is_empty()
+            && mask.is_none()
+            && payload.len() >= DIRECT_SEND_MIN
+            && !conn.has(flag::CHOKED)
+        {
+            // Large payload, nothing queued: send from the caller's buffer, queue the rest.
+            let total = hdr.len() + payload.len();
+            let sent = match net::send2(conn.fd, hdr, payload) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    conn.set(flag::CHOKED);
+                    0
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => 0,
+                Err(_) => {
+                    conn.set(flag::FAILED);
+                    ctx.enqueue(conn, flag::IN_CLOSE_Q);
+                    return;
+                }
+            };
+            if sent < total {
+                conn.set(flag::CHOKED);
+                if sent < hdr.len() {
+                    out.extend(&hdr[sent..]);
+                    out.extend(payload);
+                } else {
+                    out.extend(&payload[sent - hdr.len()..]);
+                }
+            }
+            drop(out);
+            crate::io::service::update_pollout(ctx, conn);
+            return;
+        }
+        out.extend(hdr);
+        let start = out.buf.len();
+        out.extend(payload);
+        if let Some(key) = mask {
+            ws::apply_mask(&mut out.buf[start..], key, 0);
+        }
+    }
+    if conn.has(flag::CHOKED) {
+        crate::io::service::update_pollout(ctx, conn);
+        return;
+    }
+    if !batching || conn.out.borrow().len() >= ctx.limits.choke_bytes {
+        flush(ctx, conn);
+        if !batching && conn.has(flag::FAILED) {
+            ctx.enqueue(conn, flag::IN_CLOSE_Q);
+        }
+        crate::io::service::update_pollout(ctx, conn);
+    } else {
+        ctx.enqueue(conn, flag::IN_DIRTY_Q);
+    }
+}
+
+/// Sends queued bytes until the queue is empty or the socket is full.
+pub fn flush(_ctx: &Context, conn: &Conn) {
+    if !conn.is_open() {
+        return;
+    }
+    let mut out = conn.out.borrow_mut();
+    while !out.is_empty() {
+        match net::send(conn.fd, out.pending()) {
+            Ok(n) => out.consume(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                conn.set(flag::CHOKED);
+                return;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => {
+                conn.set(flag::FAILED);
+                return;
+            }
+        }
+    }
+}
+
+/// `lws_send_pipe_choked`: true when more writes now would only grow the queue.
+pub fn choked(ctx: &Context, conn: &Conn) -> bool {
+    if !conn.is_open() {
+        return true;
+    }
+    if conn.has(flag::CHOKED) {
+        return true;
+    }
+    if conn.out.borrow().len() >= ctx.limits.choke_bytes {
+        flush(ctx, conn);
+        return !conn.out.borrow().is_empty();
+    }
+    false
+}

@@ -1,0 +1,235 @@
+//! Received WebSocket bytes → frames → RECEIVE callbacks, automatic pongs and the
+//! close handshake.
+//!
+//! Data is delivered as the original did: in chunks of at most the protocol's
+//! `rx_buffer_size` (4096 when 0), a chunk ending early only at the end of a frame, in
+//! a buffer with LWS_SEND_BUFFER_PRE_PADDING before and POST_PADDING + NUL after.
+
+use crate::capi::abi_types::libwebsocket_callback_reasons::*;
+use crate::capi::user_callbacks::invoke_conn;
+use crate::engine::ws::{self, Event};
+use crate::io::conn::{flag, Conn, ConnState, RxInfo, Side};
+use crate::io::context::{Context, POST, PRE};
+use crate::io::service::{close_conn, CloseHow};
+use crate::io::tx;
+use std::rc::Rc;
+
+/// What one parser step produced, detached from the parser's borrow.
+enum Step {
+    Data {
+        off: usize,
+        len: usize,
+        binary: bool,
+        fin: bool,
+        rsv: u8,
+        frame_remaining: u64,
+    },
+    Control {
+        opcode: u8,
+        payload: [u8; 125],
+        len: usize,
+    },
+    NeedMore,
+    Fail(u16),
+}
+
+pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
+    let mut pos = 0usize;
+    loop {
+        if conn.state.get() != ConnState::Ws {
+            return;
+        }
+        if conn.has(flag::RX_PAUSED) {
+            if pos < input.len() {
+                conn.rx_stash.borrow_mut().extend_from_slice(&input[pos..]);
+            }
+            return;
+        }
+        let step = {
+            let base = input.as_ptr() as usize;
+            let mut parser = conn.parser.borrow_mut();
+            let Some(p) = parser.as_mut() else { return };
+            match p.next_event(input, &mut pos) {
+                Err(e) => Step::Fail(e.close_code),
+                Ok(None) => Step::NeedMore,
+                Ok(Some(Event::Data {
+                    payload,
+                    message_opcode,
+                    fin,
+                    rsv,
+                    frame_remaining,
+                    ..
+                })) => Step::Data {
+                    off: payload.as_ptr() as usize - base,
+                    len: payload.len(),
+                    binary: message_opcode == ws::OP_BINARY,
+                    fin,
+                    rsv,
+                    frame_remaining,
+                },
+                Ok(Some(Event::Control { opcode, payload })) => {
+                    let mut buf = [0u8; 125];
+                    let len = payload.len().min(125);
+                    buf[..len].copy_from_slice(&payload[..len]);
+                    Step::Control {
+                        opcode,
+                        payload: buf,
+                        len,
+                    }
+                }
+            }
+        };
+        match step {
+            Step::NeedMore => return,
+            Step::Fail(code) => {
+                crate::log::lws_info!("closing fd {} with {} (protocol violation)", conn.fd, code);
+                close_conn(ctx, conn, CloseHow::Graceful(Some(code)));
+                return;
+            }
+            Step::Data {
+                off,
+                len,
+                binary,
+                fin,
+                rsv,
+                frame_remaining,
+            } => {
+                if conn.has(flag::CLOSE_SENT) {
+                    continue; // closing: data after our close frame is discarded
+                }
+                let info = RxInfo {
+                    final_fragment: fin,
+                    binary,
+                    rsv,
+                    remaining: 0,
+                };
+                deliver_data(ctx, conn, &input[off..off + len], info, frame_remaining);
+            }
+            Step::Control {
+                opcode,
+                payload,
+                len,
+            } => on_control(ctx, conn, opcode, &payload[..len]),
+        }
+    }
+}
+
+fn on_control(ctx: &Context, conn: &Rc<Conn>, opcode: u8, payload: &[u8]) {
+    match opcode {
+        ws::OP_PING if !conn.has(flag::CLOSE_SENT) => {
+            tx::queue_frame(ctx, conn, ws::OP_PONG, true, payload);
+        }
+        ws::OP_PONG if conn.side == Side::Client => {
+            let mut buf = [0u8; PRE + 125 + POST + 1];
+            buf[PRE..PRE + payload.len()].copy_from_slice(payload);
+            let p = buf[PRE..].as_mut_ptr() as *mut libc::c_void;
+            if invoke_conn(
+                ctx,
+                conn,
+                LWS_CALLBACK_CLIENT_RECEIVE_PONG,
+                p,
+                payload.len(),
+            ) < 0
+            {
+                close_conn(ctx, conn, CloseHow::Graceful(None));
+            }
+        }
+        ws::OP_CLOSE => {
+            conn.set(flag::CLOSE_RCVD);
+            match ws::parse_close_payload(payload) {
+                Err(e) => close_conn(ctx, conn, CloseHow::Graceful(Some(e.close_code))),
+                Ok(parsed) => {
+                    if !conn.has(flag::CLOSE_SENT) {
+                        // Echo the peer's status (RFC 6455 5.5.1).
+                        tx::queue_close(ctx, conn, parsed.map(|(code, _)| code), b"");
+                    }
+                    close_conn(ctx, conn, CloseHow::Graceful(None));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Chunks `payload` for the RECEIVE callback, accumulating across reads as needed.
+fn deliver_data(
+    ctx: &Context,
+    conn: &Rc<Conn>,
+    payload: &[u8],
+    info: RxInfo,
+    frame_remaining: u64,
+) {
+    let chunk = ctx
+        .protocols
+        .get(conn.protocol.get())
+        .map_or(4096, |p| p.rx_chunk);
+    let mut rest = payload;
+    if rest.is_empty() && frame_remaining == 0 && conn.rx_pending.borrow().is_empty() {
+        receive(ctx, conn, &[], info, 0);
+        return;
+    }
+    loop {
+        if !conn.is_ws_live() {
+            return;
+        }
+        let pending_len = conn.rx_pending.borrow().len();
+        if pending_len > 0 {
+            let take = (chunk - pending_len).min(rest.len());
+            conn.rx_pending
+                .borrow_mut()
+                .extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if pending_len + take == chunk || (rest.is_empty() && frame_remaining == 0) {
+                let data = std::mem::take(&mut *conn.rx_pending.borrow_mut());
+                receive(ctx, conn, &data, info, rest.len() as u64 + frame_remaining);
+                continue;
+            }
+            return; // the rest of this chunk arrives in a later read
+        }
+        if rest.is_empty() {
+            return;
+        }
+        if rest.len() >= chunk {
+            let (now, later) = rest.split_at(chunk);
+            rest = later;
+            receive(ctx, conn, now, info, rest.len() as u64 + frame_remaining);
+            continue;
+        }
+        if frame_remaining == 0 {
+            receive(ctx, conn, rest, info, 0);
+        } else {
+            let mut p = conn.rx_pending.borrow_mut();
+            p.reserve_exact(chunk);
+            p.extend_from_slice(rest);
+        }
+        return;
+    }
+}
+
+/// One RECEIVE / CLIENT_RECEIVE callback with the padded, NUL-terminated copy.
+fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], mut info: RxInfo, remaining: u64) {
+    info.remaining = remaining;
+    conn.rx_info.set(info);
+    let ptr = {
+        let Ok(mut buf) = ctx.deliver_buf.try_borrow_mut() else {
+            return;
+        };
+        let need = PRE + data.len() + POST + 1;
+        if buf.len() < need {
+            buf.resize(need, 0);
+        }
+        buf[PRE..PRE + data.len()].copy_from_slice(data);
+        buf[PRE + data.len()] = 0;
+        buf[PRE..].as_mut_ptr() as *mut libc::c_void
+    };
+    let reason = match conn.side {
+        Side::Server => LWS_CALLBACK_RECEIVE,
+        Side::Client => LWS_CALLBACK_CLIENT_RECEIVE,
+    };
+    // The buffer is not borrowed during the call; only this function writes it, and a
+    // nested service call is refused, so the pointer stays valid for the callback.
+    let n = invoke_conn(ctx, conn, reason, ptr, data.len());
+    if n < 0 {
+        close_conn(ctx, conn, CloseHow::Graceful(None));
+    }
+}
