@@ -1,9 +1,9 @@
 //! Server behaviour through real sockets on 127.0.0.1.
 //!
-//! Builds examples/test-server.c, examples/test-echo.c and tests/c/server_*.c against
+//! Builds examples/test-server.c, examples/test-echo.c and tests/c/servers/*.c against
 //! include/libwebsockets.h and the freshest libwebsockets.so under target/ into
-//! target/ctests/, starts them on free ports and drives them with curl and the Python
-//! scripts in tests/server (which need `pip install -r tests/requirements.txt`).
+//! target/ctests/server-behaviour/, starts them on free ports and drives them with curl
+//! and the Python scripts in tests/server (`pip install -r tests/requirements.txt`).
 //!
 //! Every process is started by this file, recorded by PID and killed when its guard
 //! drops; every wait has a deadline.
@@ -33,7 +33,9 @@ fn target_dir() -> PathBuf {
             }
         }
     }
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"))
 }
 
 /// The directory holding the newest libwebsockets.so (release or debug), or
@@ -52,8 +54,12 @@ fn lib_dir() -> PathBuf {
             }
         }
     }
-    best.map(|(_, p)| p)
-        .unwrap_or_else(|| panic!("no libwebsockets.so under {}: run cargo build --release", t.display()))
+    best.map(|(_, p)| p).unwrap_or_else(|| {
+        panic!(
+            "no libwebsockets.so under {}: run cargo build --release",
+            t.display()
+        )
+    })
 }
 
 struct Bins {
@@ -71,7 +77,7 @@ fn bins() -> &'static Bins {
     static BINS: OnceLock<Result<Bins, String>> = OnceLock::new();
     let r = BINS.get_or_init(|| {
         let root = repo();
-        let out = target_dir().join("ctests");
+        let out = target_dir().join("ctests").join("server-behaviour");
         fs::create_dir_all(&out).map_err(|e| e.to_string())?;
         let lib = lib_dir();
         eprintln!("server_behaviour: linking against {}", lib.display());
@@ -79,8 +85,11 @@ fn bins() -> &'static Bins {
         let sources = [
             ("test-server", root.join("examples/test-server.c")),
             ("test-echo", root.join("examples/test-echo.c")),
-            ("server_flow", root.join("tests/c/server_flow.c")),
-            ("server_bigsend", root.join("tests/c/server_bigsend.c")),
+            ("server_flow", root.join("tests/c/servers/server_flow.c")),
+            (
+                "server_bigsend",
+                root.join("tests/c/servers/server_bigsend.c"),
+            ),
         ];
         for (name, src) in sources {
             let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
@@ -183,7 +192,12 @@ impl Server {
     }
 
     /// `wrapper` is a command put in front of the binary (valgrind).
-    fn start_wrapped(wrapper: &[&str], bin: &Path, args: &[&str], ready_within: Duration) -> Server {
+    fn start_wrapped(
+        wrapper: &[&str],
+        bin: &Path,
+        args: &[&str],
+        ready_within: Duration,
+    ) -> Server {
         let name = bin.file_name().unwrap().to_string_lossy().into_owned();
         let mut attempt = 0;
         loop {
@@ -208,8 +222,16 @@ impl Server {
                 .stdin(Stdio::null())
                 .stdout(fs::File::create(&stdout_path).unwrap())
                 .stderr(fs::File::create(&stderr_path).unwrap());
-            let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-            let mut s = Server { name: name.clone(), child, port, stderr_path, _dir: dir };
+            let child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+            let mut s = Server {
+                name: name.clone(),
+                child,
+                port,
+                stderr_path,
+                _dir: dir,
+            };
             if s.wait_listening(ready_within) {
                 return s;
             }
@@ -258,7 +280,11 @@ impl Server {
 
     fn assert_running(&mut self, context: &str) {
         if let Ok(Some(st)) = self.child.try_wait() {
-            panic!("{} died ({st}) {context}; stderr:\n{}", self.name, self.tail());
+            panic!(
+                "{} died ({st}) {context}; stderr:\n{}",
+                self.name,
+                self.tail()
+            );
         }
     }
 
@@ -310,7 +336,11 @@ impl Server {
         let st = self.terminate(Duration::from_secs(10));
         match st {
             Some(st) if st.success() => {}
-            other => panic!("{} did not exit cleanly on SIGTERM ({other:?}); stderr:\n{}", self.name, self.tail()),
+            other => panic!(
+                "{} did not exit cleanly on SIGTERM ({other:?}); stderr:\n{}",
+                self.name,
+                self.tail()
+            ),
         }
     }
 }
@@ -355,7 +385,10 @@ fn run_bounded(cmd: &mut Command, within: Duration) -> Outcome {
     if status.is_none() {
         output.push_str(&format!("\n[killed after {} s]\n", within.as_secs()));
     }
-    Outcome { ok: status.map_or(false, |s| s.success()), output }
+    Outcome {
+        ok: status.is_some_and(|s| s.success()),
+        output,
+    }
 }
 
 /// Runs tests/server/<script> against a server and asserts that every check passed.
@@ -363,10 +396,17 @@ fn run_script(server: &mut Server, script: &str, args: &[&str], within: Duration
     python_ready();
     let path = repo().join("tests/server").join(script);
     let mut cmd = Command::new("python3");
-    cmd.arg("-u").arg(&path).arg("--port").arg(server.port.to_string()).args(args);
+    cmd.arg("-u")
+        .arg(&path)
+        .arg("--port")
+        .arg(server.port.to_string())
+        .args(args);
     cmd.env("PYTHONDONTWRITEBYTECODE", "1");
     let o = run_bounded(&mut cmd, within);
-    eprintln!("--- {script} {args:?} against {} ---\n{}", server.name, o.output);
+    eprintln!(
+        "--- {script} {args:?} against {} ---\n{}",
+        server.name, o.output
+    );
     if !o.ok {
         panic!(
             "{script} {args:?} failed against {}:\n{}\n--- server stderr (tail) ---\n{}",
@@ -402,7 +442,9 @@ fn curl(url: &str, extra: &[&str], dest: &Path) -> Command {
 fn curl_get(url: &str, extra: &[&str], scratch: &Path) -> CurlResult {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dest = scratch.join(format!("curl-{}", N.fetch_add(1, Ordering::SeqCst)));
-    let out = curl(url, extra, &dest).output().expect("curl is needed for these tests");
+    let out = curl(url, extra, &dest)
+        .output()
+        .expect("curl is needed for these tests");
     finish_curl(out, &dest)
 }
 
@@ -454,9 +496,18 @@ fn http_file_serving() {
         ("one.bin", vec![0x5a]),
         ("f100k.bin", pattern(100 * 1024, 1)),
         ("big5m.bin", pattern(5 * 1024 * 1024, 2)),
-        ("page.html", b"<!DOCTYPE html><html><body>hello</body></html>\n".to_vec()),
-        ("app.js", b"console.log('served by test-server');\n".to_vec()),
-        ("image.png", [b"\x89PNG\r\n\x1a\n".to_vec(), pattern(3000, 3)].concat()),
+        (
+            "page.html",
+            b"<!DOCTYPE html><html><body>hello</body></html>\n".to_vec(),
+        ),
+        (
+            "app.js",
+            b"console.log('served by test-server');\n".to_vec(),
+        ),
+        (
+            "image.png",
+            [b"\x89PNG\r\n\x1a\n".to_vec(), pattern(3000, 3)].concat(),
+        ),
     ];
     for (name, data) in &files {
         fs::write(root.join(name), data).unwrap();
@@ -464,11 +515,15 @@ fn http_file_serving() {
     fs::create_dir_all(root.join("sub")).unwrap();
     fs::write(root.join("sub/inner.txt"), b"inner file\n").unwrap();
 
-    let mut srv = Server::start(&b.path("test-server"), &["--resource-path", root.to_str().unwrap()]);
+    let mut srv = Server::start(
+        &b.path("test-server"),
+        &["--resource-path", root.to_str().unwrap()],
+    );
     let base = format!("http://127.0.0.1:{}", srv.port);
     let scratch = TempDir::new("curl");
     assert!(
-        srv.stderr().contains(&format!("test-server listening on port {}", srv.port)),
+        srv.stderr()
+            .contains(&format!("test-server listening on port {}", srv.port)),
         "no 'test-server listening on port N' line on stderr:\n{}",
         srv.tail()
     );
@@ -476,34 +531,75 @@ fn http_file_serving() {
     // byte-exact downloads
     for (name, data) in &files {
         let r = curl_get(&format!("{base}/{name}"), &[], scratch.path());
-        assert!(r.ok && r.code == "200", "GET /{name}: code {} ({})\n{}", r.code, r.stderr, srv.tail());
+        assert!(
+            r.ok && r.code == "200",
+            "GET /{name}: code {} ({})\n{}",
+            r.code,
+            r.stderr,
+            srv.tail()
+        );
         assert_eq!(r.body.len(), data.len(), "GET /{name}: length differs");
         assert!(r.body == *data, "GET /{name}: content differs");
     }
     let r = curl_get(&format!("{base}/sub/inner.txt"), &[], scratch.path());
-    assert_eq!((r.code.as_str(), r.body.as_slice()), ("200", &b"inner file\n"[..]), "GET /sub/inner.txt");
+    assert_eq!(
+        (r.code.as_str(), r.body.as_slice()),
+        ("200", &b"inner file\n"[..]),
+        "GET /sub/inner.txt"
+    );
 
     // the demo page at /
     let r = curl_get(&format!("{base}/"), &[], scratch.path());
     let page = fs::read(repo().join("examples/test.html")).unwrap();
-    assert!(r.code == "200" && r.body == page, "GET / must serve examples/test.html (code {})", r.code);
-    assert!(r.content_type.starts_with("text/html"), "GET / content type {:?}", r.content_type);
+    assert!(
+        r.code == "200" && r.body == page,
+        "GET / must serve examples/test.html (code {})",
+        r.code
+    );
+    assert!(
+        r.content_type.starts_with("text/html"),
+        "GET / content type {:?}",
+        r.content_type
+    );
 
     // content types
-    for (name, want) in [("page.html", "text/html"), ("app.js", "application/javascript"), ("image.png", "image/png")] {
+    for (name, want) in [
+        ("page.html", "text/html"),
+        ("app.js", "application/javascript"),
+        ("image.png", "image/png"),
+    ] {
         let r = curl_get(&format!("{base}/{name}"), &[], scratch.path());
-        assert!(r.content_type.starts_with(want), "/{name}: Content-Type {:?}, expected {want}", r.content_type);
+        assert!(
+            r.content_type.starts_with(want),
+            "/{name}: Content-Type {:?}, expected {want}",
+            r.content_type
+        );
     }
 
     // missing file
     let r = curl_get(&format!("{base}/does-not-exist.txt"), &[], scratch.path());
-    assert_eq!(r.code, "404", "missing file answered {} ({})", r.code, r.stderr);
+    assert_eq!(
+        r.code, "404",
+        "missing file answered {} ({})",
+        r.code, r.stderr
+    );
 
     // traversal: a 4xx or a closed connection ("000"), never the file
-    for path in ["/../etc/passwd", "/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/sub/../../etc/passwd"] {
+    for path in [
+        "/../etc/passwd",
+        "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/sub/../../etc/passwd",
+    ] {
         let r = curl_get(&format!("{base}{path}"), &["--path-as-is"], scratch.path());
-        assert!(!String::from_utf8_lossy(&r.body).contains("root:"), "{path} served /etc/passwd");
-        assert!(r.code == "000" || r.code.starts_with('4'), "{path} answered {}", r.code);
+        assert!(
+            !String::from_utf8_lossy(&r.body).contains("root:"),
+            "{path} served /etc/passwd"
+        );
+        assert!(
+            r.code == "000" || r.code.starts_with('4'),
+            "{path} answered {}",
+            r.code
+        );
     }
 
     // 20 parallel downloads
@@ -535,10 +631,19 @@ fn http_file_serving() {
         let want = &files.iter().find(|(n, _)| *n == name).unwrap().1;
         let got = fs::read(&dest).unwrap_or_default();
         if status.map_or(true, |s| !s.success()) || got != *want {
-            failures.push(format!("download {i} of /{name}: status {status:?}, {} of {} bytes", got.len(), want.len()));
+            failures.push(format!(
+                "download {i} of /{name}: status {status:?}, {} of {} bytes",
+                got.len(),
+                want.len()
+            ));
         }
     }
-    assert!(failures.is_empty(), "parallel downloads failed:\n{}\n{}", failures.join("\n"), srv.tail());
+    assert!(
+        failures.is_empty(),
+        "parallel downloads failed:\n{}\n{}",
+        failures.join("\n"),
+        srv.tail()
+    );
 
     // raw-socket checks: traversal spellings, malformed requests, HTTP/1.1
     run_script(&mut srv, "http_check.py", &[], Duration::from_secs(90));
@@ -577,10 +682,19 @@ fn close_handshake_and_closed_callback() {
     let mut srv = Server::start(&b.path("test-echo"), &[]);
     let count = |s: &str| s.matches("LWS_CALLBACK_CLOSED").count();
     let before = count(&srv.stderr());
-    run_script(&mut srv, "echo_check.py", &["--only", "close"], Duration::from_secs(60));
+    run_script(
+        &mut srv,
+        "echo_check.py",
+        &["--only", "close"],
+        Duration::from_secs(60),
+    );
     // the close check ends two connections: one websockets client, one raw
     let seen = srv.wait_for_stderr(|s| count(s) >= before + 2, Duration::from_secs(5));
-    assert!(seen, "LWS_CALLBACK_CLOSED was not logged for both closed sessions:\n{}", srv.tail());
+    assert!(
+        seen,
+        "LWS_CALLBACK_CLOSED was not logged for both closed sessions:\n{}",
+        srv.tail()
+    );
     srv.stop_cleanly();
 }
 
@@ -588,7 +702,12 @@ fn subprotocol_suite(extpoll: bool) {
     let b = bins();
     let args: &[&str] = if extpoll { &["--extpoll"] } else { &[] };
     let mut srv = Server::start(&b.path("test-server"), args);
-    run_script(&mut srv, "subprotocol_check.py", &[], Duration::from_secs(120));
+    run_script(
+        &mut srv,
+        "subprotocol_check.py",
+        &[],
+        Duration::from_secs(120),
+    );
     srv.stop_cleanly();
 }
 
@@ -606,7 +725,12 @@ fn subprotocols_extpoll() {
 fn misbehaving_clients_and_timeouts_echo() {
     let b = bins();
     let mut srv = Server::start(&b.path("test-echo"), &[]);
-    run_script(&mut srv, "robustness_check.py", &["--mode", "echo"], Duration::from_secs(90));
+    run_script(
+        &mut srv,
+        "robustness_check.py",
+        &["--mode", "echo"],
+        Duration::from_secs(90),
+    );
     srv.stop_cleanly();
 }
 
@@ -614,7 +738,12 @@ fn misbehaving_clients_and_timeouts_echo() {
 fn misbehaving_clients_and_timeouts_test_server_extpoll() {
     let b = bins();
     let mut srv = Server::start(&b.path("test-server"), &["--extpoll"]);
-    run_script(&mut srv, "robustness_check.py", &["--mode", "test-server"], Duration::from_secs(90));
+    run_script(
+        &mut srv,
+        "robustness_check.py",
+        &["--mode", "test-server"],
+        Duration::from_secs(90),
+    );
     srv.stop_cleanly();
 }
 
@@ -622,11 +751,22 @@ fn misbehaving_clients_and_timeouts_test_server_extpoll() {
 fn rx_flow_control() {
     let b = bins();
     let mut srv = Server::start(&b.path("server_flow"), &[]);
-    run_script(&mut srv, "flow_check.py", &["--count", "50", "--pause-ms", "200"], Duration::from_secs(60));
-    let found = srv.wait_for_stderr(|s| s.contains("server_flow: closed"), Duration::from_secs(5));
+    run_script(
+        &mut srv,
+        "flow_check.py",
+        &["--count", "50", "--pause-ms", "200"],
+        Duration::from_secs(60),
+    );
+    let found = srv.wait_for_stderr(
+        |s| s.contains("server_flow: closed"),
+        Duration::from_secs(5),
+    );
     let log = srv.stderr();
     assert!(found, "server_flow never logged the close:\n{}", srv.tail());
-    let line = log.lines().find(|l| l.contains("server_flow: closed")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("server_flow: closed"))
+        .unwrap();
     let field = |k: &str| -> i64 {
         line.split_whitespace()
             .find_map(|w| w.strip_prefix(&format!("{k}=")))
@@ -635,9 +775,16 @@ fn rx_flow_control() {
     };
     assert_eq!(field("rx"), 50, "{line}");
     assert_eq!(field("pauses"), 50, "{line}");
-    assert_eq!(field("violations"), 0, "messages arrived while receiving was off: {line}");
+    assert_eq!(
+        field("violations"),
+        0,
+        "messages arrived while receiving was off: {line}"
+    );
     assert!(field("resumes") >= 49, "{line}");
-    assert!(field("min_gap_ms") >= 190, "a message arrived less than 200 ms after a pause: {line}");
+    assert!(
+        field("min_gap_ms") >= 190,
+        "a message arrived less than 200 ms after a pause: {line}"
+    );
     srv.stop_cleanly();
 }
 
@@ -646,7 +793,12 @@ fn partial_writes_big_messages() {
     let b = bins();
     let mut srv = Server::start(&b.path("server_bigsend"), &[]);
     for proto in ["bigsend", "bigsend-buffered"] {
-        run_script(&mut srv, "bigsend_check.py", &["--protocol", proto, "--delay", "0.1"], Duration::from_secs(150));
+        run_script(
+            &mut srv,
+            "bigsend_check.py",
+            &["--protocol", proto, "--delay", "0.1"],
+            Duration::from_secs(150),
+        );
         let done = format!("server_bigsend: done {proto} ");
         assert!(
             srv.wait_for_stderr(|s| s.contains(&done), Duration::from_secs(5)),
@@ -654,7 +806,11 @@ fn partial_writes_big_messages() {
             srv.tail()
         );
     }
-    for l in srv.stderr().lines().filter(|l| l.contains("server_bigsend: done")) {
+    for l in srv
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("server_bigsend: done"))
+    {
         eprintln!("{l}");
     }
     srv.stop_cleanly();
@@ -677,13 +833,28 @@ fn valgrind_echo_session() {
         "--errors-for-leak-kinds=definite",
         log_arg.as_str(),
     ];
-    let mut srv = Server::start_wrapped(&wrapper, &b.path("test-echo"), &[], Duration::from_secs(60));
-    run_script(&mut srv, "echo_check.py", &["--quick", "--timeout", "60"], Duration::from_secs(120));
+    let mut srv =
+        Server::start_wrapped(&wrapper, &b.path("test-echo"), &[], Duration::from_secs(60));
+    run_script(
+        &mut srv,
+        "echo_check.py",
+        &["--quick", "--timeout", "60"],
+        Duration::from_secs(120),
+    );
     let status = srv.terminate(Duration::from_secs(60));
     let report = fs::read_to_string(&vlog).unwrap_or_default();
-    let status = status.unwrap_or_else(|| panic!("test-echo under valgrind did not exit after SIGTERM:\n{report}"));
-    assert_ne!(status.code(), Some(99), "valgrind reported errors:\n{report}");
-    assert!(status.success(), "test-echo under valgrind exited with {status}:\n{report}");
+    let status = status.unwrap_or_else(|| {
+        panic!("test-echo under valgrind did not exit after SIGTERM:\n{report}")
+    });
+    assert_ne!(
+        status.code(),
+        Some(99),
+        "valgrind reported errors:\n{report}"
+    );
+    assert!(
+        status.success(),
+        "test-echo under valgrind exited with {status}:\n{report}"
+    );
     assert!(
         report.contains("definitely lost: 0 bytes") || report.contains("no leaks are possible"),
         "memory definitely lost:\n{report}"

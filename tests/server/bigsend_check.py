@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Partial writes against tests/c/server_bigsend.c: the server pushes 20 binary
+"""Partial writes against tests/c/servers/server_bigsend.c: the server pushes 20 binary
 messages of 1 MiB while this client reads slowly; every byte must arrive intact.
 
     python3 tests/server/bigsend_check.py --port N [--protocol bigsend|bigsend-buffered]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Receive flow control against tests/c/server_flow.c, which turns receiving off
+"""Receive flow control against tests/c/servers/server_flow.c, which turns receiving off
 for 200 ms after every message.
 
     python3 tests/server/flow_check.py --port N [--count 50] [--pause-ms 200]
