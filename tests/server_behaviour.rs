@@ -679,7 +679,8 @@ fn websocket_echo_extpoll() {
 #[test]
 fn close_handshake_and_closed_callback() {
     let b = bins();
-    let mut srv = Server::start(&b.path("test-echo"), &[]);
+    // also exercises --interface (an interface name, as in the original)
+    let mut srv = Server::start(&b.path("test-echo"), &["--interface", "lo"]);
     let count = |s: &str| s.matches("LWS_CALLBACK_CLOSED").count();
     let before = count(&srv.stderr());
     run_script(
