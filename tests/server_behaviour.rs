@@ -709,6 +709,14 @@ fn subprotocol_suite(extpoll: bool) {
         &[],
         Duration::from_secs(120),
     );
+    // the lagging reader made the mirror pause its sender and resume it later
+    let log = srv.stderr();
+    assert!(
+        log.contains("mirror: a reader lags, pausing a sender")
+            && log.contains("mirror: readers caught up, resuming senders"),
+        "the mirror never paused and resumed a sender (rx flow control):\n{}",
+        srv.tail()
+    );
     srv.stop_cleanly();
 }
 

@@ -5,6 +5,9 @@
 
 dumb_increment   the counter climbs by one roughly every 50 ms; "reset\\n" resets it
 mirror           a message from one client reaches it and 3 others exactly once, in order
+mirror_burst     300 messages at once still arrive complete and in order
+mirror_lagging_reader  a reader that stops reading makes the server pause the sender
+                 (rx flow control); nothing is lost or reordered
 no_subprotocol   a client naming no subprotocol gets protocols[0]; the server survives
 unknown_subprotocol  v1.23 (lib/handshake.c) refuses a subprotocol it does not serve:
                  the connection is dropped without a 101
@@ -134,6 +137,43 @@ async def check_mirror_burst(port, count=300):
             await ws.close()
 
 
+async def check_mirror_lagging_reader(port, count=4000, size=2000, lag=2.0):
+    """One reader does not read for a while (and keeps a tiny client-side queue)
+    while 8 MB go through the mirror: the server pauses the sender with rx flow
+    control instead of dropping, and every reader gets everything in order."""
+    sender = await ws_connect(port, subprotocols=[MIRROR])
+    laggard = await ws_connect(port, subprotocols=[MIRROR], max_queue=1)
+    prompt = await ws_connect(port, subprotocols=[MIRROR])
+    try:
+        await asyncio.sleep(0.1)
+        sent = [f"{i:05d} " + "m" * size for i in range(count)]
+
+        async def send_all():
+            for m in sent:
+                await sender.send(m)
+
+        async def collect(ws, delay):
+            await asyncio.sleep(delay)
+            got = []
+            while len(got) < count:
+                try:
+                    got.append(await asyncio.wait_for(ws.recv(), 15))
+                except asyncio.TimeoutError:
+                    raise CheckFailed(f"stalled after {len(got)} of {count} messages")
+            return got
+
+        _, *results = await asyncio.gather(send_all(), collect(sender, 0),
+                                           collect(laggard, lag), collect(prompt, 0))
+        for who, got in zip(("sender", "lagging reader", "prompt reader"), results):
+            if got != sent:
+                i = next(i for i, (a, b) in enumerate(zip(got, sent)) if a != b)
+                raise CheckFailed(f"{who}: message {i} is {got[i][:12]!r}, "
+                                  f"expected {sent[i][:12]!r}")
+    finally:
+        for ws in (sender, laggard, prompt):
+            await ws.close()
+
+
 async def check_no_subprotocol(port):
     """v1.23 gives a client that names no subprotocol protocols[0] ("http-only").
     Accepted either way, as long as the server lives on."""
@@ -187,6 +227,7 @@ async def main():
     await r.run("dumb_increment", check_dumb_increment, args.port)
     await r.run("mirror", check_mirror, args.port)
     await r.run("mirror_burst", check_mirror_burst, args.port)
+    await r.run("mirror_lagging_reader", check_mirror_lagging_reader, args.port)
     await r.run("no_subprotocol", check_no_subprotocol, args.port)
     await r.run("unknown_subprotocol", check_unknown_subprotocol, args.port)
     await r.run("alive", check_server_alive, args.port)
