@@ -825,10 +825,22 @@ fn partial_writes_big_messages() {
     srv.stop_cleanly();
 }
 
-#[test]
-fn valgrind_echo_session() {
+/// A child process that is killed when dropped.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `bin` under valgrind: `script` first, then live sessions held open by
+/// hold_open.py (one per protocol, data in flight) while the server gets SIGTERM.
+/// valgrind must report no error and nothing definitely lost.
+fn valgrind_session(bin: &str, script: &str, script_args: &[&str], hold: &[&str]) {
     if !have("valgrind") {
-        eprintln!("NOTICE: valgrind is not installed; valgrind_echo_session skipped");
+        eprintln!("NOTICE: valgrind is not installed; valgrind check of {bin} skipped");
         return;
     }
     let b = bins();
@@ -842,19 +854,44 @@ fn valgrind_echo_session() {
         "--errors-for-leak-kinds=definite",
         log_arg.as_str(),
     ];
-    let mut srv =
-        Server::start_wrapped(&wrapper, &b.path("test-echo"), &[], Duration::from_secs(60));
-    run_script(
-        &mut srv,
-        "echo_check.py",
-        &["--quick", "--timeout", "60"],
-        Duration::from_secs(120),
-    );
+    let mut srv = Server::start_wrapped(&wrapper, &b.path(bin), &[], Duration::from_secs(60));
+    run_script(&mut srv, script, script_args, Duration::from_secs(120));
+
+    // sessions still open (and busy) when the server is told to stop
+    let hold_out = logs.path().join("hold.log");
+    let mut cmd = Command::new("python3");
+    cmd.arg("-u")
+        .arg(repo().join("tests/server/hold_open.py"))
+        .arg("--port")
+        .arg(srv.port.to_string())
+        .args(["--seconds", "60"])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&hold_out).unwrap())
+        .stderr(Stdio::null());
+    for p in hold {
+        cmd.arg("--protocol").arg(p);
+    }
+    let holder = ChildGuard(cmd.spawn().expect("python3"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fs::read_to_string(&hold_out)
+        .unwrap_or_default()
+        .contains("holding")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "hold_open.py did not get its connections open:\n{}",
+            srv.tail()
+        );
+        sleep(Duration::from_millis(50));
+    }
+    sleep(Duration::from_millis(300));
+
     let status = srv.terminate(Duration::from_secs(60));
+    drop(holder);
     let report = fs::read_to_string(&vlog).unwrap_or_default();
-    let status = status.unwrap_or_else(|| {
-        panic!("test-echo under valgrind did not exit after SIGTERM:\n{report}")
-    });
+    let status = status
+        .unwrap_or_else(|| panic!("{bin} under valgrind did not exit after SIGTERM:\n{report}"));
     assert_ne!(
         status.code(),
         Some(99),
@@ -862,10 +899,39 @@ fn valgrind_echo_session() {
     );
     assert!(
         status.success(),
-        "test-echo under valgrind exited with {status}:\n{report}"
+        "{bin} under valgrind exited with {status}:\n{report}"
     );
     assert!(
         report.contains("definitely lost: 0 bytes") || report.contains("no leaks are possible"),
         "memory definitely lost:\n{report}"
+    );
+}
+
+#[test]
+fn valgrind_echo_session() {
+    valgrind_session(
+        "test-echo",
+        "echo_check.py",
+        &["--quick", "--timeout", "60"],
+        &["echo", "echo"],
+    );
+}
+
+#[test]
+fn valgrind_test_server_session() {
+    valgrind_session(
+        "test-server",
+        "subprotocol_check.py",
+        &[
+            "--only",
+            "dumb_increment,mirror,no_subprotocol",
+            "--timeout",
+            "60",
+        ],
+        &[
+            "dumb-increment-protocol",
+            "lws-mirror-protocol",
+            "lws-mirror-protocol",
+        ],
     );
 }
