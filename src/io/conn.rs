@@ -14,6 +14,14 @@ pub enum ConnState {
     HttpHeaders,
     /// The HTTP callback ran; the application (or a file transfer) owns the response.
     Http,
+    /// Client: waiting for the name of the server (or proxy) to resolve.
+    ClientResolving,
+    /// Client: non-blocking connect in progress.
+    ClientConnecting,
+    /// Client: CONNECT sent to the proxy, reading its answer.
+    ClientProxy,
+    /// Client: upgrade request sent, reading the server's response head.
+    ClientHandshake,
     /// A WebSocket connection (server or client side).
     Ws,
     /// Closing: queued bytes (a close frame, the end of a response) are being flushed.
@@ -143,7 +151,24 @@ pub struct RxInfo {
     pub remaining: u64,
 }
 
+/// What a client connection needs until it is established.
+#[derive(Default)]
+pub struct ClientSetup {
+    pub address: String,
+    pub port: u16,
+    pub path: String,
+    pub host: String,
+    pub origin: Option<String>,
+    pub protocols: Option<String>,
+    /// base64 Sec-WebSocket-Key we sent.
+    pub key: String,
+    /// "host:port" of the proxy when one is used.
+    pub proxy: Option<(String, u16)>,
+}
+
 pub struct Conn {
+    /// Unique for the context's lifetime (slots are reused, serials are not).
+    pub serial: u64,
     /// Back pointer for the C API (the context outlives its connections).
     pub ctx: *const crate::io::context::Context,
     pub fd: RawFd,
@@ -168,6 +193,7 @@ pub struct Conn {
     /// Pending timeout: (reason, stamp); the deadline lives in the context's heap.
     pub timeout_reason: Cell<u32>,
     pub timeout_stamp: Cell<u32>,
+    pub client: RefCell<Option<Box<ClientSetup>>>,
 }
 
 impl Conn {
@@ -189,6 +215,15 @@ impl Conn {
             .borrow()
             .as_ref()
             .map_or(std::ptr::null_mut(), |u| u.ptr())
+    }
+    pub fn is_client_pending(&self) -> bool {
+        matches!(
+            self.state.get(),
+            ConnState::ClientResolving
+                | ConnState::ClientConnecting
+                | ConnState::ClientProxy
+                | ConnState::ClientHandshake
+        )
     }
     pub fn is_open(&self) -> bool {
         !matches!(self.state.get(), ConnState::Dead)

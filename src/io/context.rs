@@ -110,6 +110,8 @@ pub struct Context {
     pub hostname: CString,
     pub proxy: RefCell<Option<String>>,
     pub destroying: Cell<bool>,
+    pub next_serial: Cell<u64>,
+    pub resolver: RefCell<Option<crate::io::resolver::Resolver>>,
 }
 
 impl Context {
@@ -157,6 +159,8 @@ impl Context {
             hostname: CString::new(hostname.replace('\0', "")).unwrap_or_default(),
             proxy: RefCell::new(None),
             destroying: Cell::new(false),
+            next_serial: Cell::new(1),
+            resolver: RefCell::new(None),
         });
         if cfg.port != 0 {
             let fd = open_listener(cfg.port, cfg.iface.as_deref())?;
@@ -205,7 +209,10 @@ impl Context {
                 (conns.len() - 1) as u32
             }
         };
+        let serial = self.next_serial.get();
+        self.next_serial.set(serial + 1);
         let conn = Rc::new(Conn {
+            serial,
             ctx: self as *const Context,
             fd,
             slot,
@@ -223,6 +230,7 @@ impl Context {
             rx_info: Cell::new(RxInfo::default()),
             timeout_reason: Cell::new(0),
             timeout_stamp: Cell::new(0),
+            client: RefCell::new(None),
         });
         let token = Token(slot as usize + 1);
         if let Err(e) = self.poll.borrow().registry().register(

@@ -32,7 +32,12 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
     if base == WRITE_HTTP {
         if !matches!(
             conn.state.get(),
-            ConnState::Http | ConnState::HttpHeaders | ConnState::Ws
+            ConnState::Http
+                | ConnState::HttpHeaders
+                | ConnState::Ws
+                | ConnState::ClientConnecting
+                | ConnState::ClientProxy
+                | ConnState::ClientHandshake
         ) {
             return -1;
         }
