@@ -139,7 +139,10 @@ async def raw_handler(reader, writer):
             await asyncio.wait_for(reader.read(), 120)
         except Exception:
             pass
-    # /hangup and everything else: just close
+    elif route == "/hangup":
+        writer.close()
+        return
+    # everything else: close after the answer
     try:
         await writer.drain()
         # keep the answer readable for a moment before the close
