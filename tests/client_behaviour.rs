@@ -111,9 +111,13 @@ fn reader<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<String>
     })
 }
 
-/// Runs `cmd` to its end, killing it (by PID) after `limit`.
+/// Runs `cmd` to its end, killing it after `limit`. It runs in a process group of its
+/// own (its PID is the group's ID), so that what it started (the Autobahn runner starts
+/// wstest, valgrind the program) is killed with it.
 fn run(cmd: &mut Command, limit: Duration) -> Finished {
+    use std::os::unix::process::CommandExt;
     prepare(cmd);
+    cmd.process_group(0);
     let start = Instant::now();
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -135,6 +139,11 @@ fn run(cmd: &mut Command, limit: Duration) -> Finished {
             Ok(Some(s)) => break Some(s),
             Ok(None) if start.elapsed() >= limit => {
                 timed_out = true;
+                if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+                    // SAFETY: kill(2) with the negated PID of our own child, which
+                    // leads its own process group and has not been waited for yet.
+                    unsafe { libc::kill(-pid, libc::SIGKILL) };
+                }
                 let _ = child.kill();
                 break child.wait().ok();
             }
