@@ -107,16 +107,20 @@ impl OutBuf {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    pub fn consume(&mut self, n: usize) {
+    /// Drops `n` sent bytes. When everything is sent the buffer is handed back (for
+    /// the context's pool), so idle connections hold no output memory.
+    pub fn consume(&mut self, n: usize) -> Option<Vec<u8>> {
         self.start += n;
         if self.start == self.buf.len() {
-            // Release the memory: idle connections should hold no buffers.
-            self.buf = Vec::new();
             self.start = 0;
+            let mut v = std::mem::take(&mut self.buf);
+            v.clear();
+            return Some(v);
         } else if self.start > 64 * 1024 && self.start * 2 > self.buf.len() {
             self.buf.drain(..self.start);
             self.start = 0;
         }
+        None
     }
     pub fn extend(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);

@@ -22,6 +22,12 @@ pub const LISTENER: Token = Token(0);
 pub const DEFAULT_RX_CHUNK: usize = 4096;
 /// Bytes of the shared socket read buffer.
 pub const READ_BUF_SIZE: usize = 64 * 1024;
+/// First capacity of a connection's output buffer.
+pub const OUT_BUF_INITIAL: usize = 4096;
+/// Buffers larger than this are freed rather than pooled.
+pub const OUT_POOL_MAX_CAP: usize = 256 * 1024;
+/// Buffers kept in the pool at most.
+pub const OUT_POOL_MAX: usize = 256;
 /// Padding the original guarantees around data handed to RECEIVE.
 pub const PRE: usize = 18;
 pub const POST: usize = 4;
@@ -111,6 +117,8 @@ pub struct Context {
     pub proxy: RefCell<Option<String>>,
     pub destroying: Cell<bool>,
     pub next_serial: Cell<u64>,
+    /// Emptied output buffers kept for reuse, so the echo path does not allocate.
+    pub out_pool: RefCell<Vec<Vec<u8>>>,
     pub resolver: RefCell<Option<crate::io::resolver::Resolver>>,
 }
 
@@ -160,6 +168,7 @@ impl Context {
             proxy: RefCell::new(None),
             destroying: Cell::new(false),
             next_serial: Cell::new(1),
+            out_pool: RefCell::new(Vec::new()),
             resolver: RefCell::new(None),
         });
         if cfg.port != 0 {
@@ -313,6 +322,25 @@ impl Context {
             _ => &self.close_q,
         };
         q.borrow_mut().push(conn.slot);
+    }
+
+    /// An empty output buffer, from the pool when one is there.
+    pub fn take_out_buf(&self) -> Vec<u8> {
+        self.out_pool
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(OUT_BUF_INITIAL))
+    }
+
+    /// Returns an emptied output buffer to the pool (large or surplus ones are freed).
+    pub fn give_out_buf(&self, v: Vec<u8>) {
+        let mut pool = self.out_pool.borrow_mut();
+        if v.capacity() <= OUT_POOL_MAX_CAP
+            && v.capacity() >= OUT_BUF_INITIAL
+            && pool.len() < OUT_POOL_MAX
+        {
+            pool.push(v);
+        }
     }
 
     /// All live connections (a snapshot).

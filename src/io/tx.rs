@@ -153,6 +153,9 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
             crate::io::service::update_pollout(ctx, conn);
             return;
         }
+        if out.buf.capacity() == 0 {
+            out.buf = ctx.take_out_buf();
+        }
         out.extend(hdr);
         let start = out.buf.len();
         out.extend(payload);
@@ -176,14 +179,18 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
 }
 
 /// Sends queued bytes until the queue is empty or the socket is full.
-pub fn flush(_ctx: &Context, conn: &Conn) {
+pub fn flush(ctx: &Context, conn: &Conn) {
     if !conn.is_open() {
         return;
     }
     let mut out = conn.out.borrow_mut();
     while !out.is_empty() {
         match net::send(conn.fd, out.pending()) {
-            Ok(n) => out.consume(n),
+            Ok(n) => {
+                if let Some(v) = out.consume(n) {
+                    ctx.give_out_buf(v);
+                }
+            }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 conn.set(flag::CHOKED);
                 return;
