@@ -49,7 +49,7 @@ fn lib_dir() -> PathBuf {
     for profile in ["release", "debug"] {
         let so = t.join(profile).join("libwebsockets.so");
         if let Ok(m) = fs::metadata(&so).and_then(|m| m.modified()) {
-            if best.as_ref().map_or(true, |(bm, _)| m > *bm) {
+            if best.as_ref().is_none_or(|(bm, _)| m > *bm) {
                 best = Some((m, t.join(profile)));
             }
         }
@@ -630,7 +630,7 @@ fn http_file_serving() {
         };
         let want = &files.iter().find(|(n, _)| *n == name).unwrap().1;
         let got = fs::read(&dest).unwrap_or_default();
-        if status.map_or(true, |s| !s.success()) || got != *want {
+        if status.is_none_or(|s| !s.success()) || got != *want {
             failures.push(format!(
                 "download {i} of /{name}: status {status:?}, {} of {} bytes",
                 got.len(),
