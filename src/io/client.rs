@@ -421,9 +421,10 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
     }
 }
 
-type ParsedHead = Option<(u16, HeaderTable, usize)>;
+pub type ParsedHead = Option<(u16, HeaderTable, usize)>;
 
-fn parse_response(buf: &[u8]) -> Result<ParsedHead, ()> {
+/// Parses a response head (server or proxy): Ok(None) while incomplete.
+pub fn parse_response(buf: &[u8]) -> Result<ParsedHead, ()> {
     let mut storage = [httparse::EMPTY_HEADER; 64];
     let mut resp = httparse::Response::new(&mut storage);
     match resp.parse(buf) {
