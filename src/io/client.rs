@@ -383,7 +383,7 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
         parse_response(&h.inbuf)
     };
     match parsed {
-        Err(()) => {
+        Err(MalformedHead) => {
             crate::log::lws_info!("client: malformed response head");
             close_conn(ctx, conn, CloseHow::Abort);
         }
@@ -421,10 +421,14 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
     }
 }
 
+/// The response head could not be parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedHead;
+
 pub type ParsedHead = Option<(u16, HeaderTable, usize)>;
 
 /// Parses a response head (server or proxy): Ok(None) while incomplete.
-pub fn parse_response(buf: &[u8]) -> Result<ParsedHead, ()> {
+pub fn parse_response(buf: &[u8]) -> Result<ParsedHead, MalformedHead> {
     let mut storage = [httparse::EMPTY_HEADER; 64];
     let mut resp = httparse::Response::new(&mut storage);
     match resp.parse(buf) {
@@ -445,7 +449,7 @@ pub fn parse_response(buf: &[u8]) -> Result<ParsedHead, ()> {
             }
             Ok(Some((status, t, n)))
         }
-        Err(_) => Err(()),
+        Err(_) => Err(MalformedHead),
     }
 }
 
