@@ -173,6 +173,17 @@ pub fn run_deferred(ctx: &Context) {
         }
     }
     check_timeouts(ctx);
+    if ctx
+        .extensions
+        .iter()
+        .any(|e| e.kind == crate::io::extensions::ExtKind::App)
+    {
+        let now = ctx.now_ms();
+        if now >= ctx.last_1hz.get() + 1000 {
+            ctx.last_1hz.set(now);
+            crate::io::extensions::tick_1hz(ctx);
+        }
+    }
 }
 
 /// Flushes every connection that queued output during this pass (one send each).
@@ -630,6 +641,7 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
     if conn.state.get() == ConnState::Dead {
         return;
     }
+    crate::io::extensions::on_close(ctx, conn);
     conn.state.set(ConnState::Dead);
     conn.timeout_reason.set(0);
     poll_fd_event(ctx, Some(conn), LWS_CALLBACK_DEL_POLL_FD, conn.fd, 0);
