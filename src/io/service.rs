@@ -570,6 +570,7 @@ fn notify_closed(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
         return;
     }
     conn.set(flag::CLOSED_NOTIFIED);
+    crate::io::extensions::on_close(ctx, conn);
     if matches!(
         was,
         ConnState::ClientResolving
@@ -641,7 +642,6 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
     if conn.state.get() == ConnState::Dead {
         return;
     }
-    crate::io::extensions::on_close(ctx, conn);
     conn.state.set(ConnState::Dead);
     conn.timeout_reason.set(0);
     poll_fd_event(ctx, Some(conn), LWS_CALLBACK_DEL_POLL_FD, conn.fd, 0);
