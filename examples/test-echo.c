@@ -10,7 +10,7 @@
  * libwebsocket_rx_flow_control() until the queue drains.
  *
  * Usage: test-echo [--port N] [--interface IF] [--extpoll] [--debug LEVEL]
- *                  [--rx-buffer BYTES] [--lib-buffers-partials]
+ *                  [--rx-buffer BYTES] [--lib-buffers-partials] [--no-extensions]
  *
  * Used by the project's conformance tests and benchmarks.
  */
@@ -330,7 +330,7 @@ static void usage(const char *prog)
 {
 	fprintf(stderr,
 		"Usage: %s [--port N] [--interface IF] [--extpoll] [--debug LEVEL]\n"
-		"          [--rx-buffer BYTES] [--lib-buffers-partials]\n", prog);
+		"          [--rx-buffer BYTES] [--lib-buffers-partials] [--no-extensions]\n", prog);
 }
 
 int main(int argc, char **argv)
@@ -342,6 +342,7 @@ int main(int argc, char **argv)
 		{ "debug", required_argument, NULL, 'd' },
 		{ "rx-buffer", required_argument, NULL, 'r' },
 		{ "lib-buffers-partials", no_argument, NULL, 'b' },
+		{ "no-extensions", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -350,13 +351,14 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	char iface[128] = "";
 	int use_extpoll = 0;
+	int use_extensions = 1;
 	int debug_level = LLL_ERR | LLL_WARN | LLL_NOTICE;
 	int c;
 
 	memset(&info, 0, sizeof(info));
 	info.port = 9000;
 
-	while ((c = getopt_long(argc, argv, "p:i:ed:r:bh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:i:ed:r:bnh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			info.port = atoi(optarg);
@@ -376,6 +378,9 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			protocols[0].no_buffer_all_partial_tx = 1;
+			break;
+		case 'n':
+			use_extensions = 0;
 			break;
 		case 'h':
 			usage(argv[0]);
@@ -402,7 +407,8 @@ int main(int argc, char **argv)
 	}
 
 	info.protocols = protocols;
-	info.extensions = NULL;
+	/* the library's compression extensions (permessage-deflate, deflate-frame) */
+	info.extensions = use_extensions ? libwebsocket_get_internal_extensions() : NULL;
 	info.gid = -1;
 	info.uid = -1;
 
