@@ -555,7 +555,11 @@ static int mirror_writeable(struct libwebsocket_context *context,
 			for (p = mirror_sessions; p; p = p->next)
 				p->paused = 0;
 			mirror_paused_count = 0;
+			if (verbose)
+				fprintf(stderr, "test-server: mirror: readers caught up, resuming senders\n");
 			libwebsocket_rx_flow_allow_all_protocol(libwebsockets_get_protocol(wsi));
+			/* the change takes effect for each connection after its next callback */
+			libwebsocket_callback_on_writable_all_protocol(libwebsockets_get_protocol(wsi));
 		}
 		if (s->tail != ring_head && lws_send_pipe_choked(wsi)) {
 			libwebsocket_callback_on_writable(context, wsi);
@@ -625,6 +629,8 @@ static int callback_lws_mirror(struct libwebsocket_context *context,
 			s->paused = 1;
 			mirror_paused_count++;
 			libwebsocket_rx_flow_control(wsi, 0);
+			if (verbose)
+				fprintf(stderr, "test-server: mirror: a reader lags, pausing a sender\n");
 		}
 		libwebsocket_callback_on_writable_all_protocol(libwebsockets_get_protocol(wsi));
 		break;

@@ -287,7 +287,10 @@ struct lws_tokens {
   int token_len;
 };
 
-// Connects to a WebSocket server. Not available yet in this build: returns NULL.
+// Starts a client connection and returns its handle at once; the connection proceeds
+// in the service loop (CLIENT_ESTABLISHED or CLIENT_CONNECTION_ERROR follow). NULL
+// for invalid arguments (NULL context or address, port outside 1..65535, ssl when TLS
+// is not available) or when no socket can be created.
 LWS_VISIBLE LWS_EXTERN
 struct libwebsocket *libwebsocket_client_connect(struct libwebsocket_context *clients,
                                                  const char *address,

@@ -1,10 +1,16 @@
-//! Client connections (the client engine is not built yet: these log and fail).
+//! Client connections.
 
 use crate::capi::abi_types::*;
-use crate::capi::boundary::ffi_guard;
+use crate::capi::boundary::{cstr_string, ffi_guard};
+use crate::capi::context_exports::ctx_ref;
+use crate::capi::user_callbacks::wsi_ptr;
+use crate::io::client::{self, ConnectRequest};
 use libc::{c_char, c_int, c_void};
 
-/// Connects to a WebSocket server. Not available yet in this build: returns NULL.
+/// Starts a client connection and returns its handle at once; the connection proceeds
+/// in the service loop (CLIENT_ESTABLISHED or CLIENT_CONNECTION_ERROR follow). NULL
+/// for invalid arguments (NULL context or address, port outside 1..65535, ssl when TLS
+/// is not available) or when no socket can be created.
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_client_connect(
     clients: *mut libwebsocket_context,
@@ -46,14 +52,44 @@ pub unsafe extern "C" fn libwebsocket_client_connect_extended(
     userdata: *mut c_void,
 ) -> *mut libwebsocket {
     ffi_guard!(std::ptr::null_mut(), {
-        let _ = (address, port, ssl_connection, path, host, origin, protocol);
-        let _ = (ietf_version_or_minus_one, userdata);
-        if clients.is_null() {
+        let Some(ctx) = ctx_ref(clients) else {
+            return std::ptr::null_mut();
+        };
+        let Some(address) = cstr_string(address).filter(|a| !a.is_empty()) else {
+            crate::log::lws_err!("libwebsocket_client_connect: no address");
+            return std::ptr::null_mut();
+        };
+        if !(1..=65535).contains(&port) {
+            crate::log::lws_err!("libwebsocket_client_connect: bad port {}", port);
             return std::ptr::null_mut();
         }
-        crate::log::lws_err!(
-            "libwebsocket_client_connect: client connections are not supported yet"
-        );
-        std::ptr::null_mut()
+        if !(0..=2).contains(&ssl_connection) {
+            crate::log::lws_err!(
+                "libwebsocket_client_connect: bad ssl_connection {}",
+                ssl_connection
+            );
+            return std::ptr::null_mut();
+        }
+        if ietf_version_or_minus_one != -1 && ietf_version_or_minus_one != 13 {
+            crate::log::lws_warn!(
+                "libwebsocket_client_connect: version {} not spoken, using 13",
+                ietf_version_or_minus_one
+            );
+        }
+        let host = cstr_string(host).unwrap_or_else(|| address.clone());
+        let req = ConnectRequest {
+            address,
+            port: port as u16,
+            path: cstr_string(path).unwrap_or_else(|| "/".into()),
+            host,
+            origin: cstr_string(origin),
+            protocols: cstr_string(protocol),
+            userdata,
+            ssl: ssl_connection as u8,
+        };
+        match client::connect(ctx, req) {
+            Some(conn) => wsi_ptr(&conn),
+            None => std::ptr::null_mut(),
+        }
     })
 }

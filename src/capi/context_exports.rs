@@ -51,7 +51,47 @@ pub unsafe extern "C" fn libwebsocket_create_context(
             crate::log::lws_err!("libwebsocket_create_context: protocol list is empty");
             return std::ptr::null_mut();
         }
+        let ssl_ca = cstr_string(info.ssl_ca_filepath);
+        let ssl_cipher_list = cstr_string(info.ssl_cipher_list);
+        let cert = cstr_string(info.ssl_cert_filepath);
+        let key = cstr_string(info.ssl_private_key_filepath);
+        let tls_server = match (&cert, &key) {
+            (Some(cert), Some(key)) if info.port != 0 => {
+                match crate::engine::tls::server_config(
+                    cert,
+                    key,
+                    ssl_ca.as_deref(),
+                    info.options & 2 != 0,
+                    ssl_cipher_list.as_deref(),
+                ) {
+                    Ok((cfg, warnings)) => {
+                        for w in warnings {
+                            crate::log::lws_warn!("{}", w);
+                        }
+                        crate::log::lws_notice!(" Using TLS (rustls) on the listening port");
+                        Some(cfg)
+                    }
+                    Err(e) => {
+                        crate::log::lws_err!(
+                            "libwebsocket_create_context: TLS setup failed: {}",
+                            e
+                        );
+                        return std::ptr::null_mut();
+                    }
+                }
+            }
+            (Some(_), None) | (None, Some(_)) if info.port != 0 => {
+                crate::log::lws_err!(
+                    "libwebsocket_create_context: TLS needs both certificate and key"
+                );
+                return std::ptr::null_mut();
+            }
+            _ => None,
+        };
         let cfg = ContextConfig {
+            tls_server,
+            ssl_ca,
+            ssl_cipher_list,
             port: info.port,
             iface: cstr_string(info.iface),
             protocols,
@@ -65,9 +105,6 @@ pub unsafe extern "C" fn libwebsocket_create_context(
             ka_probes: info.ka_probes,
             ka_interval: info.ka_interval,
         };
-        if !info.ssl_cert_filepath.is_null() {
-            crate::log::lws_warn!("SSL requested but TLS is not available in this build yet");
-        }
         let ctx = match Context::new(cfg) {
             Ok(c) => c,
             Err(e) => {

@@ -4,5 +4,6 @@
 pub mod handshake;
 pub mod http;
 pub mod timers;
+pub mod tls;
 pub mod util;
 pub mod ws;

@@ -14,6 +14,14 @@ pub enum ConnState {
     HttpHeaders,
     /// The HTTP callback ran; the application (or a file transfer) owns the response.
     Http,
+    /// Client: waiting for the name of the server (or proxy) to resolve.
+    ClientResolving,
+    /// Client: non-blocking connect in progress.
+    ClientConnecting,
+    /// Client: CONNECT sent to the proxy, reading its answer.
+    ClientProxy,
+    /// Client: upgrade request sent, reading the server's response head.
+    ClientHandshake,
     /// A WebSocket connection (server or client side).
     Ws,
     /// Closing: queued bytes (a close frame, the end of a response) are being flushed.
@@ -99,16 +107,20 @@ impl OutBuf {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    pub fn consume(&mut self, n: usize) {
+    /// Drops `n` sent bytes. When everything is sent the buffer is handed back (for
+    /// the context's pool), so idle connections hold no output memory.
+    pub fn consume(&mut self, n: usize) -> Option<Vec<u8>> {
         self.start += n;
         if self.start == self.buf.len() {
-            // Release the memory: idle connections should hold no buffers.
-            self.buf = Vec::new();
             self.start = 0;
+            let mut v = std::mem::take(&mut self.buf);
+            v.clear();
+            return Some(v);
         } else if self.start > 64 * 1024 && self.start * 2 > self.buf.len() {
             self.buf.drain(..self.start);
             self.start = 0;
         }
+        None
     }
     pub fn extend(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
@@ -143,7 +155,26 @@ pub struct RxInfo {
     pub remaining: u64,
 }
 
+/// What a client connection needs until it is established.
+#[derive(Default)]
+pub struct ClientSetup {
+    pub address: String,
+    pub port: u16,
+    pub path: String,
+    pub host: String,
+    pub origin: Option<String>,
+    pub protocols: Option<String>,
+    /// base64 Sec-WebSocket-Key we sent.
+    pub key: String,
+    /// 0 plain, 1 TLS with verification, 2 TLS allowing self-signed certificates.
+    pub ssl: u8,
+    /// "host:port" of the proxy when one is used.
+    pub proxy: Option<(String, u16)>,
+}
+
 pub struct Conn {
+    /// Unique for the context's lifetime (slots are reused, serials are not).
+    pub serial: u64,
     /// Back pointer for the C API (the context outlives its connections).
     pub ctx: *const crate::io::context::Context,
     pub fd: RawFd,
@@ -168,6 +199,9 @@ pub struct Conn {
     /// Pending timeout: (reason, stamp); the deadline lives in the context's heap.
     pub timeout_reason: Cell<u32>,
     pub timeout_stamp: Cell<u32>,
+    pub client: RefCell<Option<Box<ClientSetup>>>,
+    /// The TLS session when the connection is encrypted.
+    pub tls: RefCell<Option<Box<rustls::Connection>>>,
 }
 
 impl Conn {
@@ -189,6 +223,15 @@ impl Conn {
             .borrow()
             .as_ref()
             .map_or(std::ptr::null_mut(), |u| u.ptr())
+    }
+    pub fn is_client_pending(&self) -> bool {
+        matches!(
+            self.state.get(),
+            ConnState::ClientResolving
+                | ConnState::ClientConnecting
+                | ConnState::ClientProxy
+                | ConnState::ClientHandshake
+        )
     }
     pub fn is_open(&self) -> bool {
         !matches!(self.state.get(), ConnState::Dead)

@@ -22,6 +22,12 @@ pub const LISTENER: Token = Token(0);
 pub const DEFAULT_RX_CHUNK: usize = 4096;
 /// Bytes of the shared socket read buffer.
 pub const READ_BUF_SIZE: usize = 64 * 1024;
+/// First capacity of a connection's output buffer.
+pub const OUT_BUF_INITIAL: usize = 4096;
+/// Buffers larger than this are freed rather than pooled.
+pub const OUT_POOL_MAX_CAP: usize = 256 * 1024;
+/// Buffers kept in the pool at most.
+pub const OUT_POOL_MAX: usize = 256;
 /// Padding the original guarantees around data handed to RECEIVE.
 pub const PRE: usize = 18;
 pub const POST: usize = 4;
@@ -48,6 +54,9 @@ pub struct ContextConfig {
     pub ka_time: i32,
     pub ka_probes: i32,
     pub ka_interval: i32,
+    pub tls_server: Option<std::sync::Arc<rustls::ServerConfig>>,
+    pub ssl_ca: Option<String>,
+    pub ssl_cipher_list: Option<String>,
 }
 
 /// Limits applied to every connection.
@@ -110,6 +119,18 @@ pub struct Context {
     pub hostname: CString,
     pub proxy: RefCell<Option<String>>,
     pub destroying: Cell<bool>,
+    pub next_serial: Cell<u64>,
+    /// Emptied output buffers kept for reuse, so the echo path does not allocate.
+    pub out_pool: RefCell<Vec<Vec<u8>>>,
+    /// TLS server configuration when the listening port speaks TLS.
+    pub tls_server: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// Client TLS configurations, built on first use: [verifying, allow-self-signed].
+    pub tls_client: RefCell<[Option<std::sync::Arc<rustls::ClientConfig>>; 2]>,
+    pub ssl_ca: Option<String>,
+    pub ssl_cipher_list: Option<String>,
+    /// Plaintext out of rustls, before it is handed to the HTTP/WebSocket layers.
+    pub tls_plain: RefCell<Vec<u8>>,
+    pub resolver: RefCell<Option<crate::io::resolver::Resolver>>,
 }
 
 impl Context {
@@ -157,6 +178,14 @@ impl Context {
             hostname: CString::new(hostname.replace('\0', "")).unwrap_or_default(),
             proxy: RefCell::new(None),
             destroying: Cell::new(false),
+            next_serial: Cell::new(1),
+            out_pool: RefCell::new(Vec::new()),
+            tls_server: cfg.tls_server,
+            tls_client: RefCell::new([None, None]),
+            ssl_ca: cfg.ssl_ca,
+            ssl_cipher_list: cfg.ssl_cipher_list,
+            tls_plain: RefCell::new(vec![0u8; READ_BUF_SIZE]),
+            resolver: RefCell::new(None),
         });
         if cfg.port != 0 {
             let fd = open_listener(cfg.port, cfg.iface.as_deref())?;
@@ -205,7 +234,10 @@ impl Context {
                 (conns.len() - 1) as u32
             }
         };
+        let serial = self.next_serial.get();
+        self.next_serial.set(serial + 1);
         let conn = Rc::new(Conn {
+            serial,
             ctx: self as *const Context,
             fd,
             slot,
@@ -223,6 +255,8 @@ impl Context {
             rx_info: Cell::new(RxInfo::default()),
             timeout_reason: Cell::new(0),
             timeout_stamp: Cell::new(0),
+            client: RefCell::new(None),
+            tls: RefCell::new(None),
         });
         let token = Token(slot as usize + 1);
         if let Err(e) = self.poll.borrow().registry().register(
@@ -305,6 +339,25 @@ impl Context {
             _ => &self.close_q,
         };
         q.borrow_mut().push(conn.slot);
+    }
+
+    /// An empty output buffer, from the pool when one is there.
+    pub fn take_out_buf(&self) -> Vec<u8> {
+        self.out_pool
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(OUT_BUF_INITIAL))
+    }
+
+    /// Returns an emptied output buffer to the pool (large or surplus ones are freed).
+    pub fn give_out_buf(&self, v: Vec<u8>) {
+        let mut pool = self.out_pool.borrow_mut();
+        if v.capacity() <= OUT_POOL_MAX_CAP
+            && v.capacity() >= OUT_BUF_INITIAL
+            && pool.len() < OUT_POOL_MAX
+        {
+            pool.push(v);
+        }
     }
 
     /// All live connections (a snapshot).

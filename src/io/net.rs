@@ -333,3 +333,58 @@ pub fn hostname() -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// A non-blocking TCP socket of the family that can reach `v6` / IPv4 addresses.
+pub fn tcp_socket(v6: bool) -> io::Result<RawFd> {
+    let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
+    // SAFETY: plain socket(2) call.
+    let fd = cvt(unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    if v6 {
+        let _ = set_int_opt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0);
+    }
+    Ok(fd)
+}
+
+/// Starts a non-blocking connect: Ok(true) connected, Ok(false) in progress.
+pub fn connect(fd: RawFd, addr: SocketAddr) -> io::Result<bool> {
+    let (ss, len) = sockaddr_from(&addr);
+    // SAFETY: ss/len describe a valid sockaddr.
+    let r = unsafe { libc::connect(fd, &ss as *const _ as *const libc::sockaddr, len) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINPROGRESS) | Some(libc::EALREADY) | Some(libc::EINTR) => Ok(false),
+        _ => Err(e),
+    }
+}
+
+/// The pending error of a socket (SO_ERROR), 0 when none.
+pub fn socket_error(fd: RawFd) -> i32 {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: v and len are live and sized for SO_ERROR.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            &mut v as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if r < 0 {
+        io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)
+    } else {
+        v
+    }
+}

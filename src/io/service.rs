@@ -6,7 +6,7 @@ use crate::capi::abi_types::libwebsocket_callback_reasons::*;
 use crate::capi::user_callbacks::{invoke, invoke_conn, poll_fd_event};
 use crate::io::conn::{flag, Conn, ConnState, HttpState, Side};
 use crate::io::context::{Context, LISTENER};
-use crate::io::{http_server, net, tx, ws_rx};
+use crate::io::{client, http_server, net, tx, ws_rx};
 use std::io::ErrorKind;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -82,6 +82,10 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
             accept_ready(ctx);
             continue;
         }
+        if ev.token() == crate::io::resolver::WAKER {
+            client::resolutions_ready(ctx);
+            continue;
+        }
         let Some(conn) = ctx.conn(ev.token().0 as u32 - 1) else {
             continue;
         };
@@ -109,6 +113,9 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
             if revents & POLLIN != 0 {
                 accept_ready(ctx);
             }
+        } else if ctx.resolver.borrow().as_ref().is_some_and(|r| r.fd() == fd) {
+            handled = true;
+            client::resolutions_ready(ctx);
         } else if let Some(conn) = ctx.conn_by_fd(fd) {
             handled = true;
             if revents & POLLNVAL != 0 {
@@ -241,7 +248,19 @@ pub fn accept_ready(ctx: &Context) {
             continue;
         };
         *conn.http.borrow_mut() = Some(Box::default());
-        ctx.set_timeout(&conn, 3, ctx.limits.handshake_secs as i32);
+        if let Some(cfg) = &ctx.tls_server {
+            match rustls::ServerConnection::new(cfg.clone()) {
+                Ok(s) => *conn.tls.borrow_mut() = Some(Box::new(s.into())),
+                Err(e) => {
+                    crate::log::lws_err!("TLS session: {}", e);
+                    close_conn(ctx, &conn, CloseHow::Abort);
+                    continue;
+                }
+            }
+            ctx.set_timeout(&conn, 9, ctx.limits.handshake_secs as i32);
+        } else {
+            ctx.set_timeout(&conn, 3, ctx.limits.handshake_secs as i32);
+        }
         poll_fd_event(ctx, Some(&conn), LWS_CALLBACK_ADD_POLL_FD, fd, POLLIN);
     }
     // Budget used up: come back next pass without waiting for a new edge.
@@ -252,6 +271,15 @@ pub fn accept_ready(ctx: &Context) {
 pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
     if !conn.is_open() {
         return;
+    }
+    match conn.state.get() {
+        ConnState::ClientResolving => return,
+        ConnState::ClientConnecting => {
+            // A failed connect reports readable/hang-up: let the connect check decide.
+            client::on_connect_ready(ctx, conn);
+            return;
+        }
+        _ => {}
     }
     if conn.has(flag::RX_PAUSED) {
         return;
@@ -279,7 +307,18 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
                 return;
             }
             Ok(n) => {
-                process_input(ctx, conn, &mut buf[..n]);
+                if crate::io::tls_io::is_tls(conn) {
+                    if !crate::io::tls_io::on_ciphertext(ctx, conn, &buf[..n]) {
+                        return;
+                    }
+                    if conn.has(flag::READ_EOF) {
+                        drop(buf);
+                        peer_eof(ctx, conn);
+                        return;
+                    }
+                } else {
+                    process_input(ctx, conn, &mut buf[..n]);
+                }
                 if !conn.is_open() || conn.has(flag::RX_PAUSED) {
                     return;
                 }
@@ -305,6 +344,10 @@ pub fn process_input(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
         ConnState::HttpHeaders => http_server::on_head_bytes(ctx, conn, data),
         ConnState::Http => {} // HTTP/1.0-style: one request per connection
         ConnState::Ws => ws_rx::on_ws_bytes(ctx, conn, data),
+        ConnState::ClientProxy | ConnState::ClientHandshake => {
+            client::on_head_bytes(ctx, conn, data)
+        }
+        ConnState::ClientResolving | ConnState::ClientConnecting => {}
         ConnState::Flushing | ConnState::Draining | ConnState::Dead => {}
     }
     if conn.has(flag::FAILED) {
@@ -314,7 +357,7 @@ pub fn process_input(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
 
 fn peer_eof(ctx: &Context, conn: &Rc<Conn>) {
     match conn.state.get() {
-        ConnState::Flushing if !conn.out.borrow().is_empty() => {
+        ConnState::Flushing if tx::has_pending_output(conn) => {
             // Keep flushing what we owe; the socket may still be writable.
         }
         _ => close_conn(ctx, conn, CloseHow::Abort),
@@ -325,6 +368,14 @@ fn peer_eof(ctx: &Context, conn: &Rc<Conn>) {
 pub fn conn_writable(ctx: &Context, conn: &Rc<Conn>) {
     if !conn.is_open() {
         return;
+    }
+    match conn.state.get() {
+        ConnState::ClientResolving => return,
+        ConnState::ClientConnecting => {
+            client::on_connect_ready(ctx, conn);
+            return;
+        }
+        _ => {}
     }
     conn.clear(flag::CHOKED);
     tx::flush(ctx, conn);
@@ -354,7 +405,7 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
         close_conn(ctx, conn, CloseHow::Abort);
         return;
     }
-    if conn.state.get() == ConnState::Flushing && conn.out.borrow().is_empty() {
+    if conn.state.get() == ConnState::Flushing && !tx::has_pending_output(conn) {
         net::shutdown_write(conn.fd);
         conn.state.set(ConnState::Draining);
         if conn.has(flag::READ_EOF) {
@@ -404,7 +455,8 @@ pub fn update_pollout(ctx: &Context, conn: &Conn) {
     if !ctx.external_poll.get() || !conn.is_open() {
         return;
     }
-    let want = !conn.out.borrow().is_empty()
+    let want = conn.state.get() == ConnState::ClientConnecting
+        || tx::has_pending_output(conn)
         || conn.has(flag::WANT_WRITEABLE)
         || (!conn.rx_stash.borrow().is_empty() && !conn.has(flag::RX_PAUSED))
         || conn
@@ -507,6 +559,22 @@ fn notify_closed(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
         return;
     }
     conn.set(flag::CLOSED_NOTIFIED);
+    if matches!(
+        was,
+        ConnState::ClientResolving
+            | ConnState::ClientConnecting
+            | ConnState::ClientProxy
+            | ConnState::ClientHandshake
+    ) {
+        invoke_conn(
+            ctx,
+            conn,
+            LWS_CALLBACK_CLIENT_CONNECTION_ERROR,
+            std::ptr::null_mut(),
+            0,
+        );
+        return;
+    }
     let reason = match was {
         ConnState::Ws => LWS_CALLBACK_CLOSED,
         ConnState::Http if conn.has(flag::HTTP_CALLED) => LWS_CALLBACK_CLOSED_HTTP,
@@ -524,6 +592,7 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
     }
     let graceful = matches!(how, CloseHow::Graceful(_))
         && !conn.has(flag::FAILED)
+        && !conn.is_client_pending()
         && !matches!(state, ConnState::Flushing | ConnState::Draining);
     if graceful {
         if let CloseHow::Graceful(code) = how {
@@ -535,6 +604,7 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
         if conn.state.get() == ConnState::Dead {
             return;
         }
+        crate::io::tls_io::send_close_notify(conn);
         conn.clear(flag::WANT_WRITEABLE);
         *conn.http.borrow_mut() = None;
         conn.state.set(ConnState::Flushing);

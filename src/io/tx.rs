@@ -32,7 +32,12 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
     if base == WRITE_HTTP {
         if !matches!(
             conn.state.get(),
-            ConnState::Http | ConnState::HttpHeaders | ConnState::Ws
+            ConnState::Http
+                | ConnState::HttpHeaders
+                | ConnState::Ws
+                | ConnState::ClientConnecting
+                | ConnState::ClientProxy
+                | ConnState::ClientHandshake
         ) {
             return -1;
         }
@@ -119,6 +124,7 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
             && mask.is_none()
             && payload.len() >= DIRECT_SEND_MIN
             && !conn.has(flag::CHOKED)
+            && !crate::io::tls_io::is_tls(conn)
         {
             // Large payload, nothing queued: send from the caller's buffer, queue the rest.
             let total = hdr.len() + payload.len();
@@ -148,6 +154,9 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
             crate::io::service::update_pollout(ctx, conn);
             return;
         }
+        if out.buf.capacity() == 0 {
+            out.buf = ctx.take_out_buf();
+        }
         out.extend(hdr);
         let start = out.buf.len();
         out.extend(payload);
@@ -171,14 +180,22 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
 }
 
 /// Sends queued bytes until the queue is empty or the socket is full.
-pub fn flush(_ctx: &Context, conn: &Conn) {
+pub fn flush(ctx: &Context, conn: &Conn) {
     if !conn.is_open() {
+        return;
+    }
+    if crate::io::tls_io::is_tls(conn) {
+        crate::io::tls_io::flush_tls(ctx, conn);
         return;
     }
     let mut out = conn.out.borrow_mut();
     while !out.is_empty() {
         match net::send(conn.fd, out.pending()) {
-            Ok(n) => out.consume(n),
+            Ok(n) => {
+                if let Some(v) = out.consume(n) {
+                    ctx.give_out_buf(v);
+                }
+            }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 conn.set(flag::CHOKED);
                 return;
@@ -190,6 +207,11 @@ pub fn flush(_ctx: &Context, conn: &Conn) {
             }
         }
     }
+}
+
+/// True while bytes are queued for the socket (in our buffer or inside rustls).
+pub fn has_pending_output(conn: &Conn) -> bool {
+    !conn.out.borrow().is_empty() || crate::io::tls_io::wants_write(conn)
 }
 
 /// `lws_send_pipe_choked`: true when more writes now would only grow the queue.

@@ -1,0 +1,710 @@
+//! The client side of the library, through real sockets on 127.0.0.1:
+//!
+//! * `examples/test-client.c` against `examples/test-server.c` (plain and `--extpoll`);
+//! * `tests/client/client_echo.c`, a self-checking C client, against
+//!   `tests/client/ws_server.py` (Python `websockets`): message sizes up to 16 MiB,
+//!   fragments, 100 messages in flight, pings both ways, closes from either side,
+//!   handshake failures (403, bad accept key, unoffered subprotocol, non-101 answers,
+//!   silence, refused port, unresolvable name), 50 concurrent connections;
+//! * the same client through `tests/client/connect_proxy.py` (HTTP CONNECT), set with
+//!   `libwebsocket_set_proxy` and with `http_proxy`;
+//! * `examples/autobahn-client.c` under Autobahn's fuzzingserver (no compression);
+//! * one short session of the C client under valgrind.
+//!
+//! The library must have been built first (`cargo build --release`). Build products go
+//! to `target/ctests/client/`. Every process is killed by its PID when its test ends,
+//! and every wait is bounded.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+// ----------------------------------------------------------------- locations
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                root().join(dir)
+            }
+        }
+        _ => root().join("target"),
+    }
+}
+
+fn release_dir() -> PathBuf {
+    let dir = target_dir().join("release");
+    dir.canonicalize().unwrap_or(dir)
+}
+
+fn out_dir() -> PathBuf {
+    target_dir().join("ctests").join("client")
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+// ----------------------------------------------------------------- processes
+
+struct Finished {
+    status: Option<ExitStatus>,
+    stdout: String,
+    stderr: String,
+    timed_out: bool,
+    elapsed: Duration,
+}
+
+impl Finished {
+    fn ok(&self) -> bool {
+        !self.timed_out && self.status.is_some_and(|s| s.success())
+    }
+
+    fn code(&self) -> Option<i32> {
+        self.status.and_then(|s| s.code())
+    }
+
+    fn describe(&self) -> String {
+        let how = if self.timed_out {
+            "timed out (killed)".to_string()
+        } else {
+            match self.status {
+                Some(s) => format!("{s}"),
+                None => "could not be waited for".to_string(),
+            }
+        };
+        format!(
+            "{how} after {:.1}s\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.elapsed.as_secs_f64(),
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+fn prepare(cmd: &mut Command) {
+    // cargo's LD_LIBRARY_PATH could make the loader pick another copy of the library
+    // than the one the rpath names.
+    cmd.env_remove("LD_LIBRARY_PATH")
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+}
+
+fn reader<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = r.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    })
+}
+
+/// Runs `cmd` to its end, killing it after `limit`. It runs in a process group of its
+/// own (its PID is the group's ID), so that what it started (the Autobahn runner starts
+/// wstest, valgrind the program) is killed with it.
+fn run(cmd: &mut Command, limit: Duration) -> Finished {
+    use std::os::unix::process::CommandExt;
+    prepare(cmd);
+    cmd.process_group(0);
+    let start = Instant::now();
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Finished {
+                status: None,
+                stdout: String::new(),
+                stderr: format!("cannot start {cmd:?}: {e}\n"),
+                timed_out: false,
+                elapsed: Duration::ZERO,
+            }
+        }
+    };
+    let out = reader(child.stdout.take().unwrap());
+    let err = reader(child.stderr.take().unwrap());
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if start.elapsed() >= limit => {
+                timed_out = true;
+                if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+                    // SAFETY: kill(2) with the negated PID of our own child, which
+                    // leads its own process group and has not been waited for yet.
+                    unsafe { libc::kill(-pid, libc::SIGKILL) };
+                }
+                let _ = child.kill();
+                break child.wait().ok();
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => break None,
+        }
+    };
+    let elapsed = start.elapsed();
+    Finished {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        timed_out,
+        elapsed,
+    }
+}
+
+/// A background process, killed by its PID when dropped. Its stdout lines arrive on
+/// `lines` and are kept in `out`; stderr is kept in `err`.
+struct Background {
+    name: String,
+    child: Child,
+    lines: Receiver<String>,
+    out: Arc<Mutex<String>>,
+    err: Arc<Mutex<String>>,
+}
+
+impl Background {
+    fn start(name: &str, cmd: &mut Command) -> Background {
+        prepare(cmd);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        let (tx, rx) = channel();
+        let out = Arc::new(Mutex::new(String::new()));
+        let err = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().unwrap();
+        let keep = out.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                keep.lock().unwrap().push_str(&format!("{line}\n"));
+                if tx.send(line).is_err() {
+                    // nobody listens any more; keep collecting
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().unwrap();
+        let keep = err.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                keep.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Background {
+            name: name.to_string(),
+            child,
+            lines: rx,
+            out,
+            err,
+        }
+    }
+
+    /// The next stdout line starting with `prefix`, within `limit`.
+    fn line_starting(&mut self, prefix: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!(
+                    "{}: no line starting with '{prefix}' within {limit:?}\n{}",
+                    self.name,
+                    self.output()
+                ),
+            }
+        }
+    }
+
+    /// The port in the first stdout line "`word` PORT".
+    fn port(&mut self, word: &str) -> u16 {
+        let line = self.line_starting(&format!("{word} "), Duration::from_secs(20));
+        line[word.len() + 1..]
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{}: bad port line '{line}'", self.name))
+    }
+
+    fn output(&self) -> String {
+        format!(
+            "--- {} stdout ---\n{}--- {} stderr ---\n{}",
+            self.name,
+            self.out.lock().unwrap(),
+            self.name,
+            self.err.lock().unwrap()
+        )
+    }
+
+    fn stdout(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    fn assert_running(&mut self) {
+        if let Ok(Some(s)) = self.child.try_wait() {
+            panic!("{} exited early ({s})\n{}", self.name, self.output());
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_listening(port: u16, server: &mut Background) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        server.assert_running();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "{} did not listen on {port} within 10 s\n{}",
+        server.name,
+        server.output()
+    );
+}
+
+// ----------------------------------------------------------------- building
+
+struct Programs {
+    test_server: PathBuf,
+    test_client: PathBuf,
+    autobahn_client: PathBuf,
+    client_echo: PathBuf,
+}
+
+fn compile(source: &str, name: &str) -> Result<PathBuf, String> {
+    let lib = release_dir();
+    let bin = out_dir().join(name);
+    let f = run(
+        Command::new("cc")
+            .args(["-O2", "-g", "-Wall", "-Wextra", "-Werror", "-I"])
+            .arg(root().join("include"))
+            .arg("-o")
+            .arg(&bin)
+            .arg(root().join(source))
+            .arg("-L")
+            .arg(&lib)
+            .arg(format!("-Wl,-rpath,{}", lib.display()))
+            .arg("-lwebsockets"),
+        Duration::from_secs(180),
+    );
+    if f.ok() {
+        Ok(bin)
+    } else {
+        Err(format!("building {source} failed: {}", f.describe()))
+    }
+}
+
+fn programs() -> &'static Programs {
+    static BUILT: OnceLock<Result<Programs, String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let so = release_dir().join("libwebsockets.so");
+        if !so.is_file() {
+            return Err(format!(
+                "{} is missing: run `cargo build --release` first",
+                so.display()
+            ));
+        }
+        std::fs::create_dir_all(out_dir()).map_err(|e| e.to_string())?;
+        Ok(Programs {
+            test_server: compile("examples/test-server.c", "test-server")?,
+            test_client: compile("examples/test-client.c", "test-client")?,
+            autobahn_client: compile("examples/autobahn-client.c", "autobahn-client")?,
+            client_echo: compile("tests/client/client_echo.c", "client_echo")?,
+        })
+    });
+    match built {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+// ----------------------------------------------------------------- peers
+
+fn python_server() -> (Background, u16, u16) {
+    let mut server = Background::start(
+        "ws_server.py",
+        Command::new("python3")
+            .arg("-u")
+            .arg(root().join("tests/client/ws_server.py")),
+    );
+    let ws = server.port("ws");
+    let raw = server.port("raw");
+    (server, ws, raw)
+}
+
+fn test_server(extpoll: bool) -> (Background, u16) {
+    let port = free_port();
+    let mut cmd = Command::new(&programs().test_server);
+    cmd.args(["--port", &port.to_string(), "--resource-path", "examples"]);
+    if extpoll {
+        cmd.arg("--extpoll");
+    }
+    let mut server = Background::start("test-server", &mut cmd);
+    wait_listening(port, &mut server);
+    (server, port)
+}
+
+/// Runs client_echo with `args` and asserts that all its checks passed.
+fn client_echo(args: &[String], limit: Duration, peer: &Background) -> Finished {
+    let f = run(Command::new(&programs().client_echo).args(args), limit);
+    println!("{}", f.stdout);
+    assert!(
+        f.ok() && f.stdout.contains("client_echo: 0 failed checks"),
+        "client_echo {args:?}: {}\n{}",
+        f.describe(),
+        peer.output()
+    );
+    f
+}
+
+fn echo_args(ws: u16, raw: u16, scenarios: &[&str]) -> Vec<String> {
+    let mut v = vec![
+        "--port".to_string(),
+        ws.to_string(),
+        "--raw-port".to_string(),
+        raw.to_string(),
+    ];
+    v.extend(scenarios.iter().map(|s| s.to_string()));
+    v
+}
+
+// ----------------------------------------------------------------- test-client
+
+fn check_test_client(extpoll: bool) {
+    let (server, port) = test_server(extpoll);
+    let f = run(
+        Command::new(&programs().test_client).args([
+            "--port",
+            &port.to_string(),
+            "--count",
+            "20",
+            "--timeout",
+            "30",
+            "--interval",
+            "20",
+            "127.0.0.1",
+        ]),
+        Duration::from_secs(45),
+    );
+    assert!(f.ok(), "test-client: {}\n{}", f.describe(), server.output());
+
+    let echoes: Vec<&str> = f
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("mirror echo "))
+        .collect();
+    assert!(
+        echoes.len() >= 20,
+        "{} mirror echoes, expected 20\n{}",
+        echoes.len(),
+        f.stdout
+    );
+    for e in &echoes {
+        let text = e.split_once(": ").map(|x| x.1).unwrap_or("");
+        assert!(
+            text.starts_with("c #") && text.ends_with(';') && text.split(' ').count() == 5,
+            "not a drawing command: '{e}'"
+        );
+    }
+
+    let counters: Vec<u64> = f
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("counter: "))
+        .map(|v| v.trim().parse().expect("counter value is a number"))
+        .collect();
+    assert!(
+        counters.len() >= 3,
+        "only {} counter values\n{}",
+        counters.len(),
+        f.stdout
+    );
+    for w in counters.windows(2) {
+        assert_eq!(
+            w[1],
+            w[0] + 1,
+            "counter values not consecutive: {counters:?}"
+        );
+    }
+}
+
+#[test]
+fn test_client_against_test_server() {
+    check_test_client(false);
+}
+
+#[test]
+fn test_client_against_test_server_extpoll() {
+    check_test_client(true);
+}
+
+#[test]
+fn test_client_failures() {
+    let p = programs();
+    let f = run(
+        Command::new(&p.test_client).args(["--ssl", "127.0.0.1"]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(f.code(), Some(1), "--ssl: {}", f.describe());
+    assert!(
+        f.stderr.contains("TLS not supported yet"),
+        "{}",
+        f.describe()
+    );
+
+    let f = run(&mut Command::new(&p.test_client), Duration::from_secs(10));
+    assert_eq!(f.code(), Some(1), "no address: {}", f.describe());
+    assert!(f.stderr.contains("Usage"), "{}", f.describe());
+
+    // nothing listens there: a connection error, exit 1
+    let closed = free_port();
+    let f = run(
+        Command::new(&p.test_client).args([
+            "--port",
+            &closed.to_string(),
+            "--timeout",
+            "10",
+            "127.0.0.1",
+        ]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(f.code(), Some(1), "refused port: {}", f.describe());
+    assert!(f.stderr.contains("connection failed"), "{}", f.describe());
+}
+
+// ----------------------------------------------------------------- echo client
+
+#[test]
+fn echo_message_sizes() {
+    let (server, ws, raw) = python_server();
+    client_echo(
+        &echo_args(ws, raw, &["sizes"]),
+        Duration::from_secs(120),
+        &server,
+    );
+}
+
+#[test]
+fn echo_fragments_inflight_pings_headers() {
+    let (server, ws, raw) = python_server();
+    client_echo(
+        &echo_args(ws, raw, &["fragments", "inflight", "ping", "headers"]),
+        Duration::from_secs(90),
+        &server,
+    );
+}
+
+#[test]
+fn echo_closes_from_either_side() {
+    let (server, ws, raw) = python_server();
+    client_echo(
+        &echo_args(ws, raw, &["server-close", "client-close"]),
+        Duration::from_secs(60),
+        &server,
+    );
+}
+
+#[test]
+fn echo_fifty_concurrent_connections() {
+    let (server, ws, raw) = python_server();
+    client_echo(
+        &echo_args(ws, raw, &["concurrent"]),
+        Duration::from_secs(90),
+        &server,
+    );
+}
+
+#[test]
+fn connection_errors_delivered_once() {
+    let (server, ws, raw) = python_server();
+    // 403, broken handshakes, a server that never answers
+    client_echo(
+        &echo_args(ws, raw, &["forbidden", "bad-handshake", "silent"]),
+        Duration::from_secs(90),
+        &server,
+    );
+    // refused port
+    let closed = free_port();
+    client_echo(
+        &echo_args(closed, raw, &["closed-port"]),
+        Duration::from_secs(30),
+        &server,
+    );
+    // unresolvable name, reported within 15 s (the scenario checks that itself)
+    let f = client_echo(
+        &echo_args(ws, raw, &["unresolvable"]),
+        Duration::from_secs(30),
+        &server,
+    );
+    assert!(f.elapsed < Duration::from_secs(20), "{}", f.describe());
+}
+
+// ----------------------------------------------------------------- proxy
+
+fn proxy() -> (Background, u16) {
+    let mut p = Background::start(
+        "connect_proxy.py",
+        Command::new("python3")
+            .arg("-u")
+            .arg(root().join("tests/client/connect_proxy.py")),
+    );
+    let port = p.port("proxy");
+    (p, port)
+}
+
+#[test]
+fn echo_through_connect_proxy_set_proxy() {
+    let (server, ws, raw) = python_server();
+    let (mut px, px_port) = proxy();
+    let mut args = vec!["--proxy".to_string(), format!("127.0.0.1:{px_port}")];
+    args.extend(echo_args(ws, raw, &["short", "fragments"]));
+    client_echo(&args, Duration::from_secs(60), &server);
+    px.line_starting(&format!("CONNECT 127.0.0.1:{ws}"), Duration::from_secs(5));
+    assert_eq!(
+        px.stdout().matches("CONNECT ").count(),
+        2,
+        "one CONNECT per connection expected\n{}",
+        px.output()
+    );
+}
+
+#[test]
+fn echo_through_connect_proxy_http_proxy_env() {
+    let (server, ws, raw) = python_server();
+    let (mut px, px_port) = proxy();
+    let f = run(
+        Command::new(&programs().client_echo)
+            .env("http_proxy", format!("127.0.0.1:{px_port}"))
+            .args(echo_args(ws, raw, &["short"])),
+        Duration::from_secs(60),
+    );
+    assert!(
+        f.ok(),
+        "http_proxy: {}\n{}\n{}",
+        f.describe(),
+        server.output(),
+        px.output()
+    );
+    px.line_starting(&format!("CONNECT 127.0.0.1:{ws}"), Duration::from_secs(5));
+}
+
+// ----------------------------------------------------------------- autobahn
+
+#[test]
+fn autobahn_client_conformance() {
+    let runner = root().join("../shared/tools/autobahn/run-client-tests");
+    if !runner.exists() || !Path::new("/opt/autobahn/venv/bin/wstest").exists() {
+        if in_ci() {
+            panic!("Autobahn is not installed (.ci/run runs ../shared/tools/autobahn/setup)");
+        }
+        eprintln!("NOTICE: Autobahn not installed; skipping the client conformance run");
+        return;
+    }
+    let client = &programs().autobahn_client;
+    let report = out_dir().join("autobahn-client-report");
+    let _ = std::fs::remove_dir_all(&report);
+    let f = run(
+        Command::new(&runner)
+            .arg("--no-compression")
+            .arg("--timeout")
+            .arg("240")
+            .arg("--outdir")
+            .arg(&report)
+            .arg("--")
+            .arg(client)
+            .arg("--case-timeout")
+            .arg("60")
+            .arg("{url}")
+            .arg("{agent}"),
+        Duration::from_secs(300),
+    );
+    println!("{}", f.stdout);
+    let summary = f
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("autobahn-client:"))
+        .unwrap_or("no summary line")
+        .to_string();
+    assert!(
+        f.ok(),
+        "Autobahn client run: {summary}\n{}\nclient log: {}",
+        f.describe(),
+        report.join("client.log").display()
+    );
+    assert!(summary.contains(" 0 failed"), "{summary}");
+    assert!(
+        f.stdout
+            .contains("close-behavior failures (FAILED/UNCLEAN): 0"),
+        "unclean closes"
+    );
+}
+
+// ----------------------------------------------------------------- valgrind
+
+#[test]
+fn valgrind_short_session() {
+    let found = run(
+        Command::new("valgrind").arg("--version"),
+        Duration::from_secs(20),
+    );
+    if !found.ok() {
+        if in_ci() {
+            panic!("valgrind is not installed: {}", found.describe());
+        }
+        eprintln!("NOTICE: valgrind not installed; skipping");
+        return;
+    }
+    let (server, ws, raw) = python_server();
+    let f = run(
+        Command::new("valgrind")
+            .args([
+                "--error-exitcode=99",
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite",
+            ])
+            .arg(&programs().client_echo)
+            .args(echo_args(ws, raw, &["short"])),
+        Duration::from_secs(180),
+    );
+    assert_ne!(
+        f.code(),
+        Some(99),
+        "valgrind found errors: {}",
+        f.describe()
+    );
+    assert!(
+        f.ok() && f.stdout.contains("PASS short"),
+        "client_echo under valgrind: {}\n{}",
+        f.describe(),
+        server.output()
+    );
+}
