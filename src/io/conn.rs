@@ -63,6 +63,8 @@ pub mod flag {
     pub const IN_CLOSE_Q: u32 = 1 << 13;
     /// Peer sent EOF.
     pub const READ_EOF: u32 = 1 << 14;
+    /// TLS close_notify has been queued.
+    pub const CLOSE_NOTIFY_SENT: u32 = 1 << 15;
 }
 
 /// Zeroed, 16-byte aligned per-session memory handed to C as `void *user`.
@@ -124,6 +126,33 @@ impl OutBuf {
     }
     pub fn extend(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
+    }
+}
+
+/// A byte buffer that costs one pointer while empty (most connections, most of the
+/// time): receive chunks in assembly and input stashed by flow control.
+#[derive(Default)]
+pub struct SpareBuf(RefCell<Option<Box<Vec<u8>>>>);
+
+impl SpareBuf {
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().as_ref().is_none_or(|v| v.is_empty())
+    }
+    pub fn len(&self) -> usize {
+        self.0.borrow().as_ref().map_or(0, |v| v.len())
+    }
+    /// Appends, reserving `reserve` bytes on first use.
+    pub fn extend(&self, data: &[u8], reserve: usize) {
+        let mut b = self.0.borrow_mut();
+        let v = b.get_or_insert_with(|| Box::new(Vec::with_capacity(reserve.max(data.len()))));
+        v.extend_from_slice(data);
+    }
+    /// Takes the contents, leaving the buffer empty (and unallocated).
+    pub fn take(&self) -> Vec<u8> {
+        self.0.borrow_mut().take().map(|b| *b).unwrap_or_default()
+    }
+    pub fn clear(&self) {
+        *self.0.borrow_mut() = None;
     }
 }
 
@@ -194,9 +223,9 @@ pub struct Conn {
     pub out: RefCell<OutBuf>,
     /// A receive chunk being assembled across reads (original semantics: deliver full
     /// `rx_buffer_size` chunks or frame ends).
-    pub rx_pending: RefCell<Vec<u8>>,
+    pub rx_pending: SpareBuf,
     /// Received bytes not yet parsed because the application paused receiving.
-    pub rx_stash: RefCell<Vec<u8>>,
+    pub rx_stash: SpareBuf,
     pub rx_info: Cell<RxInfo>,
     /// Pending timeout: (reason, stamp); the deadline lives in the context's heap.
     pub timeout_reason: Cell<u32>,
@@ -243,5 +272,15 @@ impl Conn {
     /// True while the application may still exchange messages.
     pub fn is_ws_live(&self) -> bool {
         self.state.get() == ConnState::Ws && !self.has(flag::CLOSE_SENT)
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn print_sizes() {
+        eprintln!("Conn = {}", std::mem::size_of::<super::Conn>());
+        eprintln!("parser = {}", std::mem::size_of::<std::cell::RefCell<Option<crate::engine::ws::FrameParser>>>());
+        eprintln!("OutBuf = {}", std::mem::size_of::<std::cell::RefCell<super::OutBuf>>());
     }
 }

@@ -296,8 +296,8 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
         return;
     }
     // Bytes stashed when the application paused receiving come first.
-    if !conn.rx_stash.borrow().is_empty() {
-        let mut stash = std::mem::take(&mut *conn.rx_stash.borrow_mut());
+    if !conn.rx_stash.is_empty() {
+        let mut stash = conn.rx_stash.take();
         process_input(ctx, conn, &mut stash);
         if !conn.is_open() || conn.has(flag::RX_PAUSED) {
             return;
@@ -416,6 +416,16 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
         close_conn(ctx, conn, CloseHow::Abort);
         return;
     }
+    if conn.state.get() == ConnState::Flushing
+        && conn.out.borrow().is_empty()
+        && crate::io::tls_io::is_tls(conn)
+        && !conn.has(flag::CLOSE_NOTIFY_SENT)
+    {
+        // Everything we owed (the close frame included) is inside rustls: end TLS now.
+        conn.set(flag::CLOSE_NOTIFY_SENT);
+        crate::io::tls_io::send_close_notify(conn);
+        tx::flush(ctx, conn);
+    }
     if conn.state.get() == ConnState::Flushing && !tx::has_pending_output(conn) {
         net::shutdown_write(conn.fd);
         conn.state.set(ConnState::Draining);
@@ -469,7 +479,7 @@ pub fn update_pollout(ctx: &Context, conn: &Conn) {
     let want = conn.state.get() == ConnState::ClientConnecting
         || tx::has_pending_output(conn)
         || conn.has(flag::WANT_WRITEABLE)
-        || (!conn.rx_stash.borrow().is_empty() && !conn.has(flag::RX_PAUSED))
+        || (!conn.rx_stash.is_empty() && !conn.has(flag::RX_PAUSED))
         || conn
             .http
             .borrow()
@@ -616,7 +626,6 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
         if conn.state.get() == ConnState::Dead {
             return;
         }
-        crate::io::tls_io::send_close_notify(conn);
         conn.clear(flag::WANT_WRITEABLE);
         *conn.http.borrow_mut() = None;
         conn.state.set(ConnState::Flushing);
@@ -650,8 +659,8 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
     *conn.http.borrow_mut() = None;
     *conn.out.borrow_mut() = Default::default();
     *conn.parser.borrow_mut() = None;
-    conn.rx_pending.borrow_mut().clear();
-    conn.rx_stash.borrow_mut().clear();
+    conn.rx_pending.clear();
+    conn.rx_stash.clear();
     *conn.user.borrow_mut() = None;
 }
 
