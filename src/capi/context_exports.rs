@@ -97,6 +97,7 @@ pub unsafe extern "C" fn libwebsocket_create_context(
             protocols,
             c_protocols: info.protocols,
             c_extensions: info.extensions,
+            extensions: crate::capi::extension_table::read_extension_array(info.extensions),
             gid: info.gid,
             uid: info.uid,
             options: info.options,
@@ -150,6 +151,22 @@ pub unsafe extern "C" fn libwebsocket_create_context(
                 0,
             );
         }
+        let construct = if ctx.listener.get().is_some() {
+            libwebsocket_extension_callback_reasons::LWS_EXT_CALLBACK_SERVER_CONTEXT_CONSTRUCT
+        } else {
+            libwebsocket_extension_callback_reasons::LWS_EXT_CALLBACK_CLIENT_CONTEXT_CONSTRUCT
+        };
+        for e in ctx.extensions.iter() {
+            crate::capi::user_callbacks::invoke_ext(
+                ctx,
+                e.index,
+                None,
+                construct,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+            );
+        }
         raw as *mut libwebsocket_context
     })
 }
@@ -177,6 +194,22 @@ pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket
                 0,
             );
             crate::io::net::close(fd);
+        }
+        let destruct = if ctx.listener.get().is_some() || ctx.listen_port.get() != 0 {
+            libwebsocket_extension_callback_reasons::LWS_EXT_CALLBACK_SERVER_CONTEXT_DESTRUCT
+        } else {
+            libwebsocket_extension_callback_reasons::LWS_EXT_CALLBACK_CLIENT_CONTEXT_DESTRUCT
+        };
+        for e in ctx.extensions.iter() {
+            crate::capi::user_callbacks::invoke_ext(
+                ctx,
+                e.index,
+                None,
+                destruct,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+            );
         }
         for i in 0..ctx.protocols.len() {
             invoke(

@@ -93,6 +93,7 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<Rc<Conn>> {
         protocols: req.protocols,
         key: String::from_utf8_lossy(&key[..kl]).into_owned(),
         ssl: req.ssl,
+        ext_offer: None,
         proxy,
     }));
     *conn.http.borrow_mut() = Some(Box::default());
@@ -321,6 +322,12 @@ fn send_handshake(ctx: &Context, conn: &Rc<Conn>) {
     if let Some(p) = protocols.filter(|p| !p.is_empty()) {
         req.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
     }
+    if let Some(offer) = crate::io::extensions::client_offer(ctx, conn) {
+        req.push_str(&format!("Sec-WebSocket-Extensions: {offer}\r\n"));
+        if let Some(c) = conn.client.borrow_mut().as_mut() {
+            c.ext_offer = Some(offer);
+        }
+    }
     req.push_str("Sec-WebSocket-Version: 13\r\n");
     let mut bytes = req.into_bytes();
     append_user_headers(ctx, conn, &mut bytes);
@@ -383,7 +390,7 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
         parse_response(&h.inbuf)
     };
     match parsed {
-        Err(()) => {
+        Err(MalformedHead) => {
             crate::log::lws_info!("client: malformed response head");
             close_conn(ctx, conn, CloseHow::Abort);
         }
@@ -421,9 +428,14 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
     }
 }
 
-type ParsedHead = Option<(u16, HeaderTable, usize)>;
+/// The response head could not be parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedHead;
 
-fn parse_response(buf: &[u8]) -> Result<ParsedHead, ()> {
+pub type ParsedHead = Option<(u16, HeaderTable, usize)>;
+
+/// Parses a response head (server or proxy): Ok(None) while incomplete.
+pub fn parse_response(buf: &[u8]) -> Result<ParsedHead, MalformedHead> {
     let mut storage = [httparse::EMPTY_HEADER; 64];
     let mut resp = httparse::Response::new(&mut storage);
     match resp.parse(buf) {
@@ -444,7 +456,7 @@ fn parse_response(buf: &[u8]) -> Result<ParsedHead, ()> {
             }
             Ok(Some((status, t, n)))
         }
-        Err(_) => Err(()),
+        Err(_) => Err(MalformedHead),
     }
 }
 
@@ -476,8 +488,18 @@ fn finish_handshake(
     if table.get(TOKEN_ACCEPT) != Some(expect.as_bytes()) {
         return fail("Sec-WebSocket-Accept does not match");
     }
-    if table.total_length(TOKEN_EXTENSIONS) > 0 {
-        return fail("server chose an extension we did not offer");
+    if let Some(chosen) = table.get(TOKEN_EXTENSIONS) {
+        let offered = conn
+            .client
+            .borrow()
+            .as_ref()
+            .and_then(|c| c.ext_offer.clone());
+        let Some(offered) = offered else {
+            return fail("server chose an extension we did not offer");
+        };
+        if let Err(e) = crate::io::extensions::accept_client_response(ctx, conn, chosen, &offered) {
+            return fail(&e);
+        }
     }
     // Protocol: absent -> protocols[0]; else it must be one we offered and know.
     let index = match table.get(TOKEN_PROTOCOL) {
@@ -533,6 +555,10 @@ fn finish_handshake(
     }
     let mut cfg = ParserConfig::new(Role::Client);
     cfg.max_message_size = ctx.limits.max_message;
+    if let Some(ex) = conn.exts.borrow().as_ref() {
+        cfg.allowed_rsv = ex.allowed_rsv();
+        cfg.validate_utf8 = !ex.compresses();
+    }
     *conn.parser.borrow_mut() = Some(FrameParser::new(cfg));
     *conn.http.borrow_mut() = None;
     *conn.client.borrow_mut() = None;
@@ -549,6 +575,7 @@ fn finish_handshake(
         close_conn(ctx, conn, CloseHow::Graceful(None));
         return;
     }
+    crate::io::extensions::notify_established(ctx, conn);
     if !rest.is_empty() && conn.state.get() == ConnState::Ws {
         crate::io::service::process_input(ctx, conn, &mut rest);
     }

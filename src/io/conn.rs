@@ -166,6 +166,8 @@ pub struct ClientSetup {
     pub protocols: Option<String>,
     /// base64 Sec-WebSocket-Key we sent.
     pub key: String,
+    /// The Sec-WebSocket-Extensions value we offered.
+    pub ext_offer: Option<String>,
     /// 0 plain, 1 TLS with verification, 2 TLS allowing self-signed certificates.
     pub ssl: u8,
     /// "host:port" of the proxy when one is used.
@@ -202,6 +204,8 @@ pub struct Conn {
     pub client: RefCell<Option<Box<ClientSetup>>>,
     /// The TLS session when the connection is encrypted.
     pub tls: RefCell<Option<Box<rustls::Connection>>>,
+    /// Negotiated extensions (None when there are none).
+    pub exts: RefCell<Option<Box<crate::io::extensions::ConnExts>>>,
 }
 
 impl Conn {

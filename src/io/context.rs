@@ -47,6 +47,7 @@ pub struct ContextConfig {
     pub protocols: Vec<ProtocolInfo>,
     pub c_protocols: *mut libwebsocket_protocols,
     pub c_extensions: *mut libwebsocket_extension,
+    pub extensions: Vec<crate::io::extensions::ExtEntry>,
     pub gid: i32,
     pub uid: i32,
     pub options: u32,
@@ -89,6 +90,9 @@ pub struct Context {
     pub c_protocols: *mut libwebsocket_protocols,
     pub protocols: Vec<ProtocolInfo>,
     pub c_extensions: *mut libwebsocket_extension,
+    /// The application's extension array, as read at creation.
+    pub extensions: Vec<crate::io::extensions::ExtEntry>,
+    pub last_1hz: Cell<u64>,
     pub user: *mut libc::c_void,
     pub options: u32,
     pub ka: (i32, i32, i32),
@@ -151,6 +155,8 @@ impl Context {
             c_protocols: cfg.c_protocols,
             protocols: cfg.protocols,
             c_extensions: cfg.c_extensions,
+            extensions: cfg.extensions,
+            last_1hz: Cell::new(0),
             user: cfg.user,
             options: cfg.options,
             ka: (cfg.ka_time, cfg.ka_probes, cfg.ka_interval),
@@ -257,6 +263,7 @@ impl Context {
             timeout_stamp: Cell::new(0),
             client: RefCell::new(None),
             tls: RefCell::new(None),
+            exts: RefCell::new(None),
         });
         let token = Token(slot as usize + 1);
         if let Err(e) = self.poll.borrow().registry().register(

@@ -138,16 +138,24 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, method: &str, headers: &HeaderTable, 
         .get(crate::engine::http::headers::TOKEN_KEY)
         .unwrap_or(b"");
     let chosen = offer.and(ctx.protocols[index].name.as_deref());
-    let resp = handshake::switching_protocols(key, chosen, None);
+    let ext_reply = headers
+        .get(crate::engine::http::headers::TOKEN_EXTENSIONS)
+        .and_then(|offer| crate::io::extensions::negotiate_server(ctx, conn, offer));
+    let resp = handshake::switching_protocols(key, chosen, ext_reply.as_deref().map(str::as_bytes));
     tx::write(ctx, conn, &resp, tx::WRITE_HTTP);
     let mut cfg = ParserConfig::new(Role::Server);
     cfg.max_message_size = ctx.limits.max_message;
+    if let Some(ex) = conn.exts.borrow().as_ref() {
+        cfg.allowed_rsv = ex.allowed_rsv();
+        cfg.validate_utf8 = !ex.compresses();
+    }
     *conn.parser.borrow_mut() = Some(FrameParser::new(cfg));
     conn.state.set(ConnState::Ws);
     ctx.set_timeout(conn, 0, 0);
     let n = invoke_conn(ctx, conn, LWS_CALLBACK_ESTABLISHED, std::ptr::null_mut(), 0);
     // Headers are no longer needed once the application has seen ESTABLISHED.
     *conn.http.borrow_mut() = None;
+    crate::io::extensions::notify_established(ctx, conn);
     if n < 0 {
         close_conn(ctx, conn, CloseHow::Graceful(None));
         return;

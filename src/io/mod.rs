@@ -4,6 +4,7 @@ pub mod client;
 pub mod conn;
 pub mod context;
 pub mod daemon;
+pub mod extensions;
 pub mod http_server;
 pub mod net;
 pub mod resolver;

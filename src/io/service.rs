@@ -173,6 +173,17 @@ pub fn run_deferred(ctx: &Context) {
         }
     }
     check_timeouts(ctx);
+    if ctx
+        .extensions
+        .iter()
+        .any(|e| e.kind == crate::io::extensions::ExtKind::App)
+    {
+        let now = ctx.now_ms();
+        if now >= ctx.last_1hz.get() + 1000 {
+            ctx.last_1hz.set(now);
+            crate::io::extensions::tick_1hz(ctx);
+        }
+    }
 }
 
 /// Flushes every connection that queued output during this pass (one send each).
@@ -559,6 +570,7 @@ fn notify_closed(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
         return;
     }
     conn.set(flag::CLOSED_NOTIFIED);
+    crate::io::extensions::on_close(ctx, conn);
     if matches!(
         was,
         ConnState::ClientResolving

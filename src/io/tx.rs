@@ -64,19 +64,87 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
         return -1;
     }
     let fin = protocol & WRITE_NO_FIN == 0;
+    let (payload_owned, rsv) = match extension_tx(ctx, conn, payload, opcode, fin) {
+        Ok(v) => v,
+        Err(_) => return -1,
+    };
+    let wire: &[u8] = payload_owned.as_deref().unwrap_or(payload);
     let mask = if conn.side == Side::Client && protocol & WRITE_CLIENT_IGNORE_XOR_MASK == 0 {
         Some(mask_key())
     } else {
         None
     };
     let mut hdr = [0u8; MAX_HEADER_LEN];
-    let hl = encode_header(&mut hdr, fin, 0, opcode, mask, payload.len() as u64);
-    enqueue_bytes(ctx, conn, &hdr[..hl], payload, mask);
+    let hl = encode_header(&mut hdr, fin, rsv, opcode, mask, wire.len() as u64);
+    enqueue_bytes(ctx, conn, &hdr[..hl], wire, mask);
     if opcode == ws::OP_CLOSE {
         conn.set(flag::CLOSE_SENT);
         ctx.set_timeout(conn, 6, ctx.limits.close_secs as i32);
     }
     payload.len() as i32
+}
+
+/// Bytes to send for a data frame after extensions (None: the caller's payload) and
+/// the RSV bits to set.
+type TxPayload = (Option<Vec<u8>>, u8);
+
+/// Applies negotiated extensions to an outgoing data frame: the application
+/// extensions' PAYLOAD_TX, then compression. Err when an extension failed.
+fn extension_tx(
+    ctx: &Context,
+    conn: &Conn,
+    payload: &[u8],
+    opcode: u8,
+    fin: bool,
+) -> Result<TxPayload, crate::io::extensions::ExtensionFailed> {
+    if conn.exts.borrow().is_none() || ws::is_control(opcode) {
+        return Ok((None, 0));
+    }
+    let mut owned: Option<Vec<u8>> = None;
+    if conn
+        .exts
+        .borrow()
+        .as_ref()
+        .is_some_and(|e| !e.app.is_empty())
+    {
+        let mut v = payload.to_vec();
+        crate::io::extensions::app_payload_hook(
+            ctx,
+            conn,
+            crate::capi::abi_types::libwebsocket_extension_callback_reasons::LWS_EXT_CALLBACK_PAYLOAD_TX,
+            &mut v,
+        )?;
+        owned = Some(v);
+    }
+    let mut exts = conn.exts.borrow_mut();
+    let Some(ex) = exts.as_mut() else {
+        return Ok((owned, 0));
+    };
+    let data: &[u8] = owned.as_deref().unwrap_or(payload);
+    if let Some(pmd) = ex.pmd.as_mut() {
+        // Whole messages are compressed; a fragmented one goes out uncompressed.
+        let starts = opcode != ws::OP_CONTINUATION;
+        let whole = starts && fin && !ex.tx_fragmented;
+        if starts {
+            ex.tx_fragmented = !fin;
+        } else if fin {
+            ex.tx_fragmented = false;
+        }
+        if whole {
+            let mut out = Vec::with_capacity(data.len() / 2 + 16);
+            pmd.compress_message(data, &mut out)
+                .map_err(|_| crate::io::extensions::ExtensionFailed)?;
+            return Ok((Some(out), 0x40));
+        }
+        return Ok((owned, 0));
+    }
+    if let Some(df) = ex.dframe.as_mut() {
+        let mut out = Vec::with_capacity(data.len() / 2 + 16);
+        df.compress_frame(data, &mut out)
+            .map_err(|_| crate::io::extensions::ExtensionFailed)?;
+        return Ok((Some(out), 0x40));
+    }
+    Ok((owned, 0))
 }
 
 fn mask_key() -> [u8; 4] {
