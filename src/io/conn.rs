@@ -65,6 +65,9 @@ pub mod flag {
     pub const READ_EOF: u32 = 1 << 14;
     /// TLS close_notify has been queued.
     pub const CLOSE_NOTIFY_SENT: u32 = 1 << 15;
+    /// The poller reported the peer's FIN or an error: read until EOF, not just until
+    /// a short read.
+    pub const PEER_HUP: u32 = 1 << 16;
 }
 
 /// Zeroed, 16-byte aligned per-session memory handed to C as `void *user`.
@@ -132,6 +135,7 @@ impl OutBuf {
 /// A byte buffer that costs one pointer while empty (most connections, most of the
 /// time): receive chunks in assembly and input stashed by flow control.
 #[derive(Default)]
+#[allow(clippy::box_collection)] // the Box keeps the empty state at one pointer
 pub struct SpareBuf(RefCell<Option<Box<Vec<u8>>>>);
 
 impl SpareBuf {
@@ -280,7 +284,13 @@ mod size_tests {
     #[test]
     fn print_sizes() {
         eprintln!("Conn = {}", std::mem::size_of::<super::Conn>());
-        eprintln!("parser = {}", std::mem::size_of::<std::cell::RefCell<Option<crate::engine::ws::FrameParser>>>());
-        eprintln!("OutBuf = {}", std::mem::size_of::<std::cell::RefCell<super::OutBuf>>());
+        eprintln!(
+            "parser = {}",
+            std::mem::size_of::<std::cell::RefCell<Option<crate::engine::ws::FrameParser>>>()
+        );
+        eprintln!(
+            "OutBuf = {}",
+            std::mem::size_of::<std::cell::RefCell<super::OutBuf>>()
+        );
     }
 }

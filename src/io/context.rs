@@ -25,7 +25,9 @@ pub const READ_BUF_SIZE: usize = 64 * 1024;
 /// First capacity of a connection's output buffer.
 pub const OUT_BUF_INITIAL: usize = 4096;
 /// Buffers larger than this are freed rather than pooled.
-pub const OUT_POOL_MAX_CAP: usize = 256 * 1024;
+pub const OUT_POOL_MAX_CAP: usize = 4 * 1024 * 1024;
+/// Bytes the pool may hold in all.
+pub const OUT_POOL_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// Buffers kept in the pool at most.
 pub const OUT_POOL_MAX: usize = 256;
 /// Padding the original guarantees around data handed to RECEIVE.
@@ -126,6 +128,7 @@ pub struct Context {
     pub next_serial: Cell<u64>,
     /// Emptied output buffers kept for reuse, so the echo path does not allocate.
     pub out_pool: RefCell<Vec<Vec<u8>>>,
+    pub out_pool_bytes: Cell<usize>,
     /// TLS server configuration when the listening port speaks TLS.
     pub tls_server: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// Client TLS configurations, built on first use: [verifying, allow-self-signed].
@@ -186,6 +189,7 @@ impl Context {
             destroying: Cell::new(false),
             next_serial: Cell::new(1),
             out_pool: RefCell::new(Vec::new()),
+            out_pool_bytes: Cell::new(0),
             tls_server: cfg.tls_server,
             tls_client: RefCell::new([None, None]),
             ssl_ca: cfg.ssl_ca,
@@ -286,11 +290,7 @@ impl Context {
 
     /// Removes a connection from the tables and closes its socket.
     pub fn remove_conn(&self, conn: &Conn) {
-        let _ = self
-            .poll
-            .borrow()
-            .registry()
-            .deregister(&mut SourceFd(&conn.fd));
+        // No epoll_ctl(DEL): closing the descriptor removes it from the epoll set.
         if let Some(e) = self.fd_map.borrow_mut().get_mut(conn.fd as usize) {
             if *e == conn.slot + 1 {
                 *e = 0;
@@ -350,20 +350,28 @@ impl Context {
 
     /// An empty output buffer, from the pool when one is there.
     pub fn take_out_buf(&self) -> Vec<u8> {
-        self.out_pool
-            .borrow_mut()
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(OUT_BUF_INITIAL))
+        match self.out_pool.borrow_mut().pop() {
+            Some(v) => {
+                self.out_pool_bytes
+                    .set(self.out_pool_bytes.get() - v.capacity());
+                v
+            }
+            None => Vec::with_capacity(OUT_BUF_INITIAL),
+        }
     }
 
     /// Returns an emptied output buffer to the pool (large or surplus ones are freed).
+    /// Keeping large buffers too spares the allocator from growing and trimming its heap
+    /// on every big message; the pool's total size is bounded.
     pub fn give_out_buf(&self, v: Vec<u8>) {
-        let mut pool = self.out_pool.borrow_mut();
-        if v.capacity() <= OUT_POOL_MAX_CAP
-            && v.capacity() >= OUT_BUF_INITIAL
-            && pool.len() < OUT_POOL_MAX
+        let cap = v.capacity();
+        let total = self.out_pool_bytes.get();
+        if (OUT_BUF_INITIAL..=OUT_POOL_MAX_CAP).contains(&cap)
+            && total + cap <= OUT_POOL_MAX_BYTES
+            && self.out_pool.borrow().len() < OUT_POOL_MAX
         {
-            pool.push(v);
+            self.out_pool_bytes.set(total + cap);
+            self.out_pool.borrow_mut().push(v);
         }
     }
 

@@ -92,6 +92,9 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
         if ev.is_writable() {
             conn_writable(ctx, &conn);
         }
+        if ev.is_read_closed() || ev.is_error() {
+            conn.set(flag::PEER_HUP);
+        }
         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
             conn_readable(ctx, &conn);
         }
@@ -123,6 +126,9 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
             } else {
                 if revents & POLLOUT != 0 {
                     conn_writable(ctx, &conn);
+                }
+                if revents & (POLLHUP | POLLERR) != 0 {
+                    conn.set(flag::PEER_HUP);
                 }
                 if revents & (POLLIN | POLLHUP | POLLERR) != 0 {
                     conn_readable(ctx, &conn);
@@ -333,7 +339,7 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
                 if !conn.is_open() || conn.has(flag::RX_PAUSED) {
                     return;
                 }
-                if n < cap {
+                if n < cap && !conn.has(flag::PEER_HUP) {
                     return; // drained: a later arrival raises a new edge
                 }
             }
@@ -431,10 +437,11 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
         conn.state.set(ConnState::Draining);
         if conn.has(flag::READ_EOF) {
             close_conn(ctx, conn, CloseHow::Abort);
-        } else {
-            // Read whatever is already waiting (perhaps the peer's EOF).
+        } else if conn.has(flag::PEER_HUP) {
+            // The peer's FIN is already waiting: read it now.
             ctx.enqueue(conn, flag::IN_READ_Q);
         }
+        // Otherwise the peer's FIN, when it comes, raises a new event.
     }
     update_pollout(ctx, conn);
 }

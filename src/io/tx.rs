@@ -211,6 +211,9 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
             };
             if sent < total {
                 conn.set(flag::CHOKED);
+                if out.buf.capacity() == 0 {
+                    out.buf = ctx.take_out_buf();
+                }
                 if sent < hdr.len() {
                     out.extend(&hdr[sent..]);
                     out.extend(payload);
