@@ -76,6 +76,37 @@ pub struct Limits {
     pub choke_bytes: usize,
 }
 
+impl Limits {
+    /// The defaults, overridden by environment variables where set (documented in the
+    /// README): LWS_MAX_MESSAGE, LWS_MAX_HEADER_BYTES, LWS_MAX_HEADERS,
+    /// LWS_HANDSHAKE_TIMEOUT, LWS_CLOSE_TIMEOUT, LWS_CHOKE_BYTES.
+    pub fn from_env() -> Limits {
+        fn var<T: std::str::FromStr>(name: &str) -> Option<T> {
+            std::env::var(name).ok()?.trim().parse().ok()
+        }
+        let mut l = Limits::default();
+        if let Some(v) = var::<u64>("LWS_MAX_MESSAGE").filter(|&v| v > 0) {
+            l.max_message = v;
+        }
+        if let Some(v) = var::<usize>("LWS_MAX_HEADER_BYTES").filter(|&v| v >= 256) {
+            l.head.max_head_bytes = v;
+        }
+        if let Some(v) = var::<usize>("LWS_MAX_HEADERS").filter(|&v| v > 0) {
+            l.head.max_headers = v;
+        }
+        if let Some(v) = var::<u32>("LWS_HANDSHAKE_TIMEOUT").filter(|&v| v > 0) {
+            l.handshake_secs = v;
+        }
+        if let Some(v) = var::<u32>("LWS_CLOSE_TIMEOUT").filter(|&v| v > 0) {
+            l.close_secs = v;
+        }
+        if let Some(v) = var::<usize>("LWS_CHOKE_BYTES").filter(|&v| v > 0) {
+            l.choke_bytes = v;
+        }
+        l
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -163,7 +194,7 @@ impl Context {
             user: cfg.user,
             options: cfg.options,
             ka: (cfg.ka_time, cfg.ka_probes, cfg.ka_interval),
-            limits: Limits::default(),
+            limits: Limits::from_env(),
             listener: Cell::new(None),
             listen_port: Cell::new(0),
             conns: RefCell::new(Vec::new()),
