@@ -74,6 +74,8 @@ pub struct Limits {
     pub max_message: u64,
     /// Outbound bytes queued before `lws_send_pipe_choked` says yes.
     pub choke_bytes: usize,
+    /// Outbound bytes a connection may have queued at most; a write beyond fails.
+    pub max_queued: usize,
 }
 
 impl Limits {
@@ -103,6 +105,9 @@ impl Limits {
         if let Some(v) = var::<usize>("LWS_CHOKE_BYTES").filter(|&v| v > 0) {
             l.choke_bytes = v;
         }
+        if let Some(v) = var::<usize>("LWS_MAX_QUEUED").filter(|&v| v > 0) {
+            l.max_queued = v;
+        }
         l
     }
 }
@@ -115,6 +120,7 @@ impl Default for Limits {
             close_secs: 5,
             max_message: 256 * 1024 * 1024,
             choke_bytes: 256 * 1024,
+            max_queued: 64 * 1024 * 1024,
         }
     }
 }
