@@ -281,24 +281,20 @@ impl Context {
                 (conns.len() - 1) as u32
             }
         };
-        let serial = self.next_serial.get();
-        self.next_serial.set(serial + 1);
         let conn = Rc::new(Conn {
-            serial,
             ctx: self as *const Context,
             fd,
             slot,
             side,
             state: Cell::new(state),
             flags: Cell::new(0),
-            protocol: Cell::new(0),
+            protocol: Default::default(),
             user: RefCell::new(None),
             external_user: Cell::new(std::ptr::null_mut()),
             parser: RefCell::new(None),
             http: RefCell::new(None),
             out: RefCell::new(OutBuf::default()),
-            rx_pending: Default::default(),
-            rx_stash: Default::default(),
+            rx_bufs: Default::default(),
             rx_info: Cell::new(RxInfo::default()),
             timeout_reason: Cell::new(0),
             timeout_stamp: Cell::new(0),
@@ -351,11 +347,7 @@ impl Context {
         }
         let at = self.now_ms() + (secs.max(0) as u64) * 1000;
         let mut t = self.timers.borrow_mut();
-        t.push(Deadline {
-            at_ms: at,
-            slot: conn.slot,
-            stamp,
-        });
+        t.push(Deadline::at(at, conn.slot, stamp));
         let live = self.conns.borrow().len();
         if t.len() > 4 * live + 1024 {
             let conns = self.conns.borrow();

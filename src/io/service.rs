@@ -302,8 +302,8 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
         return;
     }
     // Bytes stashed when the application paused receiving come first.
-    if !conn.rx_stash.is_empty() {
-        let mut stash = conn.rx_stash.take();
+    if !conn.rx_stash().is_empty() {
+        let mut stash = conn.rx_stash().take();
         process_input(ctx, conn, &mut stash);
         if !conn.is_open() || conn.has(flag::RX_PAUSED) {
             return;
@@ -486,7 +486,7 @@ pub fn update_pollout(ctx: &Context, conn: &Conn) {
     let want = conn.state.get() == ConnState::ClientConnecting
         || tx::has_pending_output(conn)
         || conn.has(flag::WANT_WRITEABLE)
-        || (!conn.rx_stash.is_empty() && !conn.has(flag::RX_PAUSED))
+        || (!conn.rx_stash().is_empty() && !conn.has(flag::RX_PAUSED))
         || conn
             .http
             .borrow()
@@ -559,7 +559,10 @@ pub fn check_timeouts(ctx: &Context) {
     let now = ctx.now_ms();
     loop {
         let due = ctx.timers.borrow_mut().pop_due(now);
-        let Some(d) = due else { break };
+        let Some(d) = due else {
+            ctx.timers.borrow_mut().shrink_if_sparse();
+            break;
+        };
         let Some(conn) = ctx.conn(d.slot) else {
             continue;
         };
@@ -666,8 +669,7 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
     *conn.http.borrow_mut() = None;
     *conn.out.borrow_mut() = Default::default();
     *conn.parser.borrow_mut() = None;
-    conn.rx_pending.clear();
-    conn.rx_stash.clear();
+    conn.rx_bufs.clear();
     *conn.user.borrow_mut() = None;
 }
 
