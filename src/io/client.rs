@@ -449,18 +449,15 @@ pub fn parse_response(buf: &[u8]) -> Result<ParsedHead, MalformedHead> {
         Ok(httparse::Status::Partial) => Ok(None),
         Ok(httparse::Status::Complete(n)) => {
             let status = resp.code.unwrap_or(0);
-            let mut t = HeaderTable::new();
-            t.add(
-                TOKEN_HTTP,
-                format!("{} {}", status, resp.reason.unwrap_or(""))
-                    .trim_end()
-                    .as_bytes(),
-            );
+            let status_line = format!("{} {}", status, resp.reason.unwrap_or(""));
+            let mut pairs: Vec<(usize, &[u8])> =
+                vec![(TOKEN_HTTP, status_line.trim_end().as_bytes())];
             for h in resp.headers.iter() {
                 if let Some(idx) = token_for_name(h.name) {
-                    t.add(idx, h.value.trim_ascii());
+                    pairs.push((idx, h.value.trim_ascii()));
                 }
             }
+            let t = HeaderTable::from_pairs(&pairs);
             Ok(Some((status, t, n)))
         }
         Err(_) => Err(MalformedHead),

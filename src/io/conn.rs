@@ -68,6 +68,9 @@ pub mod flag {
     /// The poller reported the peer's FIN or an error: read until EOF, not just until
     /// a short read.
     pub const PEER_HUP: u32 = 1 << 16;
+    /// Reading stopped because this connection's output is backed up (a peer that
+    /// sends but does not read, e.g. a ping flood): resumes when the queue drains.
+    pub const RX_BACKPRESSURE: u32 = 1 << 17;
 }
 
 pub use crate::io::sys::UserSpace;
