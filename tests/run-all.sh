@@ -5,6 +5,7 @@
 #   3. cargo fmt --check
 #   4. cargo clippy --all-targets --release -- -D warnings
 #   5. cargo test --release           (unit tests and every tests/*.rs)
+#   6. bash fuzz/run-short.sh 10      (every fuzz target for 10 s, stable, no sanitizer)
 # A failed build stops the run; the other steps all run and are summed up in the last
 # line, "run-all: N passed, M failed". Each step is bounded by RUN_ALL_STEP_TIMEOUT
 # seconds (default 2400). Exit status 0 only when every step passed.
@@ -105,6 +106,7 @@ fi
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --all-targets --release -- -D warnings
 step test cargo test --release --no-fail-fast
+step fuzz-short bash fuzz/run-short.sh 10
 
 summary
 [[ $failed -eq 0 ]]
