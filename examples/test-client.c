@@ -11,8 +11,14 @@
  *                              the server mirrors back is printed as
  *                              "mirror echo K: TEXT".
  *
- * Usage: test-client [--port N] [--ssl] [--count N] [--timeout S]
- *                    [--interval MS] [--debug LEVEL] <server address>
+ * Usage: test-client [--port N] [--ssl | --ssl-verify [--ca FILE]] [--count N]
+ *                    [--timeout S] [--interval MS] [--debug LEVEL]
+ *                    <server address>
+ *
+ * --ssl connects with TLS accepting any server certificate (ssl_connection 2,
+ * "allow self-signed"); --ssl-verify (ssl_connection 1) verifies the server's
+ * certificate chain against the system roots plus the --ca file, and that it
+ * is valid for <server address>.
  *
  * Exit status: 0 when --count echoes arrived (or, without --count, when the
  * run ends by SIGINT, --timeout or the server closing), 1 on any failure.
@@ -233,8 +239,9 @@ static void on_signal(int sig)
 static void usage(const char *prog)
 {
 	fprintf(stderr,
-		"Usage: %s [--port N] [--ssl] [--count N] [--timeout S] [--interval MS]\n"
-		"          [--debug LEVEL] <server address>\n", prog);
+		"Usage: %s [--port N] [--ssl | --ssl-verify [--ca FILE]] [--count N]\n"
+		"          [--timeout S] [--interval MS] [--debug LEVEL] <server address>\n",
+		prog);
 }
 
 int main(int argc, char **argv)
@@ -242,6 +249,8 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "ssl", no_argument, NULL, 's' },
+		{ "ssl-verify", no_argument, NULL, 'v' },
+		{ "ca", required_argument, NULL, 'A' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "interval", required_argument, NULL, 'i' },
@@ -253,6 +262,7 @@ int main(int argc, char **argv)
 	struct libwebsocket_context *context;
 	struct sigaction sa;
 	const char *address;
+	const char *ca_path = NULL;
 	long long start, last_send = 0;
 	long timeout_s = 0, interval_ms = 50;
 	int port = 7681, use_ssl = 0, c, status;
@@ -263,7 +273,21 @@ int main(int argc, char **argv)
 			port = atoi(optarg);
 			break;
 		case 's':
-			use_ssl = 1;
+			if (use_ssl == 1) {
+				fprintf(stderr, "test-client: --ssl and --ssl-verify exclude each other\n");
+				return 1;
+			}
+			use_ssl = 2;	/* allow self-signed */
+			break;
+		case 'v':
+			if (use_ssl == 2) {
+				fprintf(stderr, "test-client: --ssl and --ssl-verify exclude each other\n");
+				return 1;
+			}
+			use_ssl = 1;	/* verify the chain and the name */
+			break;
+		case 'A':
+			ca_path = optarg;
 			break;
 		case 'n':
 			want_echoes = atol(optarg);
@@ -292,8 +316,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	address = argv[optind];
-	if (use_ssl) {
-		fprintf(stderr, "TLS not supported yet\n");
+	if (ca_path && use_ssl != 1) {
+		fprintf(stderr, "test-client: --ca is only used with --ssl-verify\n");
 		return 1;
 	}
 
@@ -314,6 +338,8 @@ int main(int argc, char **argv)
 #endif
 	info.gid = -1;
 	info.uid = -1;
+	/* the client's trust anchors, beside the system's, for ssl_connection 1 */
+	info.ssl_ca_filepath = ca_path;
 
 	context = libwebsocket_create_context(&info);
 	if (!context) {
@@ -321,16 +347,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	wsi_dumb = libwebsocket_client_connect(context, address, port, 0, "/", address, address,
-					       protocols[PROTO_DUMB_INCREMENT].name, -1);
-	wsi_mirror = libwebsocket_client_connect(context, address, port, 0, "/", address, address,
-						 protocols[PROTO_MIRROR].name, -1);
+	wsi_dumb = libwebsocket_client_connect(context, address, port, use_ssl, "/", address,
+					       address, protocols[PROTO_DUMB_INCREMENT].name, -1);
+	wsi_mirror = libwebsocket_client_connect(context, address, port, use_ssl, "/", address,
+						 address, protocols[PROTO_MIRROR].name, -1);
 	if (!wsi_dumb || !wsi_mirror) {
 		fprintf(stderr, "test-client: libwebsocket_client_connect failed\n");
 		libwebsocket_context_destroy(context);
 		return 1;
 	}
-	fprintf(stderr, "test-client: connecting to %s:%d\n", address, port);
+	fprintf(stderr, "test-client: connecting to %s:%d%s\n", address, port,
+		use_ssl == 1 ? " (TLS, verifying the server)" :
+		use_ssl == 2 ? " (TLS, any server certificate)" : "");
 
 	start = now_ms();
 	while (!interrupted && !failed && !ended) {

@@ -10,7 +10,12 @@
  * libwebsocket_rx_flow_control() until the queue drains.
  *
  * Usage: test-echo [--port N] [--interface IF] [--extpoll] [--debug LEVEL]
- *                  [--rx-buffer BYTES] [--lib-buffers-partials]
+ *                  [--rx-buffer BYTES] [--lib-buffers-partials] [--no-extensions]
+ *                  [--ssl [--cert FILE] [--key FILE]]
+ *
+ * With --ssl the port speaks only TLS (wss://); the certificate and key default
+ * to examples/test-cert.pem and examples/test-key.pem, which are not part of
+ * the sources (examples/gen-test-certs.sh makes a test set).
  *
  * Used by the project's conformance tests and benchmarks.
  */
@@ -25,6 +30,14 @@
 #include <unistd.h>
 
 #include <libwebsockets.h>
+
+/* what --ssl uses without --cert / --key (not committed: see gen-test-certs.sh) */
+#ifndef LWS_TEST_CERT
+#define LWS_TEST_CERT "examples/test-cert.pem"
+#endif
+#ifndef LWS_TEST_KEY
+#define LWS_TEST_KEY "examples/test-key.pem"
+#endif
 
 /* pause reading from a client above this many queued bytes, resume below the low mark */
 #define QUEUE_HIGH_WATER (4u * 1024u * 1024u)
@@ -330,7 +343,20 @@ static void usage(const char *prog)
 {
 	fprintf(stderr,
 		"Usage: %s [--port N] [--interface IF] [--extpoll] [--debug LEVEL]\n"
-		"          [--rx-buffer BYTES] [--lib-buffers-partials]\n", prog);
+		"          [--rx-buffer BYTES] [--lib-buffers-partials] [--no-extensions]\n"
+		"          [--ssl [--cert FILE] [--key FILE]]\n", prog);
+}
+
+/* a readable file, or a message saying what is missing; returns 0 when fine */
+static int check_readable(const char *what, const char *path)
+{
+	if (!access(path, R_OK))
+		return 0;
+	fprintf(stderr, "test-echo: --ssl: cannot read the %s file '%s': %s\n",
+		what, path, strerror(errno));
+	fprintf(stderr, "test-echo: make a test set with examples/gen-test-certs.sh and pass\n"
+		"           --cert DIR/server.pem --key DIR/server-key.pem\n");
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -342,6 +368,10 @@ int main(int argc, char **argv)
 		{ "debug", required_argument, NULL, 'd' },
 		{ "rx-buffer", required_argument, NULL, 'r' },
 		{ "lib-buffers-partials", no_argument, NULL, 'b' },
+		{ "no-extensions", no_argument, NULL, 'n' },
+		{ "ssl", no_argument, NULL, 's' },
+		{ "cert", required_argument, NULL, 'C' },
+		{ "key", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -350,13 +380,16 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	char iface[128] = "";
 	int use_extpoll = 0;
+	int use_extensions = 1;
 	int debug_level = LLL_ERR | LLL_WARN | LLL_NOTICE;
+	int use_ssl = 0;
+	const char *cert_path = NULL, *key_path = NULL;
 	int c;
 
 	memset(&info, 0, sizeof(info));
 	info.port = 9000;
 
-	while ((c = getopt_long(argc, argv, "p:i:ed:r:bh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:i:ed:r:bnsh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			info.port = atoi(optarg);
@@ -374,8 +407,20 @@ int main(int argc, char **argv)
 		case 'r':
 			protocols[0].rx_buffer_size = (size_t)strtoul(optarg, NULL, 10);
 			break;
+		case 'n':
+			use_extensions = 0;
+			break;
 		case 'b':
 			protocols[0].no_buffer_all_partial_tx = 1;
+			break;
+		case 's':
+			use_ssl = 1;
+			break;
+		case 'C':
+			cert_path = optarg;
+			break;
+		case 'K':
+			key_path = optarg;
 			break;
 		case 'h':
 			usage(argv[0]);
@@ -384,6 +429,19 @@ int main(int argc, char **argv)
 			usage(argv[0]);
 			return 1;
 		}
+	}
+
+	if (!use_ssl && (cert_path || key_path)) {
+		fprintf(stderr, "test-echo: --cert and --key need --ssl\n");
+		return 1;
+	}
+	if (use_ssl) {
+		if (!cert_path)
+			cert_path = LWS_TEST_CERT;
+		if (!key_path)
+			key_path = LWS_TEST_KEY;
+		if (check_readable("certificate", cert_path) || check_readable("key", key_path))
+			return 1;
 	}
 
 	memset(&sa, 0, sizeof(sa));
@@ -402,9 +460,14 @@ int main(int argc, char **argv)
 	}
 
 	info.protocols = protocols;
-	info.extensions = NULL;
+	/* the library's compression extensions (permessage-deflate, deflate-frame) */
+	info.extensions = use_extensions ? libwebsocket_get_internal_extensions() : NULL;
 	info.gid = -1;
 	info.uid = -1;
+	if (use_ssl) {
+		info.ssl_cert_filepath = cert_path;
+		info.ssl_private_key_filepath = key_path;
+	}
 
 	context = libwebsocket_create_context(&info);
 	if (!context) {
@@ -413,8 +476,8 @@ int main(int argc, char **argv)
 		free(ext_slot_of_fd);
 		return 1;
 	}
-	fprintf(stderr, "test-echo listening on port %d%s\n", info.port,
-		use_extpoll ? " (external poll)" : "");
+	fprintf(stderr, "test-echo listening on port %d%s%s\n", info.port,
+		use_ssl ? " (TLS only)" : "", use_extpoll ? " (external poll)" : "");
 
 	while (!stop_requested) {
 		if (use_extpoll) {

@@ -14,6 +14,17 @@
  *
  * Usage: test-server [--port N] [--interface IF] [--extpoll] [--debug LEVEL]
  *                    [--resource-path DIR] [-c|--closetest]
+ *                    [--ssl [--cert FILE] [--key FILE] [--ca FILE]
+ *                     [--require-client-cert] [--veto-client-cert]
+ *                     [--ciphers LIST]]
+ *
+ * With --ssl the port speaks only TLS (https:// and wss://). The certificate
+ * and key default to examples/test-cert.pem and examples/test-key.pem, which
+ * are not part of the sources: examples/gen-test-certs.sh makes a test set.
+ * --require-client-cert (needs --ca) only accepts clients presenting a
+ * certificate signed by that CA; each such certificate is also shown to
+ * protocols[0] (LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION), which
+ * logs it and, with --veto-client-cert, rejects it.
  */
 
 #include <errno.h>
@@ -36,6 +47,14 @@
 #define LWS_TEST_HTML "examples/test.html"
 #endif
 
+/* what --ssl uses without --cert / --key (not committed: see gen-test-certs.sh) */
+#ifndef LWS_TEST_CERT
+#define LWS_TEST_CERT "examples/test-cert.pem"
+#endif
+#ifndef LWS_TEST_KEY
+#define LWS_TEST_KEY "examples/test-key.pem"
+#endif
+
 enum {
 	PROTO_HTTP,
 	PROTO_DUMB_INCREMENT,
@@ -47,6 +66,7 @@ static volatile sig_atomic_t stop_requested;
 static char resource_path[PATH_MAX];
 static int close_testing;
 static int verbose = 1;
+static int veto_client_certs;
 
 /* ---------------------------------------------------------------- ext poll */
 
@@ -363,6 +383,15 @@ static int callback_http(struct libwebsocket_context *context,
 	case LWS_CALLBACK_SET_MODE_POLL_FD:
 	case LWS_CALLBACK_CLEAR_MODE_POLL_FD:
 		return ext_poll_callback(reason, (int)(long)in, (int)len);
+
+	case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
+		/*
+		 * The chain has already been verified against --ca; in is the
+		 * client's certificate (DER), len its size. Non-zero rejects it.
+		 */
+		fprintf(stderr, "test-server: client certificate verification: %lu bytes of DER, %s\n",
+			(unsigned long)len, veto_client_certs ? "vetoed" : "accepted");
+		return veto_client_certs ? 1 : 0;
 
 	default:
 		break;
@@ -688,7 +717,22 @@ static void usage(const char *prog)
 {
 	fprintf(stderr,
 		"Usage: %s [--port N] [--interface IF] [--extpoll] [--debug LEVEL]\n"
-		"          [--resource-path DIR] [-c|--closetest]\n", prog);
+		"          [--resource-path DIR] [-c|--closetest]\n"
+		"          [--ssl [--cert FILE] [--key FILE] [--ca FILE]\n"
+		"           [--require-client-cert] [--veto-client-cert] [--ciphers LIST]]\n",
+		prog);
+}
+
+/* a readable file, or a message saying what is missing; returns 0 when fine */
+static int check_readable(const char *what, const char *path)
+{
+	if (!access(path, R_OK))
+		return 0;
+	fprintf(stderr, "test-server: --ssl: cannot read the %s file '%s': %s\n",
+		what, path, strerror(errno));
+	fprintf(stderr, "test-server: make a test set with examples/gen-test-certs.sh and pass\n"
+		"             --cert DIR/server.pem --key DIR/server-key.pem\n");
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -701,6 +745,13 @@ int main(int argc, char **argv)
 		{ "resource-path", required_argument, NULL, 'r' },
 		{ "resource_path", required_argument, NULL, 'r' },
 		{ "closetest", no_argument, NULL, 'c' },
+		{ "ssl", no_argument, NULL, 's' },
+		{ "cert", required_argument, NULL, 'C' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "ca", required_argument, NULL, 'A' },
+		{ "require-client-cert", no_argument, NULL, 'R' },
+		{ "veto-client-cert", no_argument, NULL, 'V' },
+		{ "ciphers", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -710,6 +761,9 @@ int main(int argc, char **argv)
 	char iface[128] = "";
 	int use_extpoll = 0;
 	int debug_level = LLL_ERR | LLL_WARN | LLL_NOTICE;
+	int use_ssl = 0, require_client_cert = 0;
+	const char *cert_path = NULL, *key_path = NULL, *ca_path = NULL;
+	const char *cipher_list = NULL;
 	long long last_tick;
 	char *slash;
 	int c;
@@ -725,7 +779,7 @@ int main(int argc, char **argv)
 	else
 		snprintf(resource_path, sizeof(resource_path), ".");
 
-	while ((c = getopt_long(argc, argv, "p:i:ed:r:ch", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:i:ed:r:csh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			info.port = atoi(optarg);
@@ -748,6 +802,27 @@ int main(int argc, char **argv)
 			fprintf(stderr, "test-server: close test mode: dumb-increment closes "
 				"after 50 messages, mirror sends nothing\n");
 			break;
+		case 's':
+			use_ssl = 1;
+			break;
+		case 'C':
+			cert_path = optarg;
+			break;
+		case 'K':
+			key_path = optarg;
+			break;
+		case 'A':
+			ca_path = optarg;
+			break;
+		case 'R':
+			require_client_cert = 1;
+			break;
+		case 'V':
+			veto_client_certs = 1;
+			break;
+		case 'S':
+			cipher_list = optarg;
+			break;
 		case 'h':
 			usage(argv[0]);
 			return 0;
@@ -756,6 +831,37 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (!use_ssl && (cert_path || key_path || ca_path || require_client_cert ||
+			 veto_client_certs || cipher_list)) {
+		fprintf(stderr, "test-server: --cert, --key, --ca, --require-client-cert, "
+			"--veto-client-cert and --ciphers need --ssl\n");
+		return 1;
+	}
+	if (require_client_cert && !ca_path) {
+		fprintf(stderr, "test-server: --require-client-cert needs --ca FILE (the CA "
+			"client certificates must chain to)\n");
+		return 1;
+	}
+	if (veto_client_certs && !require_client_cert) {
+		fprintf(stderr, "test-server: --veto-client-cert needs --require-client-cert\n");
+		return 1;
+	}
+	if (use_ssl) {
+		if (!cert_path)
+			cert_path = LWS_TEST_CERT;
+		if (!key_path)
+			key_path = LWS_TEST_KEY;
+		if (check_readable("certificate", cert_path) || check_readable("key", key_path) ||
+		    (ca_path && check_readable("CA", ca_path)))
+			return 1;
+		info.ssl_cert_filepath = cert_path;
+		info.ssl_private_key_filepath = key_path;
+		info.ssl_ca_filepath = ca_path;
+		info.ssl_cipher_list = cipher_list;
+		if (require_client_cert)
+			info.options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT;
+	}
+
 	/* "dir/" and "dir" both work */
 	while (strlen(resource_path) > 1 && resource_path[strlen(resource_path) - 1] == '/')
 		resource_path[strlen(resource_path) - 1] = '\0';
@@ -789,7 +895,13 @@ int main(int argc, char **argv)
 		free(ext_slot_of_fd);
 		return 1;
 	}
-	fprintf(stderr, "test-server listening on port %d\n", info.port);
+	fprintf(stderr, "test-server listening on port %d%s\n", info.port,
+		use_ssl ? " (TLS only)" : "");
+	if (use_ssl && verbose)
+		fprintf(stderr, "test-server: certificate %s, key %s%s%s%s\n", cert_path, key_path,
+			require_client_cert ? ", client certificates required, CA " : "",
+			require_client_cert ? ca_path : "",
+			veto_client_certs ? " (and vetoed)" : "");
 	if (verbose)
 		fprintf(stderr, "test-server: serving files from %s%s\n", resource_path,
 			use_extpoll ? " (external poll)" : "");

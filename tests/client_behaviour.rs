@@ -470,13 +470,14 @@ fn test_client_against_test_server_extpoll() {
 #[test]
 fn test_client_failures() {
     let p = programs();
+    // (TLS itself is exercised in tls_behaviour.rs)
     let f = run(
-        Command::new(&p.test_client).args(["--ssl", "127.0.0.1"]),
+        Command::new(&p.test_client).args(["--ssl", "--ca", "ca.pem", "127.0.0.1"]),
         Duration::from_secs(10),
     );
-    assert_eq!(f.code(), Some(1), "--ssl: {}", f.describe());
+    assert_eq!(f.code(), Some(1), "--ssl --ca: {}", f.describe());
     assert!(
-        f.stderr.contains("TLS not supported yet"),
+        f.stderr.contains("--ca is only used with --ssl-verify"),
         "{}",
         f.describe()
     );

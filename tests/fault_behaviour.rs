@@ -833,7 +833,6 @@ fn resets_mid_write_and_mid_handshake() {
 /// third of such connections leak their descriptor and buffers. Ignored until fixed;
 /// run with `cargo test --release --test fault_behaviour -- --ignored reset_mid_frame`.
 #[test]
-#[ignore = "BUG: a reset arriving with data is missed; the connection leaks forever"]
 fn reset_mid_frame_releases_the_connection() {
     let srv = Server::echo(&["--debug", "3"]);
     let baseline = srv.settled_fds();
@@ -920,7 +919,6 @@ fn never_reading_client_keeps_server_memory_bounded() {
 /// second of flooding (1.6 GiB after 10 s). Ignored until fixed; run with
 /// `cargo test --release --test fault_behaviour -- --ignored ping_flood`.
 #[test]
-#[ignore = "BUG: pongs to a non-reading ping flooder are queued without bound"]
 fn ping_flood_from_non_reading_client_keeps_memory_bounded() {
     let mut srv = Server::echo(&["--debug", "3"]);
     echo_ok(srv.port, "warm-up").unwrap();
@@ -1061,7 +1059,6 @@ fn descriptor_exhaustion_is_survived() {
 /// RLIMIT_NOFILE (and logs the accept warning ten times a second). Ignored until fixed;
 /// run with `cargo test --release --test fault_behaviour -- --ignored descriptor_limit`.
 #[test]
-#[ignore = "BUG: the service loop spins while accepts are paused at the descriptor limit"]
 fn descriptor_limit_does_not_spin() {
     let Some((srv, conns)) = echo_at_descriptor_limit() else {
         return;
@@ -1598,7 +1595,6 @@ fn c_tests_under_address_sanitizer() {
 /// the server also clones the table per connection. Ignored until fixed; run with
 /// `cargo test --release --test fault_behaviour -- --ignored repeated_headers`.
 #[test]
-#[ignore = "BUG: repeated headers grow the header table quadratically"]
 fn repeated_headers_do_not_amplify_memory() {
     use websockets::engine::http::request::{parse_request_head, HeadLimits, HeadParse};
     for (lines, len) in [(63usize, 240usize), (40, 390), (20, 790)] {

@@ -25,7 +25,9 @@ pub const READ_BUF_SIZE: usize = 64 * 1024;
 /// First capacity of a connection's output buffer.
 pub const OUT_BUF_INITIAL: usize = 4096;
 /// Buffers larger than this are freed rather than pooled.
-pub const OUT_POOL_MAX_CAP: usize = 256 * 1024;
+pub const OUT_POOL_MAX_CAP: usize = 4 * 1024 * 1024;
+/// Bytes the pool may hold in all.
+pub const OUT_POOL_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// Buffers kept in the pool at most.
 pub const OUT_POOL_MAX: usize = 256;
 /// Padding the original guarantees around data handed to RECEIVE.
@@ -72,6 +74,42 @@ pub struct Limits {
     pub max_message: u64,
     /// Outbound bytes queued before `lws_send_pipe_choked` says yes.
     pub choke_bytes: usize,
+    /// Outbound bytes a connection may have queued at most; a write beyond fails.
+    pub max_queued: usize,
+}
+
+impl Limits {
+    /// The defaults, overridden by environment variables where set (documented in the
+    /// README): LWS_MAX_MESSAGE, LWS_MAX_HEADER_BYTES, LWS_MAX_HEADERS,
+    /// LWS_HANDSHAKE_TIMEOUT, LWS_CLOSE_TIMEOUT, LWS_CHOKE_BYTES.
+    pub fn from_env() -> Limits {
+        fn var<T: std::str::FromStr>(name: &str) -> Option<T> {
+            std::env::var(name).ok()?.trim().parse().ok()
+        }
+        let mut l = Limits::default();
+        if let Some(v) = var::<u64>("LWS_MAX_MESSAGE").filter(|&v| v > 0) {
+            l.max_message = v;
+        }
+        if let Some(v) = var::<usize>("LWS_MAX_HEADER_BYTES").filter(|&v| v >= 256) {
+            l.head.max_head_bytes = v;
+        }
+        if let Some(v) = var::<usize>("LWS_MAX_HEADERS").filter(|&v| v > 0) {
+            l.head.max_headers = v;
+        }
+        if let Some(v) = var::<u32>("LWS_HANDSHAKE_TIMEOUT").filter(|&v| v > 0) {
+            l.handshake_secs = v;
+        }
+        if let Some(v) = var::<u32>("LWS_CLOSE_TIMEOUT").filter(|&v| v > 0) {
+            l.close_secs = v;
+        }
+        if let Some(v) = var::<usize>("LWS_CHOKE_BYTES").filter(|&v| v > 0) {
+            l.choke_bytes = v;
+        }
+        if let Some(v) = var::<usize>("LWS_MAX_QUEUED").filter(|&v| v > 0) {
+            l.max_queued = v;
+        }
+        l
+    }
 }
 
 impl Default for Limits {
@@ -82,6 +120,7 @@ impl Default for Limits {
             close_secs: 5,
             max_message: 256 * 1024 * 1024,
             choke_bytes: 256 * 1024,
+            max_queued: 64 * 1024 * 1024,
         }
     }
 }
@@ -126,6 +165,7 @@ pub struct Context {
     pub next_serial: Cell<u64>,
     /// Emptied output buffers kept for reuse, so the echo path does not allocate.
     pub out_pool: RefCell<Vec<Vec<u8>>>,
+    pub out_pool_bytes: Cell<usize>,
     /// TLS server configuration when the listening port speaks TLS.
     pub tls_server: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// Client TLS configurations, built on first use: [verifying, allow-self-signed].
@@ -160,7 +200,7 @@ impl Context {
             user: cfg.user,
             options: cfg.options,
             ka: (cfg.ka_time, cfg.ka_probes, cfg.ka_interval),
-            limits: Limits::default(),
+            limits: Limits::from_env(),
             listener: Cell::new(None),
             listen_port: Cell::new(0),
             conns: RefCell::new(Vec::new()),
@@ -186,6 +226,7 @@ impl Context {
             destroying: Cell::new(false),
             next_serial: Cell::new(1),
             out_pool: RefCell::new(Vec::new()),
+            out_pool_bytes: Cell::new(0),
             tls_server: cfg.tls_server,
             tls_client: RefCell::new([None, None]),
             ssl_ca: cfg.ssl_ca,
@@ -240,24 +281,20 @@ impl Context {
                 (conns.len() - 1) as u32
             }
         };
-        let serial = self.next_serial.get();
-        self.next_serial.set(serial + 1);
         let conn = Rc::new(Conn {
-            serial,
             ctx: self as *const Context,
             fd,
             slot,
             side,
             state: Cell::new(state),
             flags: Cell::new(0),
-            protocol: Cell::new(0),
+            protocol: Default::default(),
             user: RefCell::new(None),
             external_user: Cell::new(std::ptr::null_mut()),
             parser: RefCell::new(None),
             http: RefCell::new(None),
             out: RefCell::new(OutBuf::default()),
-            rx_pending: RefCell::new(Vec::new()),
-            rx_stash: RefCell::new(Vec::new()),
+            rx_bufs: Default::default(),
             rx_info: Cell::new(RxInfo::default()),
             timeout_reason: Cell::new(0),
             timeout_stamp: Cell::new(0),
@@ -286,11 +323,7 @@ impl Context {
 
     /// Removes a connection from the tables and closes its socket.
     pub fn remove_conn(&self, conn: &Conn) {
-        let _ = self
-            .poll
-            .borrow()
-            .registry()
-            .deregister(&mut SourceFd(&conn.fd));
+        // No epoll_ctl(DEL): closing the descriptor removes it from the epoll set.
         if let Some(e) = self.fd_map.borrow_mut().get_mut(conn.fd as usize) {
             if *e == conn.slot + 1 {
                 *e = 0;
@@ -314,11 +347,7 @@ impl Context {
         }
         let at = self.now_ms() + (secs.max(0) as u64) * 1000;
         let mut t = self.timers.borrow_mut();
-        t.push(Deadline {
-            at_ms: at,
-            slot: conn.slot,
-            stamp,
-        });
+        t.push(Deadline::at(at, conn.slot, stamp));
         let live = self.conns.borrow().len();
         if t.len() > 4 * live + 1024 {
             let conns = self.conns.borrow();
@@ -350,20 +379,28 @@ impl Context {
 
     /// An empty output buffer, from the pool when one is there.
     pub fn take_out_buf(&self) -> Vec<u8> {
-        self.out_pool
-            .borrow_mut()
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(OUT_BUF_INITIAL))
+        match self.out_pool.borrow_mut().pop() {
+            Some(v) => {
+                self.out_pool_bytes
+                    .set(self.out_pool_bytes.get() - v.capacity());
+                v
+            }
+            None => Vec::with_capacity(OUT_BUF_INITIAL),
+        }
     }
 
     /// Returns an emptied output buffer to the pool (large or surplus ones are freed).
+    /// Keeping large buffers too spares the allocator from growing and trimming its heap
+    /// on every big message; the pool's total size is bounded.
     pub fn give_out_buf(&self, v: Vec<u8>) {
-        let mut pool = self.out_pool.borrow_mut();
-        if v.capacity() <= OUT_POOL_MAX_CAP
-            && v.capacity() >= OUT_BUF_INITIAL
-            && pool.len() < OUT_POOL_MAX
+        let cap = v.capacity();
+        let total = self.out_pool_bytes.get();
+        if (OUT_BUF_INITIAL..=OUT_POOL_MAX_CAP).contains(&cap)
+            && total + cap <= OUT_POOL_MAX_BYTES
+            && self.out_pool.borrow().len() < OUT_POOL_MAX
         {
-            pool.push(v);
+            self.out_pool_bytes.set(total + cap);
+            self.out_pool.borrow_mut().push(v);
         }
     }
 

@@ -92,6 +92,9 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
         if ev.is_writable() {
             conn_writable(ctx, &conn);
         }
+        if ev.is_read_closed() || ev.is_error() {
+            conn.set(flag::PEER_HUP);
+        }
         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
             conn_readable(ctx, &conn);
         }
@@ -124,6 +127,9 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
                 if revents & POLLOUT != 0 {
                     conn_writable(ctx, &conn);
                 }
+                if revents & (POLLHUP | POLLERR) != 0 {
+                    conn.set(flag::PEER_HUP);
+                }
                 if revents & (POLLIN | POLLHUP | POLLERR) != 0 {
                     conn_readable(ctx, &conn);
                 }
@@ -138,7 +144,11 @@ fn has_deferred(ctx: &Context) -> bool {
     !ctx.writable_q.borrow().is_empty()
         || !ctx.read_q.borrow().is_empty()
         || !ctx.close_q.borrow().is_empty()
-        || ctx.accept_pending.get()
+        || (ctx.accept_pending.get()
+            && ctx
+                .accept_paused_until
+                .get()
+                .is_none_or(|until| Instant::now() >= until))
 }
 
 /// Work queued during callbacks: writeable callbacks, resumed reads, flushes, closes
@@ -292,12 +302,13 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
         }
         _ => {}
     }
-    if conn.has(flag::RX_PAUSED) {
+    let live = matches!(conn.state.get(), ConnState::Ws | ConnState::Http);
+    if conn.has(flag::RX_PAUSED) || (live && conn.has(flag::RX_BACKPRESSURE)) {
         return;
     }
     // Bytes stashed when the application paused receiving come first.
-    if !conn.rx_stash.borrow().is_empty() {
-        let mut stash = std::mem::take(&mut *conn.rx_stash.borrow_mut());
+    if !conn.rx_stash().is_empty() {
+        let mut stash = conn.rx_stash().take();
         process_input(ctx, conn, &mut stash);
         if !conn.is_open() || conn.has(flag::RX_PAUSED) {
             return;
@@ -309,6 +320,15 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
         return;
     };
     for _ in 0..READ_BUDGET {
+        if output_backlogged(ctx, conn)
+            && matches!(conn.state.get(), ConnState::Ws | ConnState::Http)
+        {
+            // Stop reading until the peer takes what we owe it (TCP pushes back on it).
+            conn.set(flag::RX_BACKPRESSURE);
+            drop(buf);
+            update_pollin(ctx, conn);
+            return;
+        }
         let cap = buf.len();
         match net::recv(conn.fd, &mut buf[..]) {
             Ok(0) => {
@@ -333,7 +353,7 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
                 if !conn.is_open() || conn.has(flag::RX_PAUSED) {
                     return;
                 }
-                if n < cap {
+                if n < cap && !conn.has(flag::PEER_HUP) {
                     return; // drained: a later arrival raises a new edge
                 }
             }
@@ -347,6 +367,38 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
         }
     }
     ctx.enqueue(conn, flag::IN_READ_Q);
+}
+
+/// True when so much output is queued that reading more would only queue more.
+fn output_backlogged(ctx: &Context, conn: &Conn) -> bool {
+    conn.out.borrow().len() > 4 * ctx.limits.choke_bytes
+}
+
+/// External poll: ask for POLLIN exactly while the connection wants to read.
+fn update_pollin(ctx: &Context, conn: &Conn) {
+    if !ctx.external_poll.get() || !conn.is_open() {
+        return;
+    }
+    let want = !conn.has(flag::RX_PAUSED) && !conn.has(flag::RX_BACKPRESSURE);
+    if want && conn.has(flag::POLLIN_CLEARED) {
+        conn.clear(flag::POLLIN_CLEARED);
+        poll_fd_event(
+            ctx,
+            Some(conn),
+            LWS_CALLBACK_SET_MODE_POLL_FD,
+            conn.fd,
+            POLLIN,
+        );
+    } else if !want && !conn.has(flag::POLLIN_CLEARED) {
+        conn.set(flag::POLLIN_CLEARED);
+        poll_fd_event(
+            ctx,
+            Some(conn),
+            LWS_CALLBACK_CLEAR_MODE_POLL_FD,
+            conn.fd,
+            POLLIN,
+        );
+    }
 }
 
 /// Hands received bytes to the layer the connection is in.
@@ -416,15 +468,31 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
         close_conn(ctx, conn, CloseHow::Abort);
         return;
     }
+    if conn.has(flag::RX_BACKPRESSURE) && !output_backlogged(ctx, conn) {
+        conn.clear(flag::RX_BACKPRESSURE);
+        update_pollin(ctx, conn);
+        ctx.enqueue(conn, flag::IN_READ_Q);
+    }
+    if conn.state.get() == ConnState::Flushing
+        && conn.out.borrow().is_empty()
+        && crate::io::tls_io::is_tls(conn)
+        && !conn.has(flag::CLOSE_NOTIFY_SENT)
+    {
+        // Everything we owed (the close frame included) is inside rustls: end TLS now.
+        conn.set(flag::CLOSE_NOTIFY_SENT);
+        crate::io::tls_io::send_close_notify(conn);
+        tx::flush(ctx, conn);
+    }
     if conn.state.get() == ConnState::Flushing && !tx::has_pending_output(conn) {
         net::shutdown_write(conn.fd);
         conn.state.set(ConnState::Draining);
         if conn.has(flag::READ_EOF) {
             close_conn(ctx, conn, CloseHow::Abort);
-        } else {
-            // Read whatever is already waiting (perhaps the peer's EOF).
+        } else if conn.has(flag::PEER_HUP) {
+            // The peer's FIN is already waiting: read it now.
             ctx.enqueue(conn, flag::IN_READ_Q);
         }
+        // Otherwise the peer's FIN, when it comes, raises a new event.
     }
     update_pollout(ctx, conn);
 }
@@ -469,7 +537,7 @@ pub fn update_pollout(ctx: &Context, conn: &Conn) {
     let want = conn.state.get() == ConnState::ClientConnecting
         || tx::has_pending_output(conn)
         || conn.has(flag::WANT_WRITEABLE)
-        || (!conn.rx_stash.borrow().is_empty() && !conn.has(flag::RX_PAUSED))
+        || (!conn.rx_stash().is_empty() && !conn.has(flag::RX_PAUSED))
         || conn
             .http
             .borrow()
@@ -506,16 +574,7 @@ pub fn rx_flow(ctx: &Context, conn: &Rc<Conn>, enable: bool) {
             return;
         }
         conn.clear(flag::RX_PAUSED);
-        if conn.has(flag::POLLIN_CLEARED) {
-            conn.clear(flag::POLLIN_CLEARED);
-            poll_fd_event(
-                ctx,
-                Some(conn),
-                LWS_CALLBACK_SET_MODE_POLL_FD,
-                conn.fd,
-                POLLIN,
-            );
-        }
+        update_pollin(ctx, conn);
         // Edge-triggered: data that arrived while paused raises no new event.
         ctx.enqueue(conn, flag::IN_READ_Q);
         update_pollout(ctx, conn);
@@ -524,16 +583,7 @@ pub fn rx_flow(ctx: &Context, conn: &Rc<Conn>, enable: bool) {
             return;
         }
         conn.set(flag::RX_PAUSED);
-        if ctx.external_poll.get() && !conn.has(flag::POLLIN_CLEARED) {
-            conn.set(flag::POLLIN_CLEARED);
-            poll_fd_event(
-                ctx,
-                Some(conn),
-                LWS_CALLBACK_CLEAR_MODE_POLL_FD,
-                conn.fd,
-                POLLIN,
-            );
-        }
+        update_pollin(ctx, conn);
     }
 }
 
@@ -542,7 +592,10 @@ pub fn check_timeouts(ctx: &Context) {
     let now = ctx.now_ms();
     loop {
         let due = ctx.timers.borrow_mut().pop_due(now);
-        let Some(d) = due else { break };
+        let Some(d) = due else {
+            ctx.timers.borrow_mut().shrink_if_sparse();
+            break;
+        };
         let Some(conn) = ctx.conn(d.slot) else {
             continue;
         };
@@ -616,7 +669,6 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
         if conn.state.get() == ConnState::Dead {
             return;
         }
-        crate::io::tls_io::send_close_notify(conn);
         conn.clear(flag::WANT_WRITEABLE);
         *conn.http.borrow_mut() = None;
         conn.state.set(ConnState::Flushing);
@@ -650,8 +702,7 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
     *conn.http.borrow_mut() = None;
     *conn.out.borrow_mut() = Default::default();
     *conn.parser.borrow_mut() = None;
-    conn.rx_pending.borrow_mut().clear();
-    conn.rx_stash.borrow_mut().clear();
+    conn.rx_bufs.clear();
     *conn.user.borrow_mut() = None;
 }
 

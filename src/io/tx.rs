@@ -28,6 +28,15 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
     if !conn.is_open() || conn.has(flag::FAILED) {
         return -1;
     }
+    if conn.out.borrow().len().saturating_add(payload.len()) > ctx.limits.max_queued {
+        crate::log::lws_err!(
+            "libwebsocket_write: fd {} has {} bytes queued (limit {}); write refused",
+            conn.fd,
+            conn.out.borrow().len(),
+            ctx.limits.max_queued
+        );
+        return -1;
+    }
     let base = protocol & !(WRITE_NO_FIN | WRITE_CLIENT_IGNORE_XOR_MASK);
     if base == WRITE_HTTP {
         if !matches!(
@@ -211,6 +220,9 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
             };
             if sent < total {
                 conn.set(flag::CHOKED);
+                if out.buf.capacity() == 0 {
+                    out.buf = ctx.take_out_buf();
+                }
                 if sent < hdr.len() {
                     out.extend(&hdr[sent..]);
                     out.extend(payload);

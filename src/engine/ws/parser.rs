@@ -329,6 +329,29 @@ impl FrameParser {
     /// Gathers header bytes, checking each fixed byte as soon as it arrives. Returns
     /// true once a whole header was parsed and the parser moved into a payload state.
     fn read_header(&mut self, input: &[u8], pos: &mut usize) -> Result<bool, Fail> {
+        // Fast path: the whole header is in this input (the usual case).
+        if self.hdr_len == 0 {
+            let start = (*pos).min(input.len());
+            let rest = &input[start..];
+            if rest.len() >= 2 {
+                let b1 = rest[1];
+                let ext = match b1 & 0x7f {
+                    126 => 2,
+                    127 => 8,
+                    _ => 0,
+                };
+                let size = 2 + ext + if b1 & 0x80 != 0 { 4 } else { 0 };
+                if rest.len() >= size {
+                    self.hdr[..size].copy_from_slice(&rest[..size]);
+                    self.hdr_len = size as u8;
+                    *pos = start + size;
+                    self.check_first_byte(rest[0])?;
+                    self.check_second_byte(b1)?;
+                    self.begin_frame()?;
+                    return Ok(true);
+                }
+            }
+        }
         loop {
             let have = usize::from(self.hdr_len);
             let need = if have < 2 { 2 } else { self.header_size() };

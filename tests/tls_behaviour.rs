@@ -1,0 +1,1102 @@
+//! TLS (rustls) through real sockets on 127.0.0.1, with certificates made for the run by
+//! `examples/gen-test-certs.sh` (a throwaway CA, RSA and ECDSA server certificates, a
+//! chain through an intermediate, client certificates):
+//!
+//! * `examples/test-server.c --ssl` under curl: the page byte-exact, 20 parallel
+//!   downloads of a 5 MB file; an ECDSA certificate; a leaf + intermediate chain;
+//!   required client certificates (PERFORM_CLIENT_CERT_VERIFICATION, and its veto);
+//!   the cipher-list mapping; misbehaving clients (plain HTTP, garbage instead of a
+//!   ClientHello, 50 handshakes at once, silence after the handshake);
+//! * `examples/test-echo.c --ssl` under Python `websockets` (`tests/tls/tls_check.py`):
+//!   message sizes up to 16 MiB, 20 parallel clients, fragments, pings, close codes,
+//!   invalid UTF-8; and Autobahn's fuzzingclient over wss:// (groups 1-10);
+//! * the client: `tests/tls/client_tls.c` against `tests/tls/wss_server.py`
+//!   (`ssl_connection` 1 with the CA, a wrong host name, an untrusted certificate;
+//!   `ssl_connection` 2), and `examples/test-client.c --ssl/--ssl-verify`;
+//! * `ldd` of the library: no libssl/libcrypto.
+//!
+//! The library must have been built first (`cargo build --release`). Build products and
+//! certificates go to `target/ctests/tls/`. Every process is killed by its PID when its
+//! test ends, and every wait is bounded.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+// ----------------------------------------------------------------- locations
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                root().join(dir)
+            }
+        }
+        _ => root().join("target"),
+    }
+}
+
+fn release_dir() -> PathBuf {
+    let dir = target_dir().join("release");
+    dir.canonicalize().unwrap_or(dir)
+}
+
+fn out_dir() -> PathBuf {
+    target_dir().join("ctests").join("tls")
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+// ----------------------------------------------------------------- processes
+
+struct Finished {
+    status: Option<ExitStatus>,
+    stdout: String,
+    stderr: String,
+    timed_out: bool,
+    elapsed: Duration,
+}
+
+impl Finished {
+    fn ok(&self) -> bool {
+        !self.timed_out && self.status.is_some_and(|s| s.success())
+    }
+
+    fn code(&self) -> Option<i32> {
+        self.status.and_then(|s| s.code())
+    }
+
+    fn describe(&self) -> String {
+        let how = if self.timed_out {
+            "timed out (killed)".to_string()
+        } else {
+            match self.status {
+                Some(s) => format!("{s}"),
+                None => "could not be waited for".to_string(),
+            }
+        };
+        format!(
+            "{how} after {:.1}s\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.elapsed.as_secs_f64(),
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+fn prepare(cmd: &mut Command) {
+    // cargo's LD_LIBRARY_PATH could make the loader pick another copy of the library
+    // than the one the rpath names.
+    cmd.env_remove("LD_LIBRARY_PATH")
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+}
+
+fn reader<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = r.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    })
+}
+
+/// Runs `cmd` to its end, killing it (by its PID, as leader of its own process group, so
+/// what it started goes too) after `limit`.
+fn run(cmd: &mut Command, limit: Duration) -> Finished {
+    use std::os::unix::process::CommandExt;
+    prepare(cmd);
+    cmd.process_group(0);
+    let start = Instant::now();
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Finished {
+                status: None,
+                stdout: String::new(),
+                stderr: format!("cannot start {cmd:?}: {e}\n"),
+                timed_out: false,
+                elapsed: Duration::ZERO,
+            }
+        }
+    };
+    let out = reader(child.stdout.take().unwrap());
+    let err = reader(child.stderr.take().unwrap());
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if start.elapsed() >= limit => {
+                timed_out = true;
+                if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+                    // SAFETY: kill(2) on the process group led by our own child, which
+                    // has not been waited for yet.
+                    unsafe { libc::kill(-pid, libc::SIGKILL) };
+                }
+                let _ = child.kill();
+                break child.wait().ok();
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => break None,
+        }
+    };
+    let elapsed = start.elapsed();
+    Finished {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        timed_out,
+        elapsed,
+    }
+}
+
+/// A background process (a server), killed by its PID when dropped. Its stdout lines
+/// arrive on `lines` and are kept in `out`; stderr is kept in `err`.
+struct Background {
+    name: String,
+    child: Child,
+    lines: Receiver<String>,
+    out: Arc<Mutex<String>>,
+    err: Arc<Mutex<String>>,
+}
+
+impl Background {
+    fn start(name: &str, cmd: &mut Command) -> Background {
+        prepare(cmd);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        let (tx, rx) = channel();
+        let out = Arc::new(Mutex::new(String::new()));
+        let err = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().unwrap();
+        let keep = out.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                keep.lock().unwrap().push_str(&format!("{line}\n"));
+                // nobody may listen any more: keep collecting regardless
+                let _ = tx.send(line);
+            }
+        });
+        let mut stderr = child.stderr.take().unwrap();
+        let keep = err.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                keep.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Background {
+            name: name.to_string(),
+            child,
+            lines: rx,
+            out,
+            err,
+        }
+    }
+
+    /// The next stdout line starting with `prefix`, within `limit`.
+    fn line_starting(&mut self, prefix: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!(
+                    "{}: no line starting with '{prefix}' within {limit:?}\n{}",
+                    self.name,
+                    self.output()
+                ),
+            }
+        }
+    }
+
+    /// The port in the first stdout line "`word` PORT", within 20 s.
+    fn port(&mut self, word: &str) -> u16 {
+        let prefix = format!("{word} ");
+        let line = self.line_starting(&prefix, Duration::from_secs(20));
+        line[prefix.len()..]
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{}: bad port line '{line}'", self.name))
+    }
+
+    fn stderr(&self) -> String {
+        self.err.lock().unwrap().clone()
+    }
+
+    fn output(&self) -> String {
+        format!(
+            "--- {} stdout ---\n{}--- {} stderr ---\n{}",
+            self.name,
+            self.out.lock().unwrap(),
+            self.name,
+            self.err.lock().unwrap()
+        )
+    }
+
+    fn assert_running(&mut self) {
+        if let Ok(Some(s)) = self.child.try_wait() {
+            panic!("{} exited early ({s})\n{}", self.name, self.output());
+        }
+    }
+
+    /// Waits (bounded) until stderr contains `text`.
+    fn wait_stderr(&self, text: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.stderr().contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.stderr().contains(text)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_listening(port: u16, server: &mut Background) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        server.assert_running();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "{} did not listen on {port} within 10 s\n{}",
+        server.name,
+        server.output()
+    );
+}
+
+// ----------------------------------------------------------------- building
+
+struct Programs {
+    test_server: PathBuf,
+    test_echo: PathBuf,
+    test_client: PathBuf,
+    client_tls: PathBuf,
+}
+
+fn compile(source: &str, name: &str) -> Result<PathBuf, String> {
+    let lib = release_dir();
+    let bin = out_dir().join(name);
+    let f = run(
+        Command::new("cc")
+            .args(["-O2", "-g", "-Wall", "-Wextra", "-Werror", "-I"])
+            .arg(root().join("include"))
+            .arg("-o")
+            .arg(&bin)
+            .arg(root().join(source))
+            .arg("-L")
+            .arg(&lib)
+            .arg(format!("-Wl,-rpath,{}", lib.display()))
+            .arg("-lwebsockets"),
+        Duration::from_secs(180),
+    );
+    if f.ok() {
+        Ok(bin)
+    } else {
+        Err(format!("building {source} failed: {}", f.describe()))
+    }
+}
+
+fn programs() -> &'static Programs {
+    static BUILT: OnceLock<Result<Programs, String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let so = release_dir().join("libwebsockets.so");
+        if !so.is_file() {
+            return Err(format!(
+                "{} is missing: run `cargo build --release` first",
+                so.display()
+            ));
+        }
+        std::fs::create_dir_all(out_dir()).map_err(|e| e.to_string())?;
+        Ok(Programs {
+            test_server: compile("examples/test-server.c", "test-server")?,
+            test_echo: compile("examples/test-echo.c", "test-echo")?,
+            test_client: compile("examples/test-client.c", "test-client")?,
+            client_tls: compile("tests/tls/client_tls.c", "client_tls")?,
+        })
+    });
+    match built {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The certificates of this run (examples/gen-test-certs.sh --ecdsa), made once.
+fn certs() -> &'static Path {
+    static MADE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let made = MADE.get_or_init(|| {
+        let dir = out_dir().join("certs");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(out_dir()).map_err(|e| e.to_string())?;
+        let f = run(
+            Command::new("bash")
+                .arg(root().join("examples/gen-test-certs.sh"))
+                .arg("--ecdsa")
+                .arg(&dir),
+            Duration::from_secs(90),
+        );
+        if f.ok() && dir.join("ca.pem").is_file() {
+            Ok(dir)
+        } else {
+            Err(format!(
+                "examples/gen-test-certs.sh failed: {}",
+                f.describe()
+            ))
+        }
+    });
+    match made {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn cert(name: &str) -> String {
+    certs().join(name).display().to_string()
+}
+
+// ----------------------------------------------------------------- peers
+
+/// test-server with `--ssl` and `extra` arguments, on a free port.
+fn tls_test_server(extra: &[&str]) -> (Background, u16) {
+    let port = free_port();
+    let mut cmd = Command::new(&programs().test_server);
+    cmd.args(["--port", &port.to_string(), "--ssl"]).args(extra);
+    let mut server = Background::start("test-server", &mut cmd);
+    wait_listening(port, &mut server);
+    (server, port)
+}
+
+/// test-echo with `--ssl` and the RSA certificate.
+fn tls_test_echo() -> (Background, u16) {
+    let port = free_port();
+    let mut server = Background::start(
+        "test-echo",
+        Command::new(&programs().test_echo).args([
+            "--port",
+            &port.to_string(),
+            "--ssl",
+            "--cert",
+            &cert("server.pem"),
+            "--key",
+            &cert("server-key.pem"),
+        ]),
+    );
+    wait_listening(port, &mut server);
+    (server, port)
+}
+
+fn rsa_args() -> Vec<String> {
+    vec![
+        "--cert".into(),
+        cert("server.pem"),
+        "--key".into(),
+        cert("server-key.pem"),
+    ]
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// tests/tls/wss_server.py with the certificate `name`.pem.
+fn python_wss_server(name: &str) -> (Background, u16) {
+    let mut server = Background::start(
+        "wss_server.py",
+        Command::new("python3")
+            .arg("-u")
+            .arg(root().join("tests/tls/wss_server.py"))
+            .arg("--cert")
+            .arg(cert(&format!("{name}.pem")))
+            .arg("--key")
+            .arg(cert(&format!("{name}-key.pem"))),
+    );
+    let port = server.port("wss");
+    (server, port)
+}
+
+/// Runs tests/tls/tls_check.py (`args` then the check names) and asserts all passed.
+fn tls_check(port: u16, args: &[&str], server: &Background, limit: Duration) -> Finished {
+    let f = run(
+        Command::new("python3")
+            .arg(root().join("tests/tls/tls_check.py"))
+            .args(["--port", &port.to_string(), "--ca", &cert("ca.pem")])
+            .args(args),
+        limit,
+    );
+    println!("tls_check {args:?}:\n{}", f.stdout);
+    assert!(
+        f.ok() && f.stdout.contains(" 0 failed"),
+        "tls_check {args:?}: {}\n{}",
+        f.describe(),
+        server.output()
+    );
+    f
+}
+
+fn curl(args: &[&str], limit_s: u64) -> Finished {
+    run(
+        Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", &limit_s.to_string()])
+            .args(args),
+        Duration::from_secs(limit_s + 10),
+    )
+}
+
+/// curl https://localhost:PORT/ with the test CA: the body must equal examples/test.html.
+fn assert_page(port: u16, host: &str, server: &Background) {
+    let want = std::fs::read(root().join("examples/test.html")).unwrap();
+    let dest = out_dir().join(format!("page-{port}-{host}.html"));
+    let url = format!("https://{host}:{port}/");
+    let f = curl(
+        &[
+            "--cacert",
+            &cert("ca.pem"),
+            "-o",
+            dest.to_str().unwrap(),
+            &url,
+        ],
+        30,
+    );
+    assert!(f.ok(), "curl {url}: {}\n{}", f.describe(), server.output());
+    let got = std::fs::read(&dest).unwrap_or_default();
+    assert!(
+        got == want,
+        "{url}: {} bytes, not the {} bytes of examples/test.html",
+        got.len(),
+        want.len()
+    );
+}
+
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+// ----------------------------------------------------------------- https
+
+#[test]
+fn https_page_and_parallel_downloads() {
+    let res = out_dir().join("res");
+    std::fs::create_dir_all(&res).unwrap();
+    let big = pattern(5 * 1000 * 1000, 7);
+    std::fs::write(res.join("big.bin"), &big).unwrap();
+
+    let mut args = rsa_args();
+    args.extend(["--resource-path".into(), res.display().to_string()]);
+    let (mut server, port) = tls_test_server(&strs(&args));
+    assert!(
+        server.wait_stderr("(TLS only)", Duration::from_secs(5)),
+        "{}",
+        server.output()
+    );
+    assert_page(port, "localhost", &server);
+    assert_page(port, "127.0.0.1", &server);
+
+    // plain http:// on the TLS port gets no page
+    let f = curl(&[&format!("http://127.0.0.1:{port}/")], 10);
+    assert!(
+        !f.ok(),
+        "http:// on the TLS port succeeded: {}",
+        f.describe()
+    );
+    assert!(
+        f.elapsed < Duration::from_secs(10),
+        "http:// on the TLS port: {}",
+        f.describe()
+    );
+
+    // 20 downloads of 5 MB at once
+    let url = format!("https://localhost:{port}/big.bin");
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let dest = out_dir().join(format!("big-{port}-{i}.bin"));
+            let url = url.clone();
+            let ca = cert("ca.pem");
+            std::thread::spawn(move || {
+                let f = curl(&["--cacert", &ca, "-o", dest.to_str().unwrap(), &url], 90);
+                (dest, f)
+            })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let (dest, f) = h.join().unwrap();
+        assert!(
+            f.ok(),
+            "download {i}: {}\n{}",
+            f.describe(),
+            server.output()
+        );
+        let got = std::fs::read(&dest).unwrap_or_default();
+        assert!(
+            got == big,
+            "download {i}: {} bytes, expected the {} bytes of big.bin",
+            got.len(),
+            big.len()
+        );
+        let _ = std::fs::remove_file(&dest);
+    }
+    server.assert_running();
+}
+
+#[test]
+fn ecdsa_certificate() {
+    let (server, port) = tls_test_server(&[
+        "--cert",
+        &cert("server-ecdsa.pem"),
+        "--key",
+        &cert("server-ecdsa-key.pem"),
+    ]);
+    assert_page(port, "localhost", &server);
+    tls_check(
+        port,
+        &[
+            "--cipher",
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+            "--expect",
+            "ok",
+            "tls12-cipher",
+            "tls13",
+        ],
+        &server,
+        Duration::from_secs(60),
+    );
+    // our client verifies an ECDSA chain too
+    let f = run(
+        Command::new(&programs().test_client).args([
+            "--port",
+            &port.to_string(),
+            "--ssl-verify",
+            "--ca",
+            &cert("ca.pem"),
+            "--count",
+            "5",
+            "--timeout",
+            "20",
+            "--interval",
+            "20",
+            "localhost",
+        ]),
+        Duration::from_secs(30),
+    );
+    assert!(f.ok(), "test-client: {}\n{}", f.describe(), server.output());
+}
+
+#[test]
+fn certificate_chain_verifies_at_the_client() {
+    // the server sends leaf + intermediate; clients trust only the root
+    let (server, port) = tls_test_server(&[
+        "--cert",
+        &cert("chain.pem"),
+        "--key",
+        &cert("chain-key.pem"),
+    ]);
+    assert_page(port, "localhost", &server);
+    let f = run(
+        Command::new(&programs().test_client).args([
+            "--port",
+            &port.to_string(),
+            "--ssl-verify",
+            "--ca",
+            &cert("ca.pem"),
+            "--count",
+            "5",
+            "--timeout",
+            "20",
+            "--interval",
+            "20",
+            "127.0.0.1",
+        ]),
+        Duration::from_secs(30),
+    );
+    assert!(f.ok(), "test-client: {}\n{}", f.describe(), server.output());
+
+    let (py, py_port) = python_wss_server("chain");
+    let f = client_tls(py_port, &["--ssl", "1", "--ca", &cert("ca.pem")], "ok");
+    assert!(f.ok(), "client_tls: {}\n{}", f.describe(), py.output());
+}
+
+// ----------------------------------------------------------------- wss echo
+
+#[test]
+fn wss_echo_sizes_and_parallel_clients() {
+    let (server, port) = tls_test_echo();
+    tls_check(
+        port,
+        &["sizes", "parallel"],
+        &server,
+        Duration::from_secs(150),
+    );
+}
+
+#[test]
+fn wss_fragments_close_codes_invalid_utf8() {
+    let (server, port) = tls_test_echo();
+    tls_check(
+        port,
+        &[
+            "fragments",
+            "close-codes",
+            "invalid-utf8",
+            "protocol-errors",
+        ],
+        &server,
+        Duration::from_secs(120),
+    );
+}
+
+#[test]
+fn autobahn_wss_groups_1_to_10() {
+    let runner = root().join("../shared/tools/autobahn/run-server-tests");
+    if !runner.exists() || !Path::new("/opt/autobahn/venv/bin/wstest").exists() {
+        if in_ci() {
+            panic!("Autobahn is not installed (.ci/run runs ../shared/tools/autobahn/setup)");
+        }
+        eprintln!("NOTICE: Autobahn not installed; skipping the wss conformance run");
+        return;
+    }
+    let (server, port) = tls_test_echo();
+    let report = out_dir().join("autobahn-wss");
+    let _ = std::fs::remove_dir_all(&report);
+    // The fuzzingclient connects with Twisted's ClientContextFactory: no certificate
+    // verification, no SNI; nothing to trust.
+    let f = run(
+        Command::new(&runner)
+            .arg(format!("wss://127.0.0.1:{port}/"))
+            .arg("--no-compression")
+            .arg("--timeout")
+            .arg("240")
+            .arg("--outdir")
+            .arg(&report),
+        Duration::from_secs(300),
+    );
+    println!("{}", f.stdout);
+    let summary = f
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("autobahn-server:"))
+        .unwrap_or("no summary line")
+        .to_string();
+    assert!(
+        f.ok(),
+        "Autobahn over wss: {summary}\n{}\n{}",
+        f.describe(),
+        server.output()
+    );
+    assert!(summary.contains(" 0 failed"), "{summary}");
+    assert!(
+        f.stdout
+            .contains("close-behavior failures (FAILED/UNCLEAN): 0"),
+        "unclean closes over wss"
+    );
+}
+
+// ----------------------------------------------------------------- our client
+
+fn client_tls(port: u16, args: &[&str], expect: &str) -> Finished {
+    let f = run(
+        Command::new(&programs().client_tls)
+            .args(["--port", &port.to_string(), "--timeout", "60"])
+            .args(args)
+            .args(["--expect", expect]),
+        Duration::from_secs(90),
+    );
+    println!("client_tls {args:?} --expect {expect}:\n{}", f.stdout);
+    f
+}
+
+#[test]
+fn client_verification_and_allow_self_signed() {
+    let ca = cert("ca.pem");
+    let (mut py, port) = python_wss_server("server");
+    let cases: &[(&[&str], &str)] = &[
+        // the CA in ssl_ca_filepath: verified, by name and by address
+        (
+            &["--ssl", "1", "--ca", &ca, "--host", "localhost", "--big"],
+            "ok",
+        ),
+        (&["--ssl", "1", "--ca", &ca], "ok"),
+        (&["--ssl", "1", "--ca", &ca, "--no-host"], "ok"),
+        (&["--ssl", "1", "--ca", &ca, "--host", ""], "ok"),
+        // the certificate is for localhost/127.0.0.1, not wrong.example
+        (
+            &["--ssl", "1", "--ca", &ca, "--host", "wrong.example"],
+            "error",
+        ),
+        // nobody vouches for the test CA
+        (&["--ssl", "1", "--host", "localhost"], "error"),
+        // allow self-signed: anything goes
+        (&["--ssl", "2", "--host", "localhost"], "ok"),
+        (&["--ssl", "2", "--host", "wrong.example"], "ok"),
+    ];
+    for (args, expect) in cases {
+        let f = client_tls(port, args, expect);
+        assert!(
+            f.ok(),
+            "client_tls {args:?} --expect {expect}: {}\n{}",
+            f.describe(),
+            py.output()
+        );
+    }
+    // SNI: the host argument, none for an address
+    assert!(
+        py.wait_stderr("sni localhost", Duration::from_secs(5))
+            && py.stderr().contains("sni wrong.example")
+            && py.stderr().contains("sni none"),
+        "SNI names not as expected\n{}",
+        py.output()
+    );
+    // every session ended with a complete closing handshake
+    assert!(
+        !py.stderr().contains("ConnectionClosedError"),
+        "a client close was not clean\n{}",
+        py.output()
+    );
+    py.assert_running();
+
+    // a self-signed server certificate
+    let (py2, port2) = python_wss_server("selfsigned");
+    let f = client_tls(port2, &["--ssl", "1", "--host", "localhost"], "error");
+    assert!(
+        f.ok(),
+        "self-signed, verifying: {}\n{}",
+        f.describe(),
+        py2.output()
+    );
+    let f = client_tls(
+        port2,
+        &["--ssl", "1", "--ca", &ca, "--host", "localhost"],
+        "error",
+    );
+    assert!(
+        f.ok(),
+        "self-signed, verifying with another CA: {}\n{}",
+        f.describe(),
+        py2.output()
+    );
+    let f = client_tls(port2, &["--ssl", "2", "--host", "localhost"], "ok");
+    assert!(
+        f.ok(),
+        "self-signed, allowed: {}\n{}",
+        f.describe(),
+        py2.output()
+    );
+}
+
+#[test]
+fn client_through_connect_proxy() {
+    let (py, port) = python_wss_server("server");
+    let mut px = Background::start(
+        "connect_proxy.py",
+        Command::new("python3")
+            .arg("-u")
+            .arg(root().join("tests/client/connect_proxy.py")),
+    );
+    let px_port = px.port("proxy");
+    // http_proxy is read by libwebsocket_create_context; TLS starts after the CONNECT
+    let f = run(
+        Command::new(&programs().client_tls)
+            .env("http_proxy", format!("127.0.0.1:{px_port}"))
+            .args(["--port", &port.to_string(), "--timeout", "60"])
+            .args(["--ssl", "1", "--ca", &cert("ca.pem"), "--host", "localhost"])
+            .args(["--expect", "ok"]),
+        Duration::from_secs(90),
+    );
+    assert!(
+        f.ok(),
+        "client_tls through the proxy: {}\n{}\n{}",
+        f.describe(),
+        py.output(),
+        px.output()
+    );
+    // the proxy saw the tunnel request
+    px.line_starting(&format!("CONNECT 127.0.0.1:{port}"), Duration::from_secs(5));
+}
+
+#[test]
+fn ssl_option_errors() {
+    let p = programs();
+    let cases: Vec<(&Path, Vec<&str>, &str)> = vec![
+        (&p.test_server, vec!["--cert", "x.pem"], "need --ssl"),
+        (
+            &p.test_server,
+            vec!["--ssl", "--require-client-cert"],
+            "needs --ca",
+        ),
+        (&p.test_echo, vec!["--key", "x.pem"], "need --ssl"),
+        (
+            &p.test_client,
+            vec!["--ssl", "--ssl-verify", "127.0.0.1"],
+            "exclude each other",
+        ),
+        (
+            &p.test_server,
+            vec!["--ssl", "--cert", "/nonexistent/cert.pem", "--key", "k.pem"],
+            "cannot read the certificate file '/nonexistent/cert.pem'",
+        ),
+    ];
+    for (bin, args, message) in cases {
+        let f = run(Command::new(bin).args(&args), Duration::from_secs(10));
+        assert_eq!(f.code(), Some(1), "{args:?}: {}", f.describe());
+        assert!(f.stderr.contains(message), "{args:?}: {}", f.describe());
+    }
+    // the default certificate is not in the repository: a clear message, exit 1
+    if !root().join("examples/test-cert.pem").exists() {
+        for bin in [&p.test_server, &p.test_echo] {
+            let f = run(
+                Command::new(bin).args(["--ssl", "--port", &free_port().to_string()]),
+                Duration::from_secs(10),
+            );
+            assert_eq!(f.code(), Some(1), "{}", f.describe());
+            assert!(
+                f.stderr.contains("examples/test-cert.pem")
+                    && f.stderr.contains("gen-test-certs.sh"),
+                "{}",
+                f.describe()
+            );
+        }
+    }
+}
+
+#[test]
+fn test_client_over_tls() {
+    let (server, port) = tls_test_server(&strs(&rsa_args()));
+    let p = programs();
+    let base = [
+        "--port".to_string(),
+        port.to_string(),
+        "--count".into(),
+        "10".into(),
+        "--timeout".into(),
+        "30".into(),
+        "--interval".into(),
+        "20".into(),
+    ];
+    let ca = cert("ca.pem");
+    for extra in [
+        vec!["--ssl", "127.0.0.1"],
+        vec!["--ssl-verify", "--ca", &ca, "localhost"],
+    ] {
+        let f = run(
+            Command::new(&p.test_client).args(&base).args(&extra),
+            Duration::from_secs(45),
+        );
+        assert!(
+            f.ok(),
+            "test-client {extra:?}: {}\n{}",
+            f.describe(),
+            server.output()
+        );
+        let echoes = f.stdout.matches("mirror echo ").count();
+        let counters = f.stdout.matches("counter: ").count();
+        assert!(
+            echoes >= 10 && counters >= 2,
+            "test-client {extra:?}: {echoes} echoes, {counters} counters\n{}",
+            f.stdout
+        );
+    }
+    // verifying without the CA: both connections fail
+    let f = run(
+        Command::new(&p.test_client)
+            .args(&base)
+            .args(["--ssl-verify", "localhost"]),
+        Duration::from_secs(45),
+    );
+    assert_eq!(f.code(), Some(1), "unverified: {}", f.describe());
+    assert!(
+        f.stderr.contains("connection failed"),
+        "unverified: {}",
+        f.describe()
+    );
+}
+
+// ----------------------------------------------------------------- client certificates
+
+fn der_len(pem: &str) -> usize {
+    let der = out_dir().join("client.der");
+    let f = run(
+        Command::new("openssl")
+            .args(["x509", "-in", pem, "-outform", "DER", "-out"])
+            .arg(&der),
+        Duration::from_secs(20),
+    );
+    assert!(f.ok(), "openssl x509: {}", f.describe());
+    std::fs::metadata(&der).unwrap().len() as usize
+}
+
+fn client_cert_check(port: u16, cert_name: Option<&str>, expect: &str, server: &Background) {
+    let mut args: Vec<String> = Vec::new();
+    if let Some(name) = cert_name {
+        args.extend([
+            "--cert".into(),
+            cert(&format!("{name}.pem")),
+            "--key".into(),
+            cert(&format!("{name}-key.pem")),
+        ]);
+    }
+    args.extend(["--expect".into(), expect.into(), "client-cert".into()]);
+    tls_check(port, &strs(&args), server, Duration::from_secs(45));
+}
+
+#[test]
+fn required_client_certificates() {
+    let mut args = rsa_args();
+    args.extend([
+        "--ca".into(),
+        cert("ca.pem"),
+        "--require-client-cert".into(),
+    ]);
+    let (mut server, port) = tls_test_server(&strs(&args));
+    client_cert_check(port, None, "refused", &server);
+    client_cert_check(port, Some("rogue-client"), "refused", &server);
+    assert!(
+        !server.stderr().contains("client certificate verification"),
+        "PERFORM_CLIENT_CERT_VERIFICATION for a certificate rustls refused\n{}",
+        server.output()
+    );
+    client_cert_check(port, Some("client"), "ok", &server);
+    let line = format!(
+        "client certificate verification: {} bytes of DER, accepted",
+        der_len(&cert("client.pem"))
+    );
+    assert!(
+        server.wait_stderr(&line, Duration::from_secs(5)),
+        "no '{line}' on the server's stderr\n{}",
+        server.output()
+    );
+    server.assert_running();
+
+    // the application vetoes every certificate
+    args.push("--veto-client-cert".into());
+    let (mut veto, vport) = tls_test_server(&strs(&args));
+    client_cert_check(vport, Some("client"), "refused", &veto);
+    assert!(
+        veto.wait_stderr("client certificate verification: ", Duration::from_secs(5))
+            && veto.stderr().contains(", vetoed"),
+        "the veto was not consulted\n{}",
+        veto.output()
+    );
+    veto.assert_running();
+}
+
+// ----------------------------------------------------------------- ciphers
+
+#[test]
+fn cipher_list_narrows_tls12_suites() {
+    let mut args = rsa_args();
+    args.extend([
+        "--ciphers".into(),
+        "ECDHE-RSA-AES256-GCM-SHA384:HIGH:!aNULL:RC4-MD5".into(),
+    ]);
+    let (server, port) = tls_test_server(&strs(&args));
+    for (cipher, expect) in [
+        ("ECDHE-RSA-AES256-GCM-SHA384", "ok"),
+        ("ECDHE-RSA-AES128-GCM-SHA256", "refused"),
+        ("ECDHE-RSA-CHACHA20-POLY1305", "refused"),
+    ] {
+        tls_check(
+            port,
+            &["--cipher", cipher, "--expect", expect, "tls12-cipher"],
+            &server,
+            Duration::from_secs(30),
+        );
+    }
+    tls_check(port, &["tls13"], &server, Duration::from_secs(30));
+    assert!(
+        server.stderr().contains("RC4-MD5"),
+        "no warning about the RC4-MD5 rustls lacks\n{}",
+        server.output()
+    );
+}
+
+// ----------------------------------------------------------------- robustness
+
+#[test]
+fn misbehaving_tls_clients() {
+    let (mut server, port) = tls_test_server(&strs(&rsa_args()));
+    let f = tls_check(
+        port,
+        &["plain-http", "garbage", "handshakes", "idle"],
+        &server,
+        Duration::from_secs(120),
+    );
+    server.assert_running();
+    assert!(
+        f.stdout.contains("PASS idle"),
+        "idle connections\n{}",
+        f.stdout
+    );
+    assert_page(port, "localhost", &server);
+}
+
+// ----------------------------------------------------------------- no OpenSSL
+
+#[test]
+fn library_does_not_link_openssl() {
+    let so = release_dir().join("libwebsockets.so");
+    assert!(
+        so.is_file(),
+        "{} missing: cargo build --release",
+        so.display()
+    );
+    let f = run(Command::new("ldd").arg(&so), Duration::from_secs(20));
+    assert!(f.ok(), "ldd: {}", f.describe());
+    println!("{}", f.stdout);
+    for lib in ["libssl", "libcrypto", "libgnutls", "libmbedtls"] {
+        assert!(
+            !f.stdout.contains(lib),
+            "{} links {lib}:\n{}",
+            so.display(),
+            f.stdout
+        );
+    }
+}
