@@ -196,3 +196,46 @@ handshake = {
 }
 for name, data in handshake.items():
     write("handshake", name, data)
+
+# ---------------------------------------------------------------- extensions
+ext_headers = {
+    "pmd-plain": b"permessage-deflate",
+    "pmd-client-bits": b"permessage-deflate; client_max_window_bits",
+    "pmd-all": b"permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+               b"server_max_window_bits=10; client_max_window_bits=12, permessage-deflate",
+    "pmd-quoted": b'foo; bar="baz", permessage-deflate; client_max_window_bits="10"',
+    "pmd-bad-bits": b"permessage-deflate; server_max_window_bits=7, "
+                    b"permessage-deflate; client_max_window_bits=16",
+    "pmd-duplicate": b"permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+    "deflate-frame": b"deflate-frame",
+    "webkit": b"x-webkit-deflate-frame, deflate-frame; x=1",
+    "empty-elements": b" , ,permessage-deflate , ",
+    "bad-syntax": b"a;;b, =c, d; e=\"unterminated",
+}
+selectors = [b"\x0f\x0f\x00\x00", b"\x4a\x44\x1f\x05", b"\x8f\x90\x0c\x83", b"\x07\x47\x07\x17"]
+for i, (name, text) in enumerate(ext_headers.items()):
+    write("ext_negotiate", name, selectors[i % len(selectors)] + text)
+
+import zlib
+
+
+def raw_deflate(data, wbits=15, final=False):
+    c = zlib.compressobj(6, zlib.DEFLATED, -wbits)
+    out = c.compress(data) + (c.flush(zlib.Z_FINISH) if final else c.flush(zlib.Z_SYNC_FLUSH))
+    return out if final else out[:-4]
+
+
+hello = b"Hello"
+inflate_seeds = {
+    # flags: bit0 client role, bit1/2 no_context_takeover, bit3 retain state
+    "rfc7692-hello": bytes([0, 7, 0x3f]) + bytes([0xF2, 0x48, 0xCD, 0xC9, 0xC9, 0x07, 0x00]),
+    "stored-block": bytes([1, 3, 0x3f]) + bytes([0x00, 0x05, 0x00, 0xFA, 0xFF]) + hello,
+    "text": bytes([0, 13, 0x3f]) + raw_deflate("Hello, wörld — compression ✓ ".encode() * 20),
+    "window-9": bytes([2, 40, 0x09]) + raw_deflate(bytes(range(256)) * 8, wbits=9),
+    "bfinal": bytes([4, 5, 0x3f]) + raw_deflate(b"the end " * 30, final=True),
+    "plain-roundtrip": bytes([8, 200, 0x12]) + b"round trip me " * 40,
+    "zeros": bytes([1, 77, 0x24]) + raw_deflate(bytes(60000)),
+    "garbage": bytes([6, 1, 0x00]) + bytes([0xFF, 0xFE, 0x13, 0x37] * 16),
+}
+for name, data in inflate_seeds.items():
+    write("inflate", name, data)

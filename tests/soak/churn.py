@@ -9,7 +9,8 @@ fragmented, text and binary, checking every byte), then leaves in one of several
 is garbage or a half request instead. Every 10 s the server's VmRSS, descriptor count
 and the counters are appended to the CSV. Standard library only.
 
-Exit status 1 when the server died or an echo came back wrong.
+Exit status 1 when the server died, an echo came back wrong, or the server still holds
+descriptors once the churn has stopped.
 """
 import argparse
 import os
@@ -235,6 +236,10 @@ def main():
     rss = [r[1] for r in rows if r[1] >= 0]
     print("soak: VmRSS first %d KiB, last %d KiB, max %d KiB; %d connections, %d messages, "
           "%d aborted on purpose" % (rss[0], rss[-1], max(rss), c.conns, c.msgs, c.aborts))
+    fds = [r[2] for r in rows if r[2] >= 0]
+    if len(fds) >= 2 and fds[-1] > fds[0] + 16:
+        c.error("server holds %d descriptors after the churn stopped (%d at the start): "
+                "connections leaked" % (fds[-1], fds[0]))
     for e in c.errors[:20]:
         print("soak: error: %s" % e, file=sys.stderr)
     if not alive:

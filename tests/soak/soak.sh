@@ -7,8 +7,9 @@
 #
 # Builds target/release/libwebsockets.so when missing and test-echo into target/soak/.
 # The CSV and the server log go to target/soak/ (or $SOAK_OUT). Exit status is non-zero
-# if the server died, an echo came back wrong, or the server did not exit cleanly on
-# SIGINT at the end. Standard Python 3 only (no packages).
+# if the server died, an echo came back wrong, descriptors were not released after the
+# churn, or the server did not exit cleanly on SIGINT at the end. Standard Python 3
+# only (no packages).
 set -euo pipefail
 
 MINUTES="${1:-10}"
