@@ -624,6 +624,20 @@ fn server_deflate_frame_interop() {
     run_script(&mut echo, "dframe_client.py", &[], Duration::from_secs(60));
 }
 
+/// deflate-frame: a message of two compressed frames, each inflating to 129 MiB (below
+/// the 256 MiB limit on its own), is over the message limit: close 1009 rather than
+/// delivering 258 MiB to the application.
+#[test]
+fn server_deflate_frame_message_limit_closes_1009() {
+    let mut echo = Echo::start(&[]);
+    run_script(
+        &mut echo,
+        "dframe_client.py",
+        &["--only", "df-limit", "--limit"],
+        Duration::from_secs(90),
+    );
+}
+
 // ------------------------------------------------------------------ 5. client side
 
 /// tests/ext/pmd_server.py: Python `websockets` echo servers (compression with
@@ -750,13 +764,24 @@ const CLIENT_FRAGMENTED: u32 = 3;
 /// tests/ext/client_pmd.c with the internal extensions against Python servers: with
 /// compression on, permessage-deflate is negotiated (seen by the server) and every
 /// whole message arrives compressed, also under the nct listener's no-context-takeover
-/// and 9/10-bit windows (which a client ignoring them cannot pass); with compression
-/// off the echo still works without extension; and against test-echo.
+/// and 9/10-bit windows (which a client ignoring them cannot pass); echoes also come
+/// back as compressed fragments; with compression off the echo still works without
+/// extension; and against test-echo.
 #[test]
 fn client_pmd_against_python_servers() {
     let py = PyServer::start();
-    for listener in ["default", "full", "nct", "plain"] {
-        let path = format!("/{listener}-ext");
+    let runs = [
+        ("default", "/default-ext"),
+        ("full", "/full-ext"),
+        ("nct", "/nct-ext"),
+        ("plain", "/plain-ext"),
+        // echoes come back in three (compressed) fragments
+        ("default", "/frag-default"),
+        ("nct", "/frag-nct"),
+        ("plain", "/frag-plain"),
+    ];
+    for (listener, path) in runs {
+        let path = path.to_string();
         let f = run_client(
             &[
                 "--port".into(),
@@ -830,6 +855,41 @@ fn client_pmd_against_python_servers() {
     );
     assert!(f.ok, "client_pmd against test-echo:\n{}", f.output);
     echo.assert_alive("after client_pmd");
+}
+
+/// The client's offer with the internal extensions: v1.23's deflate-frame vetoed the
+/// `x-webkit-deflate-frame` name on the client side
+/// (`LWS_EXT_CALLBACK_CHECK_OK_TO_PROPOSE_EXTENSION`, before the application's
+/// CLIENT_CONFIRM_EXTENSION_SUPPORTED), so the offer is
+/// `deflate-frame, permessage-deflate; client_max_window_bits` and the application is
+/// asked about those two names only.
+#[test]
+fn client_offer_leaves_out_x_webkit_deflate_frame() {
+    let py = PyServer::start();
+    let f = run_client(
+        &[
+            "--port".into(),
+            py.port("plain").to_string(),
+            "--path".into(),
+            "/offer".into(),
+            "--max".into(),
+            "1000".into(),
+        ],
+        Duration::from_secs(70),
+    );
+    assert!(f.ok, "client_pmd:\n{}", f.output);
+    let line = py.closed_line("plain", "/offer");
+    assert_eq!(
+        field(&line, "offer"),
+        "deflate-frame, permessage-deflate; client_max_window_bits",
+        "{line}"
+    );
+    assert!(
+        f.output
+            .contains("offered: deflate-frame,permessage-deflate\n"),
+        "names CLIENT_CONFIRM_EXTENSION_SUPPORTED was called with:\n{}",
+        f.output
+    );
 }
 
 /// `libwebsocket_get_reserved_bits()` in CLIENT_RECEIVE of a compressed message: v1.23

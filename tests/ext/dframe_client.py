@@ -19,12 +19,15 @@ Checks (each for "deflate-frame" and "x-webkit-deflate-frame"):
   many        500 messages in a row, written before reading (shared context)
   corrupt     an undecodable frame: close 1007
   utf8        a compressed text frame with invalid UTF-8: close 1007
+  df-limit    (only with --limit) a message of two frames inflating to 129 MiB
+              each: over the 256 MiB message limit, close 1009
 """
 
 import argparse
 import os
 import random
 import sys
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -178,10 +181,29 @@ def check_utf8(port, name):
         c.close()
 
 
+def check_limit(port, name):
+    """Two frames of one message, each inflating to 129 MiB of zeros (about
+    130 KB compressed): the message (258 MiB) is over the server's 256 MiB
+    message limit although each frame is below it: close 1009."""
+    c = DFConn(port, name)
+    try:
+        c.c.sock.settimeout(60)
+        blk = bytes(1 << 20)
+        for i in range(2):
+            co = c.tx.c or zlib.compressobj(6, zlib.DEFLATED, -15)
+            c.tx.c = co
+            data = b"".join(co.compress(blk) for _ in range(129)) + co.flush(zlib.Z_SYNC_FLUSH)
+            c.c.send_frame(OP_BINARY if i == 0 else OP_CONT, data[:-4], fin=i == 1, rsv=RSV1)
+        c.c.expect_close(1009, within=60)
+    finally:
+        c.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--only", default="")
+    ap.add_argument("--limit", action="store_true", help="also the 258 MiB message check")
     a = ap.parse_args()
     c = Checks("dframe_client", a.only)
     for name in NAMES:
@@ -191,6 +213,8 @@ def main():
         c.run(short + "many", check_many, a.port, name)
         c.run(short + "corrupt", check_corrupt, a.port, name)
         c.run(short + "utf8", check_utf8, a.port, name)
+    if a.limit:
+        c.run("df-limit", check_limit, a.port, "deflate-frame")
     c.finish()
 
 

@@ -17,8 +17,8 @@ Checks:
                   far back, garbage in a later fragment: close 1007
   rsv1-cont       RSV1 on a continuation frame (after a compressed or a plain first
                   frame): close 1002
-  rsv1-control    RSV1 on ping, pong, close (also inside a fragmented message):
-                  close 1002
+  rsv1-control    RSV1 on ping, pong, close (also inside a fragmented message),
+                  with permessage-deflate and with deflate-frame: close 1002
   rsv23           RSV2, RSV3, RSV1|RSV2 on data frames, RSV2 on a continuation and
                   a ping: close 1002
   utf8            invalid UTF-8 in compressed text (bad byte, truncated at the
@@ -60,10 +60,12 @@ PMD = "permessage-deflate"
 
 
 def pmd_conn(port, offer=PMD):
+    """A connection on which the (first) offered extension was accepted."""
     c = RawConn(port, offer)
     need(c.status == 101, f"status {c.status}")
     names = [n for n, _ in c.extensions()]
-    need(names == [PMD], f"permessage-deflate not negotiated: {names}")
+    want = offer.split(";")[0].split(",")[0].strip()
+    need(names == [want], f"{want} not negotiated: {names}")
     return c
 
 
@@ -224,11 +226,12 @@ def check_rsv1_control(port):
         ("RSV1 on a ping inside a compressed message", [(OP_TEXT, comp[:4], False, RSV1), (OP_PING, b"m", True, RSV1)]),
     ]
     bad = []
-    for what, frames in cases:
-        try:
-            expect_code(port, frames, 1002, what, within=3)
-        except Fail as e:
-            bad.append(str(e))
+    for offer in (PMD, "deflate-frame"):
+        for what, frames in cases:
+            try:
+                expect_code(port, frames, 1002, f"{offer}: {what}", offer=offer, within=3)
+            except Fail as e:
+                bad.append(str(e))
     need(not bad, "; ".join(bad))
 
 

@@ -10,6 +10,8 @@ Checks:
   fragmented  messages sent as several compressed frames (websockets compresses
               fragments): 3 x 100 KB, 1000 x 10 B, empty fragments, 16 MiB in 16
   many        2000 messages written before any echo is read, in order
+  flow        24 x 1 MiB written while reading (the server pauses and resumes
+              reading compressed input)
   takeover    the same message twice: the second is tiny on the wire both ways
               (context takeover) and still echoes right
   params      every combination of server/client_no_context_takeover,
@@ -198,6 +200,25 @@ async def check_many(port):
         await w
 
 
+async def check_flow(port):
+    """24 messages of 1 MiB (text and random binary) written while the echoes
+    are read concurrently: the server pauses reading above its queue mark and
+    must resume with the inflater state intact."""
+    async with open_ws(port, max_queue=None, write_limit=1 << 22) as ws:
+        negotiated(ws)
+        msgs = [random_bytes(1 << 20, 1000 + i) if i % 2 else text_of(1 << 20, i) for i in range(24)]
+
+        async def writer():
+            for m in msgs:
+                await ws.send(m)
+
+        w = asyncio.ensure_future(writer())
+        for i, m in enumerate(msgs):
+            back = await asyncio.wait_for(ws.recv(), 60)
+            need(back == m, f"message {i} differs")
+        await w
+
+
 async def check_takeover(port):
     async with open_ws(port) as ws:
         negotiated(ws)
@@ -359,6 +380,7 @@ async def main():
     await c.run_async("sizes", check_sizes, a.port, not a.no_big, limit=120)
     await c.run_async("fragmented", check_fragmented, a.port, not a.no_big, limit=120)
     await c.run_async("many", check_many, a.port, limit=60)
+    await c.run_async("flow", check_flow, a.port, limit=90)
     await c.run_async("takeover", check_takeover, a.port)
     await c.run_async("params", check_params, a.port, limit=120)
     c.finish()

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Python `websockets` echo servers on 127.0.0.1 for the client-side tests:
-every message comes back with the same type, on any path.
+every message comes back with the same type, on any path; on paths starting
+with /frag as three fragments (compressed by websockets frame by frame, RSV1 on
+the first) when it has at least 3 bytes (text is cut at character boundaries).
 
 Usage: pmd_server.py [--lifetime SECONDS]
 
@@ -47,9 +49,14 @@ def make_handler(name):
     async def handler(ws):
         msgs = 0
         try:
+            fragment = ws.request.path.startswith("/frag")
             async for msg in ws:
                 msgs += 1
-                await ws.send(msg)
+                if fragment and len(msg) >= 3:
+                    third = len(msg) // 3
+                    await ws.send([msg[:third], msg[third:2 * third], msg[2 * third:]])
+                else:
+                    await ws.send(msg)
         except Exception:
             pass
         rsv1 = sum(getattr(e, "rsv1_messages", 0) for e in ws.protocol.extensions)
