@@ -857,6 +857,151 @@ fn client_pmd_against_python_servers() {
     echo.assert_alive("after client_pmd");
 }
 
+/// tests/ext/reply_server.py: answers each handshake with the extension value the
+/// request path asks for, then echoes (inflating as agreed). Killed by PID on drop.
+struct ReplyServer {
+    child: Child,
+    port: u16,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl ReplyServer {
+    fn start() -> ReplyServer {
+        python_ready();
+        let mut child = Command::new("python3")
+            .arg("-u")
+            .arg(script("reply_server.py"))
+            .args(["--lifetime", "240"])
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start reply_server.py");
+        let (rx, lines) = line_reader(&mut child);
+        let Some(line) = wait_line(&rx, "port ", Duration::from_secs(20)) else {
+            kill_child(&mut child);
+            panic!("reply_server.py did not report its port");
+        };
+        let port = line[5..].trim().parse().expect("port number");
+        // the reader thread keeps filling `lines`; the channel is not needed any more
+        drop(rx);
+        ReplyServer { child, port, lines }
+    }
+
+    /// The "done ext=VALUE ..." line of the connection that asked for `ext`.
+    fn done_line(&self, ext: &str) -> Option<String> {
+        let want = format!("done ext={} offer=", if ext.is_empty() { "-" } else { ext });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(l) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.starts_with(&want))
+            {
+                return Some(l.clone());
+            }
+            sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for ReplyServer {
+    fn drop(&mut self) {
+        kill_child(&mut self.child);
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The client's handling of the server's choice (reply_server.py answers with a
+/// chosen Sec-WebSocket-Extensions): replies RFC 7692 allows are taken and honoured
+/// (the client compresses within the granted window, resets its context when told;
+/// the server inflates accordingly and would close 1007 otherwise); replies with bad
+/// or unknown parameters, window bits outside 8..15, a valueless
+/// client_max_window_bits, two compression extensions, or an extension never offered
+/// fail the handshake (CLIENT_CONNECTION_ERROR once).
+#[test]
+fn client_takes_only_valid_replies() {
+    let srv = ReplyServer::start();
+    let accepted = [
+        "",
+        "permessage-deflate",
+        "permessage-deflate; client_max_window_bits=9",
+        "permessage-deflate; client_max_window_bits=12; server_max_window_bits=10",
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+        "permessage-deflate; client_no_context_takeover; client_max_window_bits=10",
+        "permessage-deflate; server_max_window_bits=8",
+        "deflate-frame",
+    ];
+    let refused = [
+        "permessage-deflate; server_max_window_bits=7",
+        "permessage-deflate; server_max_window_bits=16",
+        "permessage-deflate; client_max_window_bits=16",
+        "permessage-deflate; client_max_window_bits",
+        "permessage-deflate; client_max_window_bits=1a",
+        "permessage-deflate; foo",
+        "permessage-deflate; server_no_context_takeover=1",
+        "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+        "permessage-deflate, permessage-deflate",
+        "deflate-frame, permessage-deflate",
+        "permessage-deflate, deflate-frame",
+        "deflate-frame; max_window_bits=10",
+        "foo-unknown",
+        "permessage-deflate;;",
+    ];
+    let mut bad = Vec::new();
+    for (ext, refuse) in accepted
+        .iter()
+        .map(|e| (*e, false))
+        .chain(refused.iter().map(|e| (*e, true)))
+    {
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            srv.port.to_string(),
+            "--path".into(),
+            format!("/?ext={}", url_encode(ext)),
+            "--max".into(),
+            "300000".into(),
+        ];
+        if refuse {
+            args.push("--expect-error".into());
+        }
+        let f = run_client(&args, Duration::from_secs(70));
+        let line = srv.done_line(ext).unwrap_or_default();
+        let ok = f.ok
+            && (refuse
+                || (line.contains(" close=close ")
+                    && (ext.is_empty() || !line.contains(" compressed=0 "))));
+        eprintln!("reply {ext:?}: client ok={}, server: {line}", f.ok);
+        if !ok {
+            bad.push(format!(
+                "reply {ext:?} ({}): {}\n  server: {line}",
+                if refuse { "must fail" } else { "must work" },
+                f.output
+                    .lines()
+                    .filter(|l| l.starts_with("FAIL"))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
 /// The client's offer with the internal extensions: v1.23's deflate-frame vetoed the
 /// `x-webkit-deflate-frame` name on the client side
 /// (`LWS_EXT_CALLBACK_CHECK_OK_TO_PROPOSE_EXTENSION`, before the application's

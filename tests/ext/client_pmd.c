@@ -5,7 +5,7 @@
  * (tests/ext/pmd_server.py, or examples/test-echo).
  *
  * Usage: client_pmd --port P [--path /echo] [--expect-rsv1 yes|no|any]
- *                   [--max BYTES] [--no-extensions]
+ *                   [--max BYTES] [--no-extensions] [--expect-error]
  *
  * One connection. Messages of 0 B .. --max (default 1 MiB), text and binary,
  * compressible and not, each written with one libwebsocket_write (so the
@@ -17,6 +17,10 @@
  * asked about (CLIENT_CONFIRM_EXTENSION_SUPPORTED), a "PASS"/"FAIL" line per
  * check and closes with "client_pmd: N messages, M failed checks"; exit status
  * 0 only when every check passed. Gives up after 60 s.
+ *
+ * --expect-error: the handshake must fail instead (CLIENT_CONNECTION_ERROR
+ * exactly once, never ESTABLISHED), e.g. for a reply naming extensions or
+ * parameters the client must not accept.
  */
 
 #include <getopt.h>
@@ -49,7 +53,7 @@ static int rx_started, rx_binary, rx_rsv1;
 static unsigned char rx_rsv_raw;	/* libwebsocket_get_reserved_bits() at the first chunk */
 static int rsv_failures;		/* only the first is printed */
 static int failures, echoed, rsv1_msgs;
-static int established, closed, conn_error, done;
+static int established, closed, conn_error, done, expect_error;
 static const char *expect_rsv1 = "any";
 static char offered[256];
 
@@ -207,7 +211,7 @@ static int pmd_callback(struct libwebsocket_context *context, struct libwebsocke
 		libwebsocket_callback_on_writable(context, wsi);
 		break;
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		conn_error = 1;
+		conn_error++;
 		done = 1;
 		break;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
@@ -283,6 +287,7 @@ int main(int argc, char **argv)
 		{ "expect-rsv1", required_argument, NULL, 'r' },
 		{ "max", required_argument, NULL, 'm' },
 		{ "no-extensions", no_argument, NULL, 'n' },
+		{ "expect-error", no_argument, NULL, 'e' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const size_t sizes[] = { 0, 1, 125, 126, 127, 1000, 65535, 65536, 65537, 300000, 1048576 };
@@ -295,15 +300,16 @@ int main(int argc, char **argv)
 	unsigned int s;
 	long long deadline;
 
-	while ((c = getopt_long(argc, argv, "p:a:r:m:n", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:a:r:m:ne", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': port = atoi(optarg); break;
 		case 'a': path = optarg; break;
 		case 'r': expect_rsv1 = optarg; break;
 		case 'm': max = (size_t)strtoul(optarg, NULL, 10); break;
 		case 'n': use_ext = 0; break;
+		case 'e': expect_error = 1; break;
 		default:
-			fprintf(stderr, "usage: %s --port P [--path P] [--expect-rsv1 yes|no|any] [--max N] [--no-extensions]\n",
+			fprintf(stderr, "usage: %s --port P [--path P] [--expect-rsv1 yes|no|any] [--max N] [--no-extensions] [--expect-error]\n",
 				argv[0]);
 			return 2;
 		}
@@ -349,6 +355,18 @@ int main(int argc, char **argv)
 	libwebsocket_context_destroy(context);
 
 	printf("offered: %s\n", offered[0] ? offered : "(nothing)");
+	if (expect_error) {
+		if (conn_error != 1)
+			fail("CLIENT_CONNECTION_ERROR came %d times, expected once", conn_error);
+		if (established)
+			fail("the connection was established although the reply must be refused");
+		if (!failures)
+			printf("PASS handshake refused\n");
+		printf("client_pmd: %d messages, %d failed checks\n", echoed, failures);
+		free(txbuf);
+		free(rx);
+		return failures ? 1 : 0;
+	}
 	printf("echoes with RSV1: %d of %d\n", rsv1_msgs, echoed);
 	if (rsv_failures > 1) {
 		printf("FAIL %d messages in all had unexpected reserved bits\n", rsv_failures);
