@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const SONAME: &str = "libwebsockets.so.4.0.0";
 
@@ -65,12 +65,29 @@ fn lib_dir() -> PathBuf {
     })
 }
 
+/// A free loopback port below Linux's ephemeral range (32768-60999), so that
+/// outgoing connections of other programs cannot take it before it is bound.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1:0")
-        .local_addr()
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
         .unwrap()
-        .port()
+        .subsec_nanos() as u64
+        ^ ((std::process::id() as u64) << 16)
+        ^ call.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut x = seed | 1;
+    for _ in 0..1000 {
+        // xorshift
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let port = 20000 + (x % 12000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000");
 }
 
 fn need_tool(tool: &str, package: &str) {
@@ -577,6 +594,10 @@ fn install_refuses_relative_prefix() {
         true,
     );
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("absolute"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("absolute"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(files_under(tmp.path()).is_empty());
 }

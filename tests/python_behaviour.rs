@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -86,9 +86,29 @@ fn python_ready() {
     }
 }
 
+/// A free loopback port below Linux's ephemeral range (32768-60999), so that
+/// outgoing connections of other programs cannot take it before it is bound.
 fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        ^ ((std::process::id() as u64) << 16)
+        ^ call.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut x = seed | 1;
+    for _ in 0..1000 {
+        // xorshift
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let port = 20000 + (x % 12000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000");
 }
 
 /// Waits for `child` up to `within`, killing it (by PID, through the handle) after.
@@ -156,7 +176,10 @@ fn check_script(name: &str, make_args: impl Fn() -> Vec<String>, within: Duratio
         if attempt < 2 && port_clash {
             continue;
         }
-        panic!("{name} failed ({:?}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}", out.status);
+        panic!(
+            "{name} failed ({:?}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+            out.status
+        );
     }
 }
 
@@ -308,7 +331,11 @@ fn module_finds_target_release_by_default() {
         .expect("python3");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut lines = stdout.lines();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(lines.next().map(PathBuf::from), Some(release));
     assert!(lines.next().is_some_and(|v| v.starts_with("1.3 ")));
 }
