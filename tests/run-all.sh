@@ -6,6 +6,7 @@
 #   4. cargo clippy --all-targets --release -- -D warnings
 #   5. cargo test --release           (unit tests and every tests/*.rs)
 #   6. benches/run.sh --smoke         (the benchmark harness still runs; no speed judged)
+#   7. bash fuzz/run-short.sh 10      (every fuzz target for 10 s, stable, no sanitizer)
 # A failed build stops the run; the other steps all run and are summed up in the last
 # line, "run-all: N passed, M failed". Each step is bounded by RUN_ALL_STEP_TIMEOUT
 # seconds (default 2400). Exit status 0 only when every step passed.
@@ -107,6 +108,7 @@ step fmt cargo fmt --all -- --check
 step clippy cargo clippy --all-targets --release -- -D warnings
 step test cargo test --release --no-fail-fast
 step bench-smoke bash benches/run.sh --smoke
+step fuzz-short bash fuzz/run-short.sh 10
 
 summary
 [[ $failed -eq 0 ]]

@@ -6,11 +6,24 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 /// A deadline for connection `slot`; `stamp` tells stale entries from the live one.
+/// Kept to 12 bytes (centisecond resolution, 497 days of range): a heap entry per
+/// connection is part of the per-connection memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Deadline {
-    pub at_ms: u64,
+    pub at_cs: u32,
     pub slot: u32,
     pub stamp: u32,
+}
+
+impl Deadline {
+    /// A deadline `at_ms` milliseconds after the clock's start (rounded up to 10 ms).
+    pub fn at(at_ms: u64, slot: u32, stamp: u32) -> Deadline {
+        Deadline {
+            at_cs: at_ms.div_ceil(10).min(u64::from(u32::MAX)) as u32,
+            slot,
+            stamp,
+        }
+    }
 }
 
 #[derive(Default, Debug)]
@@ -29,12 +42,12 @@ impl TimerHeap {
 
     /// Earliest pending deadline (possibly stale).
     pub fn next_at(&self) -> Option<u64> {
-        self.heap.peek().map(|r| r.0.at_ms)
+        self.heap.peek().map(|r| u64::from(r.0.at_cs) * 10)
     }
 
     /// Removes and returns one entry due at or before `now_ms`.
     pub fn pop_due(&mut self, now_ms: u64) -> Option<Deadline> {
-        if self.heap.peek()?.0.at_ms <= now_ms {
+        if u64::from(self.heap.peek()?.0.at_cs) * 10 <= now_ms {
             self.heap.pop().map(|r| r.0)
         } else {
             None
@@ -51,8 +64,16 @@ impl TimerHeap {
 
     /// Drops stale entries when the heap has grown far beyond the live count.
     pub fn compact(&mut self, is_live: impl Fn(&Deadline) -> bool) {
-        let v: Vec<_> = self.heap.drain().filter(|r| is_live(&r.0)).collect();
+        let mut v: Vec<_> = self.heap.drain().filter(|r| is_live(&r.0)).collect();
+        v.shrink_to_fit();
         self.heap = v.into();
+    }
+
+    /// Gives memory back once most entries have expired.
+    pub fn shrink_if_sparse(&mut self) {
+        if self.heap.capacity() > 1024 && self.heap.len() * 4 < self.heap.capacity() {
+            self.heap.shrink_to(self.heap.len() * 2);
+        }
     }
 }
 
@@ -62,21 +83,9 @@ mod tests {
     #[test]
     fn due_in_order() {
         let mut t = TimerHeap::new();
-        t.push(Deadline {
-            at_ms: 30,
-            slot: 1,
-            stamp: 0,
-        });
-        t.push(Deadline {
-            at_ms: 10,
-            slot: 2,
-            stamp: 0,
-        });
-        t.push(Deadline {
-            at_ms: 20,
-            slot: 3,
-            stamp: 0,
-        });
+        t.push(Deadline::at(30, 1, 0));
+        t.push(Deadline::at(10, 2, 0));
+        t.push(Deadline::at(20, 3, 0));
         assert_eq!(t.next_at(), Some(10));
         assert_eq!(t.pop_due(5), None);
         assert_eq!(t.pop_due(25).map(|d| d.slot), Some(2));

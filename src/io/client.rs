@@ -80,7 +80,10 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<Rc<Conn>> {
     let _ = crate::io::sys::fill_random(&mut key_raw);
     let mut key = [0u8; 32];
     let kl = b64_encode_into(&key_raw, &mut key).unwrap_or(0);
+    let serial = ctx.next_serial.get();
+    ctx.next_serial.set(serial + 1);
     *conn.client.borrow_mut() = Some(Box::new(ClientSetup {
+        serial,
         address: req.address,
         port: req.port,
         path: if req.path.is_empty() {
@@ -105,7 +108,7 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<Rc<Conn>> {
             if !ensure_resolver(ctx) {
                 fail_later(ctx, &conn);
             } else if let Some(r) = ctx.resolver.borrow().as_ref() {
-                r.start(conn.serial, target_host, target_port);
+                r.start(serial, target_host, target_port);
             }
         }
     }
@@ -170,7 +173,11 @@ pub fn resolutions_ready(ctx: &Context) {
         None => return,
     };
     for r in done {
-        let Some(conn) = ctx.all_conns().into_iter().find(|c| c.serial == r.serial) else {
+        let Some(conn) = ctx
+            .all_conns()
+            .into_iter()
+            .find(|c| c.client.borrow().as_ref().map(|s| s.serial) == Some(r.serial))
+        else {
             continue;
         };
         if conn.state.get() != ConnState::ClientResolving {
@@ -442,18 +449,15 @@ pub fn parse_response(buf: &[u8]) -> Result<ParsedHead, MalformedHead> {
         Ok(httparse::Status::Partial) => Ok(None),
         Ok(httparse::Status::Complete(n)) => {
             let status = resp.code.unwrap_or(0);
-            let mut t = HeaderTable::new();
-            t.add(
-                TOKEN_HTTP,
-                format!("{} {}", status, resp.reason.unwrap_or(""))
-                    .trim_end()
-                    .as_bytes(),
-            );
+            let status_line = format!("{} {}", status, resp.reason.unwrap_or(""));
+            let mut pairs: Vec<(usize, &[u8])> =
+                vec![(TOKEN_HTTP, status_line.trim_end().as_bytes())];
             for h in resp.headers.iter() {
                 if let Some(idx) = token_for_name(h.name) {
-                    t.add(idx, h.value.trim_ascii());
+                    pairs.push((idx, h.value.trim_ascii()));
                 }
             }
+            let t = HeaderTable::from_pairs(&pairs);
             Ok(Some((status, t, n)))
         }
         Err(_) => Err(MalformedHead),

@@ -68,30 +68,23 @@ pub mod flag {
     /// The poller reported the peer's FIN or an error: read until EOF, not just until
     /// a short read.
     pub const PEER_HUP: u32 = 1 << 16;
+    /// Reading stopped because this connection's output is backed up (a peer that
+    /// sends but does not read, e.g. a ping flood): resumes when the queue drains.
+    pub const RX_BACKPRESSURE: u32 = 1 << 17;
 }
 
-/// Zeroed, 16-byte aligned per-session memory handed to C as `void *user`.
-/// `Cell` contents let C write through the pointer while Rust holds the box.
-#[repr(C, align(16))]
+pub use crate::io::sys::UserSpace;
+
+/// A protocol index stored in two bytes (the protocol table is capped at 4096).
 #[derive(Default)]
-struct Chunk16(Cell<[u8; 16]>);
+pub struct ProtoIndex(Cell<u16>);
 
-pub struct UserSpace {
-    chunks: Box<[Chunk16]>,
-}
-
-impl UserSpace {
-    pub fn zeroed(size: usize) -> Option<UserSpace> {
-        if size == 0 {
-            return None;
-        }
-        let n = size.div_ceil(16);
-        let chunks: Box<[Chunk16]> = (0..n).map(|_| Chunk16::default()).collect();
-        Some(UserSpace { chunks })
+impl ProtoIndex {
+    pub fn get(&self) -> usize {
+        usize::from(self.0.get())
     }
-
-    pub fn ptr(&self) -> *mut libc::c_void {
-        self.chunks.as_ptr() as *mut libc::c_void
+    pub fn set(&self, i: usize) {
+        self.0.set(i.min(usize::from(u16::MAX)) as u16);
     }
 }
 
@@ -132,31 +125,64 @@ impl OutBuf {
     }
 }
 
-/// A byte buffer that costs one pointer while empty (most connections, most of the
-/// time): receive chunks in assembly and input stashed by flow control.
+/// The two rarely used receive buffers of a connection (a receive chunk being
+/// assembled across reads, and input stashed while the application paused receiving),
+/// behind one pointer that is NULL while both are empty: most connections, most of the
+/// time.
 #[derive(Default)]
-#[allow(clippy::box_collection)] // the Box keeps the empty state at one pointer
-pub struct SpareBuf(RefCell<Option<Box<Vec<u8>>>>);
+#[allow(clippy::type_complexity)]
+pub struct RxBufs(RefCell<Option<Box<[Vec<u8>; 2]>>>);
 
-impl SpareBuf {
-    pub fn is_empty(&self) -> bool {
-        self.0.borrow().as_ref().is_none_or(|v| v.is_empty())
+/// One of the two buffers of [`RxBufs`].
+pub struct RxBuf<'a> {
+    bufs: &'a RxBufs,
+    idx: usize,
+}
+
+impl RxBufs {
+    pub fn pending(&self) -> RxBuf<'_> {
+        RxBuf { bufs: self, idx: 0 }
     }
-    pub fn len(&self) -> usize {
-        self.0.borrow().as_ref().map_or(0, |v| v.len())
-    }
-    /// Appends, reserving `reserve` bytes on first use.
-    pub fn extend(&self, data: &[u8], reserve: usize) {
-        let mut b = self.0.borrow_mut();
-        let v = b.get_or_insert_with(|| Box::new(Vec::with_capacity(reserve.max(data.len()))));
-        v.extend_from_slice(data);
-    }
-    /// Takes the contents, leaving the buffer empty (and unallocated).
-    pub fn take(&self) -> Vec<u8> {
-        self.0.borrow_mut().take().map(|b| *b).unwrap_or_default()
+    pub fn stash(&self) -> RxBuf<'_> {
+        RxBuf { bufs: self, idx: 1 }
     }
     pub fn clear(&self) {
         *self.0.borrow_mut() = None;
+    }
+}
+
+impl RxBuf<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn len(&self) -> usize {
+        self.bufs
+            .0
+            .borrow()
+            .as_ref()
+            .map_or(0, |b| b[self.idx].len())
+    }
+    /// Appends, reserving `reserve` bytes on first use.
+    pub fn extend(&self, data: &[u8], reserve: usize) {
+        let mut b = self.bufs.0.borrow_mut();
+        let pair = b.get_or_insert_with(Default::default);
+        let v = &mut pair[self.idx];
+        if v.capacity() == 0 {
+            v.reserve_exact(reserve.max(data.len()));
+        }
+        v.extend_from_slice(data);
+    }
+    /// Takes the contents, leaving this buffer empty (and the pair freed when both are).
+    pub fn take(&self) -> Vec<u8> {
+        let mut b = self.bufs.0.borrow_mut();
+        let Some(pair) = b.as_mut() else {
+            return Vec::new();
+        };
+        let v = std::mem::take(&mut pair[self.idx]);
+        if pair[1 - self.idx].capacity() == 0 {
+            *b = None;
+        }
+        v
     }
 }
 
@@ -191,6 +217,9 @@ pub struct RxInfo {
 /// What a client connection needs until it is established.
 #[derive(Default)]
 pub struct ClientSetup {
+    /// Unique for the context's lifetime (slots are reused, serials are not): matches
+    /// name-lookup results to the connection that asked.
+    pub serial: u64,
     pub address: String,
     pub port: u16,
     pub path: String,
@@ -208,8 +237,6 @@ pub struct ClientSetup {
 }
 
 pub struct Conn {
-    /// Unique for the context's lifetime (slots are reused, serials are not).
-    pub serial: u64,
     /// Back pointer for the C API (the context outlives its connections).
     pub ctx: *const crate::io::context::Context,
     pub fd: RawFd,
@@ -218,7 +245,7 @@ pub struct Conn {
     pub state: Cell<ConnState>,
     pub flags: Cell<u32>,
     /// Index into the protocol table.
-    pub protocol: Cell<usize>,
+    pub protocol: ProtoIndex,
     pub user: RefCell<Option<UserSpace>>,
     /// Caller-provided user data for client connections (not owned).
     pub external_user: Cell<*mut libc::c_void>,
@@ -226,13 +253,13 @@ pub struct Conn {
     pub http: RefCell<Option<Box<HttpState>>>,
     pub out: RefCell<OutBuf>,
     /// A receive chunk being assembled across reads (original semantics: deliver full
-    /// `rx_buffer_size` chunks or frame ends).
-    pub rx_pending: SpareBuf,
-    /// Received bytes not yet parsed because the application paused receiving.
-    pub rx_stash: SpareBuf,
+    /// `rx_buffer_size` chunks or frame ends), and received bytes not yet parsed because
+    /// the application paused receiving.
+    pub rx_bufs: RxBufs,
     pub rx_info: Cell<RxInfo>,
     /// Pending timeout: (reason, stamp); the deadline lives in the context's heap.
     pub timeout_reason: Cell<u32>,
+
     pub timeout_stamp: Cell<u32>,
     pub client: RefCell<Option<Box<ClientSetup>>>,
     /// The TLS session when the connection is encrypted.
@@ -260,6 +287,12 @@ impl Conn {
             .borrow()
             .as_ref()
             .map_or(std::ptr::null_mut(), |u| u.ptr())
+    }
+    pub fn rx_pending(&self) -> RxBuf<'_> {
+        self.rx_bufs.pending()
+    }
+    pub fn rx_stash(&self) -> RxBuf<'_> {
+        self.rx_bufs.stash()
     }
     pub fn is_client_pending(&self) -> bool {
         matches!(

@@ -74,6 +74,42 @@ pub struct Limits {
     pub max_message: u64,
     /// Outbound bytes queued before `lws_send_pipe_choked` says yes.
     pub choke_bytes: usize,
+    /// Outbound bytes a connection may have queued at most; a write beyond fails.
+    pub max_queued: usize,
+}
+
+impl Limits {
+    /// The defaults, overridden by environment variables where set (documented in the
+    /// README): LWS_MAX_MESSAGE, LWS_MAX_HEADER_BYTES, LWS_MAX_HEADERS,
+    /// LWS_HANDSHAKE_TIMEOUT, LWS_CLOSE_TIMEOUT, LWS_CHOKE_BYTES.
+    pub fn from_env() -> Limits {
+        fn var<T: std::str::FromStr>(name: &str) -> Option<T> {
+            std::env::var(name).ok()?.trim().parse().ok()
+        }
+        let mut l = Limits::default();
+        if let Some(v) = var::<u64>("LWS_MAX_MESSAGE").filter(|&v| v > 0) {
+            l.max_message = v;
+        }
+        if let Some(v) = var::<usize>("LWS_MAX_HEADER_BYTES").filter(|&v| v >= 256) {
+            l.head.max_head_bytes = v;
+        }
+        if let Some(v) = var::<usize>("LWS_MAX_HEADERS").filter(|&v| v > 0) {
+            l.head.max_headers = v;
+        }
+        if let Some(v) = var::<u32>("LWS_HANDSHAKE_TIMEOUT").filter(|&v| v > 0) {
+            l.handshake_secs = v;
+        }
+        if let Some(v) = var::<u32>("LWS_CLOSE_TIMEOUT").filter(|&v| v > 0) {
+            l.close_secs = v;
+        }
+        if let Some(v) = var::<usize>("LWS_CHOKE_BYTES").filter(|&v| v > 0) {
+            l.choke_bytes = v;
+        }
+        if let Some(v) = var::<usize>("LWS_MAX_QUEUED").filter(|&v| v > 0) {
+            l.max_queued = v;
+        }
+        l
+    }
 }
 
 impl Default for Limits {
@@ -84,6 +120,7 @@ impl Default for Limits {
             close_secs: 5,
             max_message: 256 * 1024 * 1024,
             choke_bytes: 256 * 1024,
+            max_queued: 64 * 1024 * 1024,
         }
     }
 }
@@ -163,7 +200,7 @@ impl Context {
             user: cfg.user,
             options: cfg.options,
             ka: (cfg.ka_time, cfg.ka_probes, cfg.ka_interval),
-            limits: Limits::default(),
+            limits: Limits::from_env(),
             listener: Cell::new(None),
             listen_port: Cell::new(0),
             conns: RefCell::new(Vec::new()),
@@ -244,24 +281,20 @@ impl Context {
                 (conns.len() - 1) as u32
             }
         };
-        let serial = self.next_serial.get();
-        self.next_serial.set(serial + 1);
         let conn = Rc::new(Conn {
-            serial,
             ctx: self as *const Context,
             fd,
             slot,
             side,
             state: Cell::new(state),
             flags: Cell::new(0),
-            protocol: Cell::new(0),
+            protocol: Default::default(),
             user: RefCell::new(None),
             external_user: Cell::new(std::ptr::null_mut()),
             parser: RefCell::new(None),
             http: RefCell::new(None),
             out: RefCell::new(OutBuf::default()),
-            rx_pending: Default::default(),
-            rx_stash: Default::default(),
+            rx_bufs: Default::default(),
             rx_info: Cell::new(RxInfo::default()),
             timeout_reason: Cell::new(0),
             timeout_stamp: Cell::new(0),
@@ -314,11 +347,7 @@ impl Context {
         }
         let at = self.now_ms() + (secs.max(0) as u64) * 1000;
         let mut t = self.timers.borrow_mut();
-        t.push(Deadline {
-            at_ms: at,
-            slot: conn.slot,
-            stamp,
-        });
+        t.push(Deadline::at(at, conn.slot, stamp));
         let live = self.conns.borrow().len();
         if t.len() > 4 * live + 1024 {
             let conns = self.conns.borrow();

@@ -19,11 +19,21 @@ use std::rc::Rc;
 const FILE_STEP: usize = 64 * 1024;
 
 pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
-    let outcome = {
+    // Usually the whole head comes in one read: parse it in place, copying only when
+    // it arrives in pieces.
+    let (outcome, direct) = {
         let mut http = conn.http.borrow_mut();
         let Some(h) = http.as_mut() else { return };
-        h.inbuf.extend_from_slice(data);
-        parse_request_head(&h.inbuf, &ctx.limits.head)
+        if h.inbuf.is_empty() {
+            let o = parse_request_head(data, &ctx.limits.head);
+            if matches!(o, HeadParse::Partial) {
+                h.inbuf.extend_from_slice(data);
+            }
+            (o, true)
+        } else {
+            h.inbuf.extend_from_slice(data);
+            (parse_request_head(&h.inbuf, &ctx.limits.head), false)
+        }
     };
     match outcome {
         HeadParse::Partial => {}
@@ -31,20 +41,50 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
             crate::log::lws_info!("bad request on fd {}: HTTP {}", conn.fd, status);
             reject(ctx, conn, status, "");
         }
-        HeadParse::Complete(head) => {
+        HeadParse::Complete(mut head) => {
+            let up = handshake::is_upgrade_request(&head.headers)
+                .then(|| UpgradeInfo::new(&head.method, &head.headers));
             let rest = {
                 let mut http = conn.http.borrow_mut();
                 let h = http.as_mut().expect("http state");
-                let rest = h.inbuf.split_off(head.head_len);
+                let rest = if direct {
+                    data[head.head_len..].to_vec()
+                } else {
+                    h.inbuf.split_off(head.head_len)
+                };
                 h.inbuf = Vec::new();
-                h.headers = Some(head.headers.clone());
+                // The table moves to the connection, where lws_hdr_* read it.
+                h.headers = Some(std::mem::take(&mut head.headers));
                 rest
             };
-            if handshake::is_upgrade_request(&head.headers) {
-                upgrade(ctx, conn, &head.method, &head.headers, rest);
-            } else {
-                http_request(ctx, conn, &head.method, &head.uri);
+            match up {
+                Some(u) => upgrade(ctx, conn, u, rest),
+                None => http_request(ctx, conn, &head.method, &head.uri),
             }
+        }
+    }
+}
+
+/// What the upgrade needs from the request, copied out before callbacks run.
+struct UpgradeInfo {
+    check: Result<(), handshake::Refusal>,
+    offer: Option<Vec<u8>>,
+    key: Vec<u8>,
+    extensions: Option<Vec<u8>>,
+}
+
+impl UpgradeInfo {
+    fn new(method: &str, h: &HeaderTable) -> UpgradeInfo {
+        UpgradeInfo {
+            check: handshake::validate_upgrade(method, h),
+            offer: h.get(TOKEN_PROTOCOL).map(|v| v.to_vec()),
+            key: h
+                .get(crate::engine::http::headers::TOKEN_KEY)
+                .unwrap_or(b"")
+                .to_vec(),
+            extensions: h
+                .get(crate::engine::http::headers::TOKEN_EXTENSIONS)
+                .map(|v| v.to_vec()),
         }
     }
 }
@@ -93,14 +133,14 @@ fn http_request(ctx: &Context, conn: &Rc<Conn>, method: &str, uri: &[u8]) {
     }
 }
 
-fn upgrade(ctx: &Context, conn: &Rc<Conn>, method: &str, headers: &HeaderTable, mut rest: Vec<u8>) {
-    if let Err(r) = handshake::validate_upgrade(method, headers) {
+fn upgrade(ctx: &Context, conn: &Rc<Conn>, info: UpgradeInfo, mut rest: Vec<u8>) {
+    if let Err(r) = info.check {
         crate::log::lws_info!("refusing upgrade on fd {}: {}", conn.fd, r.why);
         reject(ctx, conn, r.status, r.extra_headers);
         return;
     }
     let names: Vec<Option<&[u8]>> = ctx.protocols.iter().map(|p| p.name.as_deref()).collect();
-    let offer = headers.get(TOKEN_PROTOCOL);
+    let offer = info.offer.as_deref();
     let Some(index) = handshake::select_protocol(offer, &names) else {
         crate::log::lws_info!(
             "requested protocol {} not supported",
@@ -134,14 +174,13 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, method: &str, headers: &HeaderTable, 
     if !conn.is_open() {
         return;
     }
-    let key = headers
-        .get(crate::engine::http::headers::TOKEN_KEY)
-        .unwrap_or(b"");
     let chosen = offer.and(ctx.protocols[index].name.as_deref());
-    let ext_reply = headers
-        .get(crate::engine::http::headers::TOKEN_EXTENSIONS)
+    let ext_reply = info
+        .extensions
+        .as_deref()
         .and_then(|offer| crate::io::extensions::negotiate_server(ctx, conn, offer));
-    let resp = handshake::switching_protocols(key, chosen, ext_reply.as_deref().map(str::as_bytes));
+    let resp =
+        handshake::switching_protocols(&info.key, chosen, ext_reply.as_deref().map(str::as_bytes));
     tx::write(ctx, conn, &resp, tx::WRITE_HTTP);
     let mut cfg = ParserConfig::new(Role::Server);
     cfg.max_message_size = ctx.limits.max_message;

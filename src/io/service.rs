@@ -144,7 +144,11 @@ fn has_deferred(ctx: &Context) -> bool {
     !ctx.writable_q.borrow().is_empty()
         || !ctx.read_q.borrow().is_empty()
         || !ctx.close_q.borrow().is_empty()
-        || ctx.accept_pending.get()
+        || (ctx.accept_pending.get()
+            && ctx
+                .accept_paused_until
+                .get()
+                .is_none_or(|until| Instant::now() >= until))
 }
 
 /// Work queued during callbacks: writeable callbacks, resumed reads, flushes, closes
@@ -298,12 +302,13 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
         }
         _ => {}
     }
-    if conn.has(flag::RX_PAUSED) {
+    let live = matches!(conn.state.get(), ConnState::Ws | ConnState::Http);
+    if conn.has(flag::RX_PAUSED) || (live && conn.has(flag::RX_BACKPRESSURE)) {
         return;
     }
     // Bytes stashed when the application paused receiving come first.
-    if !conn.rx_stash.is_empty() {
-        let mut stash = conn.rx_stash.take();
+    if !conn.rx_stash().is_empty() {
+        let mut stash = conn.rx_stash().take();
         process_input(ctx, conn, &mut stash);
         if !conn.is_open() || conn.has(flag::RX_PAUSED) {
             return;
@@ -315,6 +320,15 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
         return;
     };
     for _ in 0..READ_BUDGET {
+        if output_backlogged(ctx, conn)
+            && matches!(conn.state.get(), ConnState::Ws | ConnState::Http)
+        {
+            // Stop reading until the peer takes what we owe it (TCP pushes back on it).
+            conn.set(flag::RX_BACKPRESSURE);
+            drop(buf);
+            update_pollin(ctx, conn);
+            return;
+        }
         let cap = buf.len();
         match net::recv(conn.fd, &mut buf[..]) {
             Ok(0) => {
@@ -353,6 +367,38 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
         }
     }
     ctx.enqueue(conn, flag::IN_READ_Q);
+}
+
+/// True when so much output is queued that reading more would only queue more.
+fn output_backlogged(ctx: &Context, conn: &Conn) -> bool {
+    conn.out.borrow().len() > 4 * ctx.limits.choke_bytes
+}
+
+/// External poll: ask for POLLIN exactly while the connection wants to read.
+fn update_pollin(ctx: &Context, conn: &Conn) {
+    if !ctx.external_poll.get() || !conn.is_open() {
+        return;
+    }
+    let want = !conn.has(flag::RX_PAUSED) && !conn.has(flag::RX_BACKPRESSURE);
+    if want && conn.has(flag::POLLIN_CLEARED) {
+        conn.clear(flag::POLLIN_CLEARED);
+        poll_fd_event(
+            ctx,
+            Some(conn),
+            LWS_CALLBACK_SET_MODE_POLL_FD,
+            conn.fd,
+            POLLIN,
+        );
+    } else if !want && !conn.has(flag::POLLIN_CLEARED) {
+        conn.set(flag::POLLIN_CLEARED);
+        poll_fd_event(
+            ctx,
+            Some(conn),
+            LWS_CALLBACK_CLEAR_MODE_POLL_FD,
+            conn.fd,
+            POLLIN,
+        );
+    }
 }
 
 /// Hands received bytes to the layer the connection is in.
@@ -422,6 +468,11 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
         close_conn(ctx, conn, CloseHow::Abort);
         return;
     }
+    if conn.has(flag::RX_BACKPRESSURE) && !output_backlogged(ctx, conn) {
+        conn.clear(flag::RX_BACKPRESSURE);
+        update_pollin(ctx, conn);
+        ctx.enqueue(conn, flag::IN_READ_Q);
+    }
     if conn.state.get() == ConnState::Flushing
         && conn.out.borrow().is_empty()
         && crate::io::tls_io::is_tls(conn)
@@ -486,7 +537,7 @@ pub fn update_pollout(ctx: &Context, conn: &Conn) {
     let want = conn.state.get() == ConnState::ClientConnecting
         || tx::has_pending_output(conn)
         || conn.has(flag::WANT_WRITEABLE)
-        || (!conn.rx_stash.is_empty() && !conn.has(flag::RX_PAUSED))
+        || (!conn.rx_stash().is_empty() && !conn.has(flag::RX_PAUSED))
         || conn
             .http
             .borrow()
@@ -523,16 +574,7 @@ pub fn rx_flow(ctx: &Context, conn: &Rc<Conn>, enable: bool) {
             return;
         }
         conn.clear(flag::RX_PAUSED);
-        if conn.has(flag::POLLIN_CLEARED) {
-            conn.clear(flag::POLLIN_CLEARED);
-            poll_fd_event(
-                ctx,
-                Some(conn),
-                LWS_CALLBACK_SET_MODE_POLL_FD,
-                conn.fd,
-                POLLIN,
-            );
-        }
+        update_pollin(ctx, conn);
         // Edge-triggered: data that arrived while paused raises no new event.
         ctx.enqueue(conn, flag::IN_READ_Q);
         update_pollout(ctx, conn);
@@ -541,16 +583,7 @@ pub fn rx_flow(ctx: &Context, conn: &Rc<Conn>, enable: bool) {
             return;
         }
         conn.set(flag::RX_PAUSED);
-        if ctx.external_poll.get() && !conn.has(flag::POLLIN_CLEARED) {
-            conn.set(flag::POLLIN_CLEARED);
-            poll_fd_event(
-                ctx,
-                Some(conn),
-                LWS_CALLBACK_CLEAR_MODE_POLL_FD,
-                conn.fd,
-                POLLIN,
-            );
-        }
+        update_pollin(ctx, conn);
     }
 }
 
@@ -559,7 +592,10 @@ pub fn check_timeouts(ctx: &Context) {
     let now = ctx.now_ms();
     loop {
         let due = ctx.timers.borrow_mut().pop_due(now);
-        let Some(d) = due else { break };
+        let Some(d) = due else {
+            ctx.timers.borrow_mut().shrink_if_sparse();
+            break;
+        };
         let Some(conn) = ctx.conn(d.slot) else {
             continue;
         };
@@ -666,8 +702,7 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
     *conn.http.borrow_mut() = None;
     *conn.out.borrow_mut() = Default::default();
     *conn.parser.borrow_mut() = None;
-    conn.rx_pending.clear();
-    conn.rx_stash.clear();
+    conn.rx_bufs.clear();
     *conn.user.borrow_mut() = None;
 }
 

@@ -25,3 +25,39 @@ pub fn fill_random(buf: &mut [u8]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Zeroed per-session memory handed to C as `void *user`: exactly the requested size
+/// with malloc's 16-byte alignment, as the original's malloc gave. C writes through the
+/// pointer; Rust never reads or references the contents.
+pub struct UserSpace {
+    ptr: std::ptr::NonNull<u8>,
+    size: usize,
+}
+
+impl UserSpace {
+    /// None for a zero size (the original passed NULL then) or a failed allocation.
+    pub fn zeroed(size: usize) -> Option<UserSpace> {
+        if size == 0 {
+            return None;
+        }
+        let layout = std::alloc::Layout::from_size_align(size, 16).ok()?;
+        // SAFETY: the layout has a non-zero size.
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        std::ptr::NonNull::new(raw).map(|ptr| UserSpace { ptr, size })
+    }
+
+    pub fn ptr(&self) -> *mut libc::c_void {
+        self.ptr.as_ptr() as *mut libc::c_void
+    }
+}
+
+impl Drop for UserSpace {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `zeroed` with this size and alignment (a layout that
+        // was valid then), freed exactly once.
+        unsafe {
+            let layout = std::alloc::Layout::from_size_align_unchecked(self.size, 16);
+            std::alloc::dealloc(self.ptr.as_ptr(), layout)
+        }
+    }
+}

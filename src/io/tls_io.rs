@@ -87,7 +87,7 @@ pub fn on_ciphertext(ctx: &Context, conn: &Rc<Conn>, mut data: &[u8]) -> bool {
                 break;
             }
             if conn.has(flag::RX_PAUSED) {
-                conn.rx_stash.extend(&plain[..n], 0);
+                conn.rx_stash().extend(&plain[..n], 0);
             } else {
                 process_input(ctx, conn, &mut plain[..n]);
             }

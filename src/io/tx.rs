@@ -28,6 +28,15 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
     if !conn.is_open() || conn.has(flag::FAILED) {
         return -1;
     }
+    if conn.out.borrow().len().saturating_add(payload.len()) > ctx.limits.max_queued {
+        crate::log::lws_err!(
+            "libwebsocket_write: fd {} has {} bytes queued (limit {}); write refused",
+            conn.fd,
+            conn.out.borrow().len(),
+            ctx.limits.max_queued
+        );
+        return -1;
+    }
     let base = protocol & !(WRITE_NO_FIN | WRITE_CLIENT_IGNORE_XOR_MASK);
     if base == WRITE_HTTP {
         if !matches!(

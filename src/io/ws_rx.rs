@@ -43,7 +43,7 @@ pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
         }
         if conn.has(flag::RX_PAUSED) {
             if pos < input.len() {
-                conn.rx_stash.extend(&input[pos..], 0);
+                conn.rx_stash().extend(&input[pos..], 0);
             }
             return;
         }
@@ -289,7 +289,7 @@ fn deliver_data(
         .get(conn.protocol.get())
         .map_or(4096, |p| p.rx_chunk);
     let mut rest = payload;
-    if rest.is_empty() && frame_remaining == 0 && conn.rx_pending.is_empty() {
+    if rest.is_empty() && frame_remaining == 0 && conn.rx_pending().is_empty() {
         receive(ctx, conn, &[], info, 0);
         return;
     }
@@ -297,13 +297,13 @@ fn deliver_data(
         if !conn.is_ws_live() {
             return;
         }
-        let pending_len = conn.rx_pending.len();
+        let pending_len = conn.rx_pending().len();
         if pending_len > 0 {
             let take = (chunk - pending_len).min(rest.len());
-            conn.rx_pending.extend(&rest[..take], chunk);
+            conn.rx_pending().extend(&rest[..take], chunk);
             rest = &rest[take..];
             if pending_len + take == chunk || (rest.is_empty() && frame_remaining == 0) {
-                let data = conn.rx_pending.take();
+                let data = conn.rx_pending().take();
                 receive(ctx, conn, &data, info, rest.len() as u64 + frame_remaining);
                 continue;
             }
@@ -321,7 +321,7 @@ fn deliver_data(
         if frame_remaining == 0 {
             receive(ctx, conn, rest, info, 0);
         } else {
-            conn.rx_pending.extend(rest, chunk);
+            conn.rx_pending().extend(rest, chunk);
         }
         return;
     }

@@ -67,6 +67,30 @@ impl HeaderTable {
         Self::default()
     }
 
+    /// Builds the table from (slot, value) pairs in arrival order; repeated headers are
+    /// joined with ", " once, so the cost is linear in the head's size.
+    pub fn from_pairs(pairs: &[(usize, &[u8])]) -> Self {
+        let mut t = HeaderTable::new();
+        let total: usize = pairs.iter().map(|(_, v)| v.len() + 2).sum();
+        t.data.reserve_exact(total);
+        for idx in 0..TOKEN_COUNT {
+            let mut first = true;
+            let start = t.data.len();
+            for (_, v) in pairs.iter().filter(|(i, _)| *i == idx) {
+                if !first {
+                    t.data.extend_from_slice(b", ");
+                }
+                t.data.extend_from_slice(v);
+                first = false;
+            }
+            if !first {
+                t.spans[idx] = (start as u32, (t.data.len() - start) as u32);
+                t.present |= 1 << idx;
+            }
+        }
+        t
+    }
+
     /// Sets or extends (", "-joined) the value of slot `idx`.
     pub fn add(&mut self, idx: usize, value: &[u8]) {
         if idx >= TOKEN_COUNT {

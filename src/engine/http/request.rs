@@ -70,16 +70,17 @@ pub fn parse_request_head(buf: &[u8], limits: &HeadLimits) -> HeadParse {
             if path.len() > limits.max_uri {
                 return HeadParse::Reject(414);
             }
-            let mut table = HeaderTable::new();
-            table.add(TOKEN_GET_URI, path.as_bytes());
+            let mut pairs: Vec<(usize, &[u8])> = Vec::with_capacity(req.headers.len() + 1);
+            pairs.push((TOKEN_GET_URI, path.as_bytes()));
             for h in req.headers.iter() {
                 if h.value.len() > limits.max_header_value {
                     return HeadParse::Reject(431);
                 }
                 if let Some(idx) = token_for_name(h.name) {
-                    table.add(idx, h.value.trim_ascii());
+                    pairs.push((idx, h.value.trim_ascii()));
                 }
             }
+            let table = HeaderTable::from_pairs(&pairs);
             HeadParse::Complete(Box::new(RequestHead {
                 method,
                 uri: path.as_bytes().to_vec(),

@@ -1,0 +1,1619 @@
+//! Fault behaviour through the C API over 127.0.0.1: slow, idle, abusive and broken
+//! peers against examples/test-echo.c (and the small servers in tests/fault/), the
+//! context destroyed with connections in every state under valgrind, and the C tests
+//! built with AddressSanitizer.
+//!
+//! Programs are compiled into target/ctests/fault/ against include/libwebsockets.h and
+//! the newest libwebsockets.so under target/ (or LWS_LIB_DIR). Every process is started
+//! here, held by PID and killed when its guard drops; every wait has a deadline. Peers
+//! are plain sockets built in this file, so the frames on the wire are exactly the ones
+//! written here.
+
+use std::fs;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, sleep};
+use std::time::{Duration, Instant, SystemTime};
+
+// ------------------------------------------------------------------ where things are
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// target/ (the test binary is target/<profile>/deps/fault_behaviour-*).
+fn target_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| repo().join("target"))
+}
+
+/// The directory of the newest libwebsockets.so (release or debug), or LWS_LIB_DIR.
+fn lib_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("LWS_LIB_DIR") {
+        return PathBuf::from(d);
+    }
+    let mut newest: Option<(SystemTime, PathBuf)> = None;
+    for profile in ["release", "debug"] {
+        let dir = target_dir().join(profile);
+        let Ok(t) = fs::metadata(dir.join("libwebsockets.so")).and_then(|m| m.modified()) else {
+            continue;
+        };
+        if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+            newest = Some((t, dir));
+        }
+    }
+    match newest {
+        Some((_, d)) => d,
+        None => panic!(
+            "no libwebsockets.so under {}: run cargo build --release first",
+            target_dir().display()
+        ),
+    }
+}
+
+fn out_dir() -> PathBuf {
+    let d = target_dir().join("ctests").join("fault");
+    fs::create_dir_all(&d).unwrap_or_else(|e| panic!("cannot create {}: {e}", d.display()));
+    d
+}
+
+fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs a command to completion with a deadline; kills it (by PID) when late.
+fn run_bounded(cmd: &mut Command, limit: Duration) -> (Option<ExitStatus>, String) {
+    let log = out_dir().join(format!(
+        "run-{}-{}.log",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let f = fs::File::create(&log).expect("log file");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(f.try_clone().expect("dup"))
+        .stderr(f)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if Instant::now() < deadline => sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    let _ = fs::remove_file(&log);
+    (status, text)
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Compiles one C file against our header and library.
+fn cc(src: &Path, name: &str, extra: &[&str]) -> Result<PathBuf, String> {
+    let exe = out_dir().join(name);
+    let lib = lib_dir();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let mut cmd = Command::new(cc);
+    cmd.args(["-Wall", "-Wextra", "-Werror", "-O1", "-g"])
+        .args(extra)
+        .arg(format!("-I{}", repo().join("include").display()))
+        .arg("-o")
+        .arg(&exe)
+        .arg(src)
+        .arg(format!("-L{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-lwebsockets");
+    let (status, text) = run_bounded(&mut cmd, Duration::from_secs(120));
+    if status.is_some_and(|s| s.success()) {
+        Ok(exe)
+    } else {
+        Err(format!("compiling {} failed: {text}", src.display()))
+    }
+}
+
+struct Progs {
+    echo: PathBuf,
+    flood: PathBuf,
+    destroy: PathBuf,
+}
+
+fn progs() -> &'static Progs {
+    static P: OnceLock<Result<Progs, String>> = OnceLock::new();
+    let r = P.get_or_init(|| {
+        let r = repo();
+        let echo = cc(&r.join("examples/test-echo.c"), "test-echo", &[])?;
+        let flood = cc(&r.join("tests/fault/flood_server.c"), "flood_server", &[])?;
+        let destroy = cc(
+            &r.join("tests/fault/destroy_states.c"),
+            "destroy_states",
+            &[],
+        )?;
+        Ok(Progs {
+            echo,
+            flood,
+            destroy,
+        })
+    });
+    match r {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+// ------------------------------------------------------------------ processes
+
+/// A server process on `port`, killed (SIGKILL by PID) and reaped on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Server {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Starts `wrapper... bin args...` with `{port}` in args replaced by a free port,
+    /// and waits until the port accepts connections.
+    fn start(wrapper: &[&str], bin: &Path, args: &[&str], ready_within: Duration) -> Server {
+        let name = bin.file_name().unwrap().to_string_lossy().into_owned();
+        let mut last = String::new();
+        for _attempt in 0..3 {
+            let port = free_port();
+            let log = out_dir().join(format!(
+                "{name}-{port}-{}.log",
+                SEQ.fetch_add(1, Ordering::Relaxed)
+            ));
+            let argv: Vec<String> = args
+                .iter()
+                .map(|a| a.replace("{port}", &port.to_string()))
+                .collect();
+            let mut cmd = match wrapper.split_first() {
+                Some((w, rest)) => {
+                    let mut c = Command::new(w);
+                    c.args(rest).arg(bin);
+                    c
+                }
+                None => Command::new(bin),
+            };
+            cmd.args(&argv)
+                .stdin(Stdio::null())
+                .stdout(fs::File::create(&log).expect("log"))
+                .stderr(fs::File::options().append(true).open(&log).expect("log"));
+            let child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            let mut srv = Server { child, port, log };
+            let deadline = Instant::now() + ready_within;
+            loop {
+                if let Ok(Some(st)) = srv.child.try_wait() {
+                    last = format!("{name} exited early ({st}): {}", srv.log_tail());
+                    break;
+                }
+                if TcpStream::connect_timeout(&addr(port), Duration::from_millis(200)).is_ok() {
+                    return srv;
+                }
+                if Instant::now() > deadline {
+                    panic!("{name} did not listen on {port}: {}", srv.log_tail());
+                }
+                sleep(Duration::from_millis(50));
+            }
+        }
+        panic!("cannot start {name}: {last}");
+    }
+
+    fn echo(args: &[&str]) -> Server {
+        let mut a = vec!["--port", "{port}"];
+        a.extend_from_slice(args);
+        Server::start(&[], &progs().echo, &a, Duration::from_secs(15))
+    }
+
+    fn assert_alive(&mut self, when: &str) {
+        if let Ok(Some(st)) = self.child.try_wait() {
+            panic!("server died {when}: {st}\n{}", self.log_tail());
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let t = fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = t.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    fn fds(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// The descriptor count once it stops changing (the readiness probe and other
+    /// short connections take a moment to be noticed as closed).
+    fn settled_fds(&self) -> usize {
+        let mut last = self.fds();
+        for _ in 0..40 {
+            sleep(Duration::from_millis(250));
+            let now = self.fds();
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+        last
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let s = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status_field(&s, "VmRSS:")
+    }
+
+    /// Sends `sig` and waits (bounded) for the exit.
+    fn stop(&mut self, sig: i32, within: Duration) -> Option<ExitStatus> {
+        // SAFETY: kill(2) on the PID of our own child, which has not been reaped.
+        unsafe { libc::kill(self.pid() as libc::pid_t, sig) };
+        let deadline = Instant::now() + within;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(st)) => return Some(st),
+                Ok(None) if Instant::now() < deadline => sleep(Duration::from_millis(50)),
+                _ => return None,
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn status_field(status: &str, field: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Waits (polling every 50 ms) until `f` holds or the deadline passes.
+fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        sleep(Duration::from_millis(50));
+    }
+}
+
+/// Raises this process's soft RLIMIT_NOFILE to the hard limit (children inherit it).
+fn raise_nofile() -> libc::rlim_t {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: r.rlim_max.min(1 << 20),
+                rlim_max: r.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                r = want;
+            }
+        }
+    }
+    r.rlim_cur
+}
+
+/// SO_LINGER {on, 0}: closing the socket sends RST instead of FIN.
+fn set_rst_on_close(s: &TcpStream) {
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on a socket we own, with a correctly sized linger struct.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &l as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER");
+}
+
+fn reset(s: TcpStream) {
+    set_rst_on_close(&s);
+    drop(s);
+}
+
+// ------------------------------------------------------------------ WebSocket peer
+
+const KEY: [u8; 4] = [0x5a, 0x13, 0xc7, 0x81];
+
+fn upgrade_request(protocol: Option<&str>) -> String {
+    let mut r = String::from(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+    );
+    if let Some(p) = protocol {
+        r.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+    }
+    r.push_str("\r\n");
+    r
+}
+
+/// A frame as a client sends it: header byte `b0` as given, masked with KEY unless
+/// `masked` is false; `len` overrides the announced length.
+fn frame_raw(b0: u8, payload: &[u8], masked: bool, len: Option<u64>) -> Vec<u8> {
+    let n = len.unwrap_or(payload.len() as u64);
+    let m = if masked { 0x80 } else { 0 };
+    let mut f = vec![b0];
+    match n {
+        0..=125 => f.push(m | n as u8),
+        126..=0xffff => {
+            f.push(m | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        _ => {
+            f.push(m | 127);
+            f.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+    if masked {
+        f.extend_from_slice(&KEY);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
+    } else {
+        f.extend_from_slice(payload);
+    }
+    f
+}
+
+fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    frame_raw(if fin { 0x80 } else { 0 } | opcode, payload, true, None)
+}
+
+fn close_frame(code: u16, reason: &[u8]) -> Vec<u8> {
+    let mut p = code.to_be_bytes().to_vec();
+    p.extend_from_slice(reason);
+    frame(true, 8, &p)
+}
+
+/// A raw WebSocket client connection: the socket plus bytes read but not yet parsed.
+struct Peer {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// What reading until the end found.
+#[derive(Debug, Default)]
+struct Ending {
+    frames: Vec<(u8, Vec<u8>)>,
+    eof: bool,
+    reset: bool,
+    timed_out: bool,
+}
+
+impl Ending {
+    fn close_code(&self) -> Option<u16> {
+        self.frames
+            .iter()
+            .find(|(b0, _)| b0 & 0x0f == 8)
+            .and_then(|(_, p)| (p.len() >= 2).then(|| u16::from_be_bytes([p[0], p[1]])))
+    }
+}
+
+impl Peer {
+    fn connect(port: u16) -> Peer {
+        let s = TcpStream::connect_timeout(&addr(port), Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("connect to {port}: {e}"));
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_nodelay(true).unwrap();
+        Peer { s, buf: Vec::new() }
+    }
+
+    /// Connects and completes the opening handshake (101 checked).
+    fn upgrade(port: u16, protocol: Option<&str>) -> Peer {
+        let mut p = Peer::connect(port);
+        p.s.write_all(upgrade_request(protocol).as_bytes())
+            .expect("send upgrade");
+        let head = p.read_head().expect("101 head");
+        assert!(
+            head.starts_with("HTTP/1.1 101"),
+            "expected 101, got {head:?}"
+        );
+        p
+    }
+
+    /// Reads up to and including the blank line of an HTTP head.
+    fn read_head(&mut self) -> Result<String, String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head: Vec<u8> = self.buf.drain(..i + 4).collect();
+                return Ok(String::from_utf8_lossy(&head).into_owned());
+            }
+            if Instant::now() > deadline {
+                return Err("no complete head within 10 s".into());
+            }
+            let mut b = [0u8; 4096];
+            match self.s.read(&mut b) {
+                Ok(0) => return Err(format!("EOF after {:?}", self.buf)),
+                Ok(n) => self.buf.extend_from_slice(&b[..n]),
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+    }
+
+    /// Parses one server frame from `buf` if complete.
+    fn take_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        let b = &self.buf;
+        if b.len() < 2 {
+            return None;
+        }
+        assert_eq!(b[1] & 0x80, 0, "server frame is masked");
+        let (len, hl) = match b[1] & 0x7f {
+            126 if b.len() >= 4 => (u64::from(u16::from_be_bytes([b[2], b[3]])), 4),
+            127 if b.len() >= 10 => (u64::from_be_bytes(b[2..10].try_into().unwrap()), 10),
+            126 | 127 => return None,
+            n => (u64::from(n), 2),
+        };
+        let end = hl + len as usize;
+        if b.len() < end {
+            return None;
+        }
+        let f = (b[0], b[hl..end].to_vec());
+        self.buf.drain(..end);
+        Some(f)
+    }
+
+    /// Reads one whole frame (bounded).
+    fn read_frame(&mut self) -> Result<(u8, Vec<u8>), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(f) = self.take_frame() {
+                return Ok(f);
+            }
+            if Instant::now() > deadline {
+                return Err("no frame within 10 s".into());
+            }
+            let mut b = vec![0u8; 64 * 1024];
+            match self.s.read(&mut b) {
+                Ok(0) => return Err("EOF".into()),
+                Ok(n) => self.buf.extend_from_slice(&b[..n]),
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+    }
+
+    /// Reads frames until EOF, a reset or the deadline.
+    fn read_to_end(&mut self, within: Duration) -> Ending {
+        self.read_until_closed(within, true)
+    }
+
+    /// Reads until EOF, a reset or the deadline; parses frames out of what arrives when
+    /// `frames` is set, else leaves the raw bytes in `buf`.
+    fn read_until_closed(&mut self, within: Duration, frames: bool) -> Ending {
+        let deadline = Instant::now() + within;
+        let mut end = Ending::default();
+        self.s
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        loop {
+            if frames {
+                while let Some(f) = self.take_frame() {
+                    end.frames.push(f);
+                }
+            }
+            if Instant::now() > deadline {
+                end.timed_out = true;
+                return end;
+            }
+            let mut b = vec![0u8; 64 * 1024];
+            match self.s.read(&mut b) {
+                Ok(0) => {
+                    end.eof = true;
+                    return end;
+                }
+                Ok(n) => self.buf.extend_from_slice(&b[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    end.reset = true;
+                    return end;
+                }
+            }
+        }
+    }
+}
+
+/// One echo round trip on a fresh connection, then a clean close.
+fn echo_ok(port: u16, tag: &str) -> Result<(), String> {
+    let mut p = Peer::connect(port);
+    p.s.write_all(upgrade_request(None).as_bytes())
+        .map_err(|e| format!("{tag}: send upgrade: {e}"))?;
+    let head = p.read_head().map_err(|e| format!("{tag}: {e}"))?;
+    if !head.starts_with("HTTP/1.1 101") {
+        return Err(format!("{tag}: expected 101, got {head:?}"));
+    }
+    let msg = format!("echo check {tag}");
+    p.s.write_all(&frame(true, 1, msg.as_bytes()))
+        .map_err(|e| format!("{tag}: send: {e}"))?;
+    let (b0, payload) = p.read_frame().map_err(|e| format!("{tag}: {e}"))?;
+    if b0 != 0x81 || payload != msg.as_bytes() {
+        return Err(format!("{tag}: echo came back as {b0:#x} {payload:?}"));
+    }
+    let _ = p.s.write_all(&close_frame(1000, b""));
+    Ok(())
+}
+
+/// Deterministic noise.
+fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 24) as u8
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------------ slow and idle peers
+
+/// 20 connections trickle a request head at 1 byte/s: the server must drop each within
+/// 15 s, and keep echoing for a normal client meanwhile.
+#[test]
+fn slowloris_heads_are_dropped_while_echo_continues() {
+    let srv = Server::echo(&[]);
+    let head = upgrade_request(None).into_bytes();
+    let start = Instant::now();
+    let mut slow: Vec<(TcpStream, Option<Duration>)> = (0..20)
+        .map(|_| {
+            let s = TcpStream::connect_timeout(&addr(srv.port), Duration::from_secs(5))
+                .expect("connect");
+            s.set_nonblocking(true).unwrap();
+            (s, None)
+        })
+        .collect();
+    let mut echoes = 0;
+    let mut sent = 0usize;
+    let mut next_byte = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) && slow.iter().any(|(_, t)| t.is_none()) {
+        if Instant::now() >= next_byte {
+            for (s, closed) in slow.iter_mut().filter(|(_, c)| c.is_none()) {
+                if (&*s).write(&head[sent % head.len()..][..1]).is_err() {
+                    *closed = Some(start.elapsed());
+                }
+            }
+            sent += 1;
+            next_byte += Duration::from_secs(1);
+            echo_ok(srv.port, &format!("during slowloris {sent}")).unwrap();
+            echoes += 1;
+        }
+        for (s, closed) in slow.iter_mut().filter(|(_, c)| c.is_none()) {
+            let mut b = [0u8; 512];
+            match (&*s).read(&mut b) {
+                Ok(0) => *closed = Some(start.elapsed()),
+                Ok(_) => {} // a 408 before the close
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => *closed = Some(start.elapsed()),
+            }
+        }
+        sleep(Duration::from_millis(20));
+    }
+    let late: Vec<String> = slow
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, t))| t.is_none_or(|t| t > Duration::from_secs(15)))
+        .map(|(i, (_, t))| format!("#{i}: {t:?}"))
+        .collect();
+    assert!(
+        late.is_empty(),
+        "slow heads not dropped within 15 s: {late:?}"
+    );
+    assert!(sent < head.len(), "the head was completed; test is void");
+    assert!(echoes >= 3, "too few echo checks ({echoes})");
+    echo_ok(srv.port, "after slowloris").unwrap();
+    let worst = slow.iter().filter_map(|(_, t)| *t).max().unwrap();
+    eprintln!("slowloris: 20 heads dropped, last after {worst:?}; {echoes} echoes meanwhile");
+}
+
+/// Connections that send nothing (and ones that only half-close) are closed within 15 s.
+#[test]
+fn idle_and_half_closed_connections_are_closed() {
+    let mut srv = Server::echo(&[]);
+    let baseline = srv.settled_fds();
+    let start = Instant::now();
+    let mut conns: Vec<(TcpStream, Option<Duration>)> = (0..25)
+        .map(|i| {
+            let s = TcpStream::connect_timeout(&addr(srv.port), Duration::from_secs(5))
+                .expect("connect");
+            if i >= 20 {
+                // half-open from our side: FIN without a single byte
+                s.shutdown(Shutdown::Write).unwrap();
+            }
+            s.set_nonblocking(true).unwrap();
+            (s, None)
+        })
+        .collect();
+    while start.elapsed() < Duration::from_secs(18) && conns.iter().any(|(_, t)| t.is_none()) {
+        for (s, closed) in conns.iter_mut().filter(|(_, c)| c.is_none()) {
+            let mut b = [0u8; 512];
+            match (&*s).read(&mut b) {
+                Ok(0) => *closed = Some(start.elapsed()),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => *closed = Some(start.elapsed()),
+            }
+        }
+        sleep(Duration::from_millis(50));
+    }
+    let late: Vec<String> = conns
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, t))| t.is_none_or(|t| t > Duration::from_secs(15)))
+        .map(|(i, (_, t))| format!("#{i}: {t:?}"))
+        .collect();
+    assert!(
+        late.is_empty(),
+        "idle connections not closed within 15 s: {late:?}"
+    );
+    drop(conns);
+    srv.assert_alive("after idle connections");
+    echo_ok(srv.port, "after idle").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || srv.fds() <= baseline + 1),
+        "server fds {} vs baseline {baseline}",
+        srv.fds()
+    );
+}
+
+// ------------------------------------------------------------------ resets
+
+/// 2000 upgraded connections dropped with RST: the server keeps serving and its
+/// descriptor count returns to the baseline.
+#[test]
+fn two_thousand_upgraded_connections_reset() {
+    const N: usize = 2000;
+    let limit = raise_nofile();
+    assert!(
+        limit as usize > N + 200,
+        "RLIMIT_NOFILE {limit} is too low for {N} connections"
+    );
+    let mut srv = Server::echo(&["--debug", "3"]);
+    let baseline = srv.settled_fds();
+    let req = upgrade_request(None);
+    let mut conns: Vec<TcpStream> = Vec::with_capacity(N);
+    for batch in 0..N / 200 {
+        let mut fresh = Vec::with_capacity(200);
+        for _ in 0..200 {
+            let s = TcpStream::connect_timeout(&addr(srv.port), Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("connect #{}: {e}", conns.len() + fresh.len()));
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            (&s).write_all(req.as_bytes()).expect("send upgrade");
+            fresh.push(s);
+        }
+        for (i, s) in fresh.iter().enumerate() {
+            let mut got = Vec::new();
+            let mut b = [0u8; 1024];
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match (&*s).read(&mut b) {
+                    Ok(0) => panic!("batch {batch} #{i}: EOF during upgrade"),
+                    Ok(n) => got.extend_from_slice(&b[..n]),
+                    Err(e) => panic!("batch {batch} #{i}: {e}"),
+                }
+            }
+            assert!(got.starts_with(b"HTTP/1.1 101"), "batch {batch} #{i}");
+        }
+        conns.extend(fresh);
+    }
+    let peak = srv.fds();
+    assert!(
+        peak >= baseline + N,
+        "server holds {peak} fds for {N} connections (baseline {baseline})"
+    );
+    for s in conns {
+        reset(s);
+    }
+    srv.assert_alive("after 2000 resets");
+    echo_ok(srv.port, "after 2000 resets").unwrap();
+    let settled = wait_until(Duration::from_secs(20), || srv.fds() <= baseline + 2);
+    assert!(
+        settled,
+        "server fds stay at {} after the resets (baseline {baseline}, peak {peak})",
+        srv.fds()
+    );
+    eprintln!(
+        "2000 resets: fds baseline {baseline}, peak {peak}, after {}",
+        srv.fds()
+    );
+}
+
+/// Peers that reset while the server writes a 16 MiB echo, or in the middle of the
+/// request head.
+#[test]
+fn resets_mid_write_and_mid_handshake() {
+    let mut srv = Server::echo(&[]);
+    let baseline = srv.settled_fds();
+    let big = noise(16 << 20, 7);
+    let big_frame = frame(true, 2, &big);
+    for round in 0..3 {
+        let mut p = Peer::upgrade(srv.port, None);
+        p.s.set_write_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        p.s.write_all(&big_frame).expect("send 16 MiB");
+        if round > 0 {
+            // Let the echo start flowing, read a little of it, then vanish.
+            let mut b = vec![0u8; 64 * 1024];
+            let mut got = 0;
+            while got < 64 * 1024 * round {
+                match p.s.read(&mut b) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+            }
+        }
+        reset(p.s);
+        srv.assert_alive(&format!("after reset mid-write #{round}"));
+    }
+    let half = upgrade_request(None);
+    for cut in [1, 10, half.len() / 2, half.len() - 1] {
+        let mut s = TcpStream::connect_timeout(&addr(srv.port), Duration::from_secs(5)).unwrap();
+        s.write_all(&half.as_bytes()[..cut]).unwrap();
+        sleep(Duration::from_millis(20));
+        reset(s);
+    }
+    // A reset right after the whole request, before the 101 can be read.
+    for _ in 0..5 {
+        let mut s = TcpStream::connect_timeout(&addr(srv.port), Duration::from_secs(5)).unwrap();
+        s.write_all(half.as_bytes()).unwrap();
+        reset(s);
+    }
+    srv.assert_alive("after resets mid-handshake");
+    echo_ok(srv.port, "after resets").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(15), || srv.fds() <= baseline + 1),
+        "server fds {} vs baseline {baseline}",
+        srv.fds()
+    );
+}
+
+/// Peers that reset in the middle of sending a frame: every server-side connection
+/// must be closed and its descriptor released.
+///
+/// BUG (found by the soak test): when data and the peer's RST arrive together,
+/// `conn_readable` reads the data, sees a short read (`n < cap`) and returns, trusting
+/// a later edge; with edge-triggered epoll the RST's edge was the one just consumed, so
+/// the connection (a WebSocket, which has no timeout) stays open forever: about a
+/// third of such connections leak their descriptor and buffers. Ignored until fixed;
+/// run with `cargo test --release --test fault_behaviour -- --ignored reset_mid_frame`.
+#[test]
+fn reset_mid_frame_releases_the_connection() {
+    let srv = Server::echo(&["--debug", "3"]);
+    let baseline = srv.settled_fds();
+    let partial = frame(true, 2, &noise(50_000, 21));
+    let partial = &partial[..30_000];
+    for _ in 0..200 {
+        let mut p = Peer::upgrade(srv.port, None);
+        p.s.write_all(partial).unwrap();
+        reset(p.s);
+    }
+    let released = wait_until(Duration::from_secs(15), || srv.fds() <= baseline + 1);
+    assert!(
+        released,
+        "after 200 peers reset mid-frame the server still holds {} descriptors (baseline \
+         {baseline}): connections leaked",
+        srv.fds()
+    );
+}
+
+// ------------------------------------------------------------------ a peer that never reads
+
+/// A client that sends large messages and never reads: test-echo pauses receiving above
+/// its 4 MiB queue, so the server's memory must stay bounded.
+#[test]
+fn never_reading_client_keeps_server_memory_bounded() {
+    let mut srv = Server::echo(&[]);
+    // Warm up allocator and buffers with one ordinary exchange.
+    echo_ok(srv.port, "warm-up").unwrap();
+    sleep(Duration::from_millis(200));
+    let baseline = srv.rss_kib();
+    let p = Peer::upgrade(srv.port, None);
+    let msg = frame(true, 2, &noise(1 << 20, 3));
+    let sent = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let s = p.s.try_clone().unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+        let (sent, done) = (sent.clone(), done.clone());
+        thread::spawn(move || {
+            let start = Instant::now();
+            let mut s = s;
+            // Up to 512 MiB or 12 s; a 3 s stall means the server stopped reading.
+            while start.elapsed() < Duration::from_secs(12) && sent.load(Ordering::Relaxed) < 512 {
+                if s.write_all(&msg).is_err() {
+                    break;
+                }
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+            done.store(true, Ordering::Relaxed);
+        })
+    };
+    let mut max = baseline;
+    let start = Instant::now();
+    while !done.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(20) {
+        max = max.max(srv.rss_kib());
+        sleep(Duration::from_millis(100));
+    }
+    writer.join().unwrap();
+    // A few more samples after the writer stopped.
+    for _ in 0..10 {
+        max = max.max(srv.rss_kib());
+        sleep(Duration::from_millis(100));
+    }
+    srv.assert_alive("with a non-reading client");
+    echo_ok(srv.port, "beside the non-reading client").unwrap();
+    let sent_mib = sent.load(Ordering::Relaxed);
+    eprintln!(
+        "non-reading client: sent {sent_mib} MiB; server VmRSS baseline {baseline} KiB, max {max} KiB"
+    );
+    assert!(
+        max < baseline + 64 * 1024,
+        "server VmRSS grew from {baseline} KiB to {max} KiB while a client sent {sent_mib} MiB \
+         and read nothing"
+    );
+    reset(p.s);
+}
+
+/// A client that floods pings and never reads: the server owes a pong for each, but
+/// must not buffer them without bound (RFC 6455 5.5.3 allows answering only the most
+/// recent ping; stopping to read while output is backed up works as well).
+///
+/// BUG (found by this test): every pong is appended to the output queue while the
+/// socket stays choked and reading continues, so VmRSS grows by about 150 MiB per
+/// second of flooding (1.6 GiB after 10 s). Ignored until fixed; run with
+/// `cargo test --release --test fault_behaviour -- --ignored ping_flood`.
+#[test]
+fn ping_flood_from_non_reading_client_keeps_memory_bounded() {
+    let mut srv = Server::echo(&["--debug", "3"]);
+    echo_ok(srv.port, "warm-up").unwrap();
+    sleep(Duration::from_millis(200));
+    let baseline = srv.rss_kib();
+    let p = Peer::upgrade(srv.port, None);
+    let ping = frame(true, 9, &[b'p'; 125]);
+    let batch: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 1000)
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let mut s = p.s.try_clone().unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+        let (stop, sent) = (stop.clone(), sent.clone());
+        thread::spawn(move || {
+            let start = Instant::now();
+            while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(8) {
+                if s.write_all(&batch).is_err() {
+                    break;
+                }
+                sent.fetch_add(1000, Ordering::Relaxed);
+            }
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let mut max = baseline;
+    let limit = baseline + 64 * 1024;
+    while !stop.load(Ordering::Relaxed) {
+        max = max.max(srv.rss_kib());
+        if max > limit + 192 * 1024 {
+            break; // clearly unbounded: no need to eat more memory
+        }
+        sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    max = max.max(srv.rss_kib());
+    srv.assert_alive("during the ping flood");
+    let pings = sent.load(Ordering::Relaxed);
+    reset(p.s);
+    eprintln!("ping flood: {pings} pings sent; VmRSS baseline {baseline} KiB, max {max} KiB");
+    assert!(
+        max < limit,
+        "server VmRSS grew from {baseline} KiB to {max} KiB while a client sent {pings} \
+         pings and read nothing"
+    );
+}
+
+/// test-echo limited to 40 descriptors (RLIMIT_NOFILE), with 80 connections waiting:
+/// returns the server (pinned at its limit) and the connections.
+fn echo_at_descriptor_limit() -> Option<(Server, Vec<TcpStream>)> {
+    if !have("prlimit") {
+        eprintln!("NOTICE: prlimit is not installed; descriptor exhaustion test skipped");
+        return None;
+    }
+    let mut srv = Server::start(
+        &["prlimit", "--nofile=40:40"],
+        &progs().echo,
+        &["--port", "{port}", "--debug", "1"],
+        Duration::from_secs(15),
+    );
+    let req = upgrade_request(None);
+    let conns: Vec<TcpStream> = (0..80)
+        .map(|_| {
+            let mut s = TcpStream::connect_timeout(&addr(srv.port), Duration::from_secs(5))
+                .expect("connect (the kernel backlog takes it)");
+            s.write_all(req.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    sleep(Duration::from_millis(1500));
+    srv.assert_alive("at the descriptor limit");
+    // (Descriptors numbered above the limit can be inherited, so count the low ones.)
+    let at_limit = fs::read_dir(format!("/proc/{}/fd", srv.pid()))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|&fd| fd < 40)
+                .count()
+        })
+        .unwrap_or(0);
+    assert!(
+        at_limit >= 36,
+        "server not at its descriptor limit: {at_limit} fds"
+    );
+    Some((srv, conns))
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after "(comm)": state is field 3, utime 14, stime 15.
+    let f: Vec<&str> = s
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let field = |n: usize| {
+        f.get(n - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(14) + field(15)
+}
+
+/// The server runs out of descriptors: it keeps the connections it has, does not die,
+/// and accepts again once some close.
+#[test]
+fn descriptor_exhaustion_is_survived() {
+    let Some((mut srv, conns)) = echo_at_descriptor_limit() else {
+        return;
+    };
+    sleep(Duration::from_secs(1));
+    srv.assert_alive("pinned at the descriptor limit");
+    drop(conns);
+    assert!(
+        wait_until(Duration::from_secs(15), || echo_ok(
+            srv.port,
+            "after the limit"
+        )
+        .is_ok()),
+        "server does not serve again after descriptors were freed\n{}",
+        srv.log_tail()
+    );
+}
+
+/// While accepts are paused at the descriptor limit, the service loop must sleep, not
+/// spin.
+///
+/// BUG (found by this test): `has_deferred()` counts `accept_pending` as deferred work
+/// even while `accept_paused_until` lies in the future, so `libwebsocket_service` polls
+/// with a zero timeout and the process burns a whole core for as long as it is at
+/// RLIMIT_NOFILE (and logs the accept warning ten times a second). Ignored until fixed;
+/// run with `cargo test --release --test fault_behaviour -- --ignored descriptor_limit`.
+#[test]
+fn descriptor_limit_does_not_spin() {
+    let Some((srv, conns)) = echo_at_descriptor_limit() else {
+        return;
+    };
+    let hz = 100; // USER_HZ on Linux
+    let t0 = cpu_ticks(srv.pid());
+    sleep(Duration::from_secs(3));
+    let used = cpu_ticks(srv.pid()) - t0;
+    drop(conns);
+    assert!(
+        used < 3 * hz / 5,
+        "server used {used} clock ticks ({}% of a core) in 3 s while pinned at its \
+         descriptor limit",
+        used * 100 / (3 * hz)
+    );
+}
+
+// ------------------------------------------------------------------ garbage
+
+/// Garbage, 64 KiB of noise, an HTTP/2 preface and oversized heads: answered with 4xx
+/// or closed, promptly, and the server stays up.
+#[test]
+fn garbage_noise_and_http2_preface() {
+    let mut srv = Server::echo(&[]);
+    let mut long_header = b"GET / HTTP/1.1\r\nHost: a\r\nX-Long: ".to_vec();
+    long_header.extend(std::iter::repeat_n(b'a', 20000));
+    long_header.extend_from_slice(b"\r\n\r\n");
+    let mut long_uri = b"GET /".to_vec();
+    long_uri.extend(std::iter::repeat_n(b'u', 20000));
+    long_uri.extend_from_slice(b" HTTP/1.1\r\n\r\n");
+    let mut many_headers = b"GET / HTTP/1.1\r\n".to_vec();
+    for i in 0..200 {
+        many_headers.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+    }
+    many_headers.extend_from_slice(b"\r\n");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "tls-hello",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n".to_vec(),
+        ),
+        ("noise-64k", noise(64 * 1024, 11)),
+        (
+            "http2-preface-version",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
+        ),
+        ("nul-bytes", vec![0u8; 4096]),
+        ("bad-version", b"GET / HTTP/9.9\r\nHost: a\r\n\r\n".to_vec()),
+        ("http2-prior-knowledge-frames-version", {
+            // preface followed by a SETTINGS frame, as an h2c client sends it
+            let mut v = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+            v.extend_from_slice(&[0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100]);
+            v
+        }),
+        ("no-method", b" / HTTP/1.1\r\n\r\n".to_vec()),
+        ("long-header", long_header),
+        ("long-uri", long_uri),
+        ("many-headers", many_headers),
+        (
+            "bad-upgrade-key",
+            b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                .to_vec(),
+        ),
+    ];
+    for (name, bytes) in &cases {
+        let mut p = Peer::connect(srv.port);
+        let t0 = Instant::now();
+        let _ = p.s.write_all(bytes); // the server may hang up before taking it all
+        let end = p.read_until_closed(Duration::from_secs(10), false);
+        let took = t0.elapsed();
+        let text = String::from_utf8_lossy(&p.buf).into_owned();
+        assert!(!end.timed_out, "{name}: connection still open after 10 s");
+        // 4xx, or 505 for a request line naming an HTTP version other than 1.x.
+        let status_ok = text.starts_with("HTTP/1.1 4")
+            || text.starts_with("HTTP/1.0 4")
+            || (text.starts_with("HTTP/1.1 505") && name.contains("version"));
+        assert!(p.buf.is_empty() || status_ok, "{name}: answered {text:?}");
+        eprintln!(
+            "garbage {name}: {} in {took:?}",
+            text.lines()
+                .next()
+                .unwrap_or(if end.reset { "reset" } else { "closed" })
+        );
+        srv.assert_alive(&format!("after {name}"));
+    }
+    echo_ok(srv.port, "after garbage").unwrap();
+}
+
+// ------------------------------------------------------------------ invalid frames
+
+/// Every class of invalid frame from RFC 6455 section 5 after a valid handshake: the
+/// server answers with a close frame carrying 1002 (1007 for bad UTF-8) and closes.
+#[test]
+fn invalid_frames_fail_with_the_right_close_code() {
+    let mut srv = Server::echo(&[]);
+    let mut cases: Vec<(String, Vec<u8>, u16)> = vec![
+        (
+            "unmasked frame".into(),
+            frame_raw(0x81, b"hello", false, None),
+            1002,
+        ),
+        ("RSV1".into(), frame_raw(0xc1, b"x", true, None), 1002),
+        ("RSV2".into(), frame_raw(0xa1, b"x", true, None), 1002),
+        ("RSV3".into(), frame_raw(0x91, b"x", true, None), 1002),
+        ("RSV on ping".into(), frame_raw(0xc9, b"", true, None), 1002),
+        (
+            "ping of 126 bytes".into(),
+            frame(true, 9, &[b'p'; 126]),
+            1002,
+        ),
+        (
+            "close of 126 bytes".into(),
+            close_frame(1000, &[b'r'; 124]),
+            1002,
+        ),
+        (
+            "ping 16-bit length".into(),
+            frame_raw(0x89, b"", true, Some(200)),
+            1002,
+        ),
+        ("fragmented ping".into(), frame(false, 9, b"p"), 1002),
+        (
+            "fragmented close".into(),
+            frame_raw(0x08, &[3, 0xe8], true, None),
+            1002,
+        ),
+        (
+            "continuation without start".into(),
+            frame(true, 0, b"cont"),
+            1002,
+        ),
+        (
+            "continuation no fin without start".into(),
+            frame(false, 0, b"c"),
+            1002,
+        ),
+        (
+            "text during fragmented message".into(),
+            [frame(false, 1, b"first"), frame(true, 1, b"second")].concat(),
+            1002,
+        ),
+        (
+            "binary during fragmented text".into(),
+            [frame(false, 1, b"first"), frame(true, 2, b"second")].concat(),
+            1002,
+        ),
+        (
+            "64-bit length with top bit".into(),
+            frame_raw(0x82, b"", true, Some(0x8000_0000_0000_0000)),
+            1002,
+        ),
+        (
+            "64-bit length all ones".into(),
+            frame_raw(0x82, b"", true, Some(u64::MAX)),
+            1002,
+        ),
+        (
+            "invalid UTF-8 (surrogate)".into(),
+            frame(
+                true,
+                1,
+                b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited",
+            ),
+            1007,
+        ),
+        (
+            "invalid UTF-8 (0xff)".into(),
+            frame(true, 1, b"ab\xffcd"),
+            1007,
+        ),
+        (
+            "invalid UTF-8 across fragments".into(),
+            [frame(false, 1, b"\xce\xba\xe1"), frame(true, 0, b"\xbd")].concat(),
+            1007,
+        ),
+        (
+            "UTF-8 truncated at FIN".into(),
+            [frame(false, 1, b"ok"), frame(true, 0, b"\xe2\x82")].concat(),
+            1007,
+        ),
+        ("close with 1 byte".into(), frame(true, 8, b"\x03"), 1002),
+        (
+            "close reason not UTF-8".into(),
+            close_frame(1000, b"\xff\xfe"),
+            1007,
+        ),
+    ];
+    for op in [3u8, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf] {
+        cases.push((
+            format!("reserved opcode {op:#x}"),
+            frame(true, op, b""),
+            1002,
+        ));
+    }
+    for code in [
+        0u16, 999, 1004, 1005, 1006, 1012, 1016, 2000, 2999, 5000, 65535,
+    ] {
+        cases.push((format!("close code {code}"), close_frame(code, b""), 1002));
+    }
+
+    let mut failures = Vec::new();
+    for (name, bytes, want) in &cases {
+        let mut p = Peer::upgrade(srv.port, None);
+        let _ = p.s.write_all(bytes);
+        let end = p.read_to_end(Duration::from_secs(10));
+        let got = end.close_code();
+        let closed = end.eof || end.reset;
+        let data_frames = end.frames.iter().filter(|(b0, _)| b0 & 0x0f != 8).count();
+        if got != Some(*want) || !closed || end.reset || data_frames != 0 {
+            failures.push(format!(
+                "{name}: close code {got:?} (want {want}), eof {}, reset {}, timed out {}, \
+                 {} other frames",
+                end.eof, end.reset, end.timed_out, data_frames
+            ));
+        }
+        srv.assert_alive(&format!("after {name}"));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} invalid-frame cases misbehaved:\n  {}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n  ")
+    );
+    echo_ok(srv.port, "after invalid frames").unwrap();
+}
+
+// ------------------------------------------------------------------ SIGPIPE
+
+/// Peers vanish while the server writes as fast as it can, with SIGPIPE at its default
+/// disposition: the server must survive (the library sends with MSG_NOSIGNAL).
+#[test]
+fn sigpipe_is_never_raised() {
+    let dir = out_dir().join(format!("sigpipe-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("big.bin");
+    fs::write(&file, noise(8 << 20, 5)).unwrap();
+    let mut srv = Server::start(
+        &[],
+        &progs().flood,
+        &["{port}", file.to_str().unwrap()],
+        Duration::from_secs(15),
+    );
+    // SIGPIPE (13) must be neither ignored nor blocked, or the test proves nothing.
+    let status = fs::read_to_string(format!("/proc/{}/status", srv.pid())).unwrap();
+    for field in ["SigIgn:", "SigBlk:"] {
+        let mask = status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+            .unwrap();
+        assert_eq!(mask & (1 << 12), 0, "flood_server has SIGPIPE in {field}");
+    }
+    for wave in 0..4 {
+        let mut peers = Vec::new();
+        for i in 0..8 {
+            let mut p = Peer::upgrade(srv.port, Some("flood"));
+            let mut b = vec![0u8; 64 * 1024];
+            let _ = p.s.read(&mut b);
+            peers.push((i, p.s));
+        }
+        for i in 0..4 {
+            let mut s =
+                TcpStream::connect_timeout(&addr(srv.port), Duration::from_secs(5)).unwrap();
+            s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n")
+                .unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut b = vec![0u8; 64 * 1024];
+            let _ = s.read(&mut b);
+            peers.push((100 + i, s));
+        }
+        sleep(Duration::from_millis(100));
+        for (i, s) in peers {
+            match (i + wave) % 3 {
+                0 => reset(s),
+                1 => {
+                    let _ = s.shutdown(Shutdown::Both);
+                }
+                _ => drop(s), // unread data: the kernel answers further writes with RST
+            }
+        }
+        // The server keeps writing into the dead sockets for a while.
+        sleep(Duration::from_millis(400));
+        srv.assert_alive(&format!("after wave {wave}"));
+    }
+    let mut p = Peer::upgrade(srv.port, Some("flood"));
+    let (b0, payload) = p.read_frame().expect("flood data after the waves");
+    assert_eq!((b0, payload.len()), (0x82, 64 * 1024));
+    drop(p);
+    let st = srv.stop(libc::SIGTERM, Duration::from_secs(10));
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "flood_server did not exit cleanly on SIGTERM: {st:?}\n{}",
+        srv.log_tail()
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+// ------------------------------------------------------------------ valgrind
+
+fn valgrind_args(log: &Path) -> Vec<String> {
+    vec![
+        "valgrind".into(),
+        "--error-exitcode=99".into(),
+        "--leak-check=full".into(),
+        "--errors-for-leak-kinds=definite".into(),
+        "--show-leak-kinds=definite".into(),
+        format!("--log-file={}", log.display()),
+    ]
+}
+
+/// Reads a valgrind log and checks "0 errors" and nothing definitely lost.
+fn valgrind_clean(log: &Path) -> Result<(), String> {
+    let text = fs::read_to_string(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let errors_ok = text.contains("ERROR SUMMARY: 0 errors");
+    let lost_ok =
+        !text.contains("definitely lost:") || text.contains("definitely lost: 0 bytes in 0 blocks");
+    if errors_ok && lost_ok {
+        if let Some(l) = text.lines().rev().find(|l| l.contains("ERROR SUMMARY")) {
+            eprintln!("valgrind: {}", l.trim());
+        }
+        Ok(())
+    } else {
+        Err(text)
+    }
+}
+
+/// libwebsocket_context_destroy with connections in every state (see
+/// tests/fault/destroy_states.c), under valgrind.
+#[test]
+fn context_destroy_with_connections_in_every_state() {
+    let p = progs();
+    let dir = out_dir().join(format!("destroy-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("big.bin");
+    fs::write(&file, noise(32 << 20, 9)).unwrap();
+    let vlog = dir.join("valgrind.log");
+    let use_valgrind = have("valgrind");
+    if !use_valgrind {
+        eprintln!("NOTICE: valgrind is not installed; destroy_states runs without it");
+    }
+    // The program listens itself; retry with another port if this one was taken.
+    let mut last = String::new();
+    for _ in 0..3 {
+        let port = free_port().to_string();
+        let mut cmd = if use_valgrind {
+            let a = valgrind_args(&vlog);
+            let mut c = Command::new(&a[0]);
+            c.args(&a[1..]).arg(&p.destroy);
+            c
+        } else {
+            Command::new(&p.destroy)
+        };
+        cmd.arg(&port).arg(&file);
+        let (status, out) = run_bounded(&mut cmd, Duration::from_secs(120));
+        if out.contains("create_context failed") {
+            last = out;
+            continue;
+        }
+        assert!(
+            status.is_some_and(|s| s.success()) && out.contains("destroy_states: ok"),
+            "destroy_states failed ({status:?}):\n{out}\n{}",
+            fs::read_to_string(&vlog).unwrap_or_default()
+        );
+        if use_valgrind {
+            if let Err(log) = valgrind_clean(&vlog) {
+                panic!("valgrind reported problems in destroy_states:\n{log}");
+            }
+        }
+        eprintln!("{}", out.trim());
+        let _ = fs::remove_dir_all(&dir);
+        return;
+    }
+    panic!("destroy_states could not listen: {last}");
+}
+
+/// test-echo under valgrind, with concurrent echo load and abusive peers, then stopped
+/// with SIGINT while sessions are open: no memcheck errors, nothing definitely lost.
+#[test]
+fn test_echo_under_load_in_valgrind() {
+    if !have("valgrind") {
+        eprintln!("NOTICE: valgrind is not installed; valgrind load test skipped");
+        return;
+    }
+    let dir = out_dir().join(format!("valgrind-echo-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let vlog = dir.join("valgrind.log");
+    let wrapper = valgrind_args(&vlog);
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let mut srv = Server::start(
+        &wrapper,
+        &progs().echo,
+        &["--port", "{port}"],
+        Duration::from_secs(60),
+    );
+    let port = srv.port;
+    // Eight clients, each echoing messages of growing size (fragmented and whole).
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            thread::spawn(move || -> Result<usize, String> {
+                let mut p = Peer::upgrade(port, None);
+                p.s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                let mut bytes = 0;
+                for i in 0..12usize {
+                    let len = (1usize << i) * 16 + w;
+                    let data = noise(len, (w * 100 + i) as u64 + 1);
+                    if i % 3 == 2 {
+                        let (a, b) = data.split_at(len / 2);
+                        p.s.write_all(&[frame(false, 2, a), frame(true, 0, b)].concat())
+                            .map_err(|e| e.to_string())?;
+                    } else {
+                        p.s.write_all(&frame(true, 2, &data))
+                            .map_err(|e| e.to_string())?;
+                    }
+                    let mut got = Vec::new();
+                    while got.len() < len {
+                        let (_, part) = p.read_frame()?;
+                        got.extend_from_slice(&part);
+                    }
+                    if got != data {
+                        return Err(format!("worker {w} message {i}: echo differs"));
+                    }
+                    bytes += len;
+                }
+                let _ = p.s.write_all(&close_frame(1000, b"bye"));
+                Ok(bytes)
+            })
+        })
+        .collect();
+    // Abuse meanwhile: resets mid-message, garbage, an invalid frame.
+    for i in 0..4 {
+        let mut p = Peer::upgrade(port, None);
+        let _ =
+            p.s.write_all(&frame_raw(0x82, &noise(1000, i), true, Some(100_000)));
+        reset(p.s);
+        let mut s = TcpStream::connect_timeout(&addr(port), Duration::from_secs(10)).unwrap();
+        let _ = s.write_all(&noise(2048, i + 50));
+        reset(s);
+        let mut p = Peer::upgrade(port, None);
+        let _ = p.s.write_all(&frame(true, 1, b"\xff"));
+        let end = p.read_to_end(Duration::from_secs(20));
+        assert_eq!(end.close_code(), Some(1007), "invalid UTF-8 under valgrind");
+    }
+    for (w, h) in workers.into_iter().enumerate() {
+        match h.join().unwrap() {
+            Ok(_) => {}
+            Err(e) => panic!("echo worker {w}: {e}\n{}", srv.log_tail()),
+        }
+    }
+    // Sessions still open (one mid-message) when the server is told to stop.
+    let mut held = Peer::upgrade(port, None);
+    held.s
+        .write_all(&frame(false, 1, b"half a message"))
+        .unwrap();
+    let _held2 = Peer::upgrade(port, None);
+    sleep(Duration::from_millis(500));
+    let st = srv.stop(libc::SIGINT, Duration::from_secs(60));
+    let log = fs::read_to_string(&vlog).unwrap_or_default();
+    assert!(
+        st.is_some(),
+        "test-echo under valgrind did not exit after SIGINT\n{log}"
+    );
+    if let Err(log) = valgrind_clean(&vlog) {
+        panic!("valgrind reported problems in test-echo under load:\n{log}");
+    }
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "test-echo under valgrind exited with {st:?}\n{log}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+// ------------------------------------------------------------------ AddressSanitizer
+
+/// tests/c/util_test.c and null_args_test.c built with -fsanitize=address and linked
+/// against our .so. Only the C side is instrumented: the Rust code in the library is
+/// not (ASan still sees its heap through the malloc interceptors, so C code writing
+/// past a buffer the library allocated, or freeing it twice, is caught).
+#[test]
+fn c_tests_under_address_sanitizer() {
+    let r = repo();
+    let probe = out_dir().join("asan-probe.c");
+    fs::write(&probe, "int main(void) { return 0; }\n").unwrap();
+    let cc_name = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let (st, text) = run_bounded(
+        Command::new(&cc_name)
+            .arg("-fsanitize=address")
+            .arg("-o")
+            .arg(out_dir().join("asan-probe"))
+            .arg(&probe),
+        Duration::from_secs(60),
+    );
+    if !st.is_some_and(|s| s.success()) {
+        eprintln!("NOTICE: {cc_name} cannot build with -fsanitize=address; skipped: {text}");
+        return;
+    }
+    let mut failures = Vec::new();
+    for name in ["util_test", "null_args_test"] {
+        let exe = match cc(
+            &r.join(format!("tests/c/{name}.c")),
+            &format!("{name}-asan"),
+            &["-fsanitize=address", "-fno-omit-frame-pointer"],
+        ) {
+            Ok(e) => e,
+            Err(e) => {
+                failures.push(e);
+                continue;
+            }
+        };
+        let (st, out) = run_bounded(
+            Command::new(&exe).env(
+                "ASAN_OPTIONS",
+                "detect_leaks=1:halt_on_error=1:abort_on_error=0:exitcode=86",
+            ),
+            Duration::from_secs(120),
+        );
+        if !st.is_some_and(|s| s.success()) || out.contains("AddressSanitizer") {
+            failures.push(format!("{name} under ASan: {st:?}\n{out}"));
+        } else {
+            eprintln!("asan {name}: {}", out.lines().last().unwrap_or(""));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+// ------------------------------------------------------------------ memory amplification
+
+/// A request head of 16 KiB must not cost much more than that: repeated headers are
+/// joined into one value, and each join should not leave the previous copy behind.
+///
+/// BUG (found by this test): `HeaderTable::add` appends every joined value anew and
+/// never reclaims the old span, so 63 repeated `Host:` lines of 240 bytes (a 15.6 KiB
+/// head, within every limit) grow the table to ~740 KiB (47x), with quadratic copying;
+/// the server also clones the table per connection. Ignored until fixed; run with
+/// `cargo test --release --test fault_behaviour -- --ignored repeated_headers`.
+#[test]
+fn repeated_headers_do_not_amplify_memory() {
+    use websockets::engine::http::request::{parse_request_head, HeadLimits, HeadParse};
+    for (lines, len) in [(63usize, 240usize), (40, 390), (20, 790)] {
+        let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..lines {
+            // alternate two headers as well, so in-place extension alone is not enough
+            head.extend_from_slice(if i % 2 == 0 { b"Host: " } else { b"Origin: " });
+            head.extend(std::iter::repeat_n(b'a', len));
+            head.extend_from_slice(b"\r\n");
+        }
+        head.extend_from_slice(b"\r\n");
+        let HeadParse::Complete(h) = parse_request_head(&head, &HeadLimits::default()) else {
+            panic!("{lines} x {len}: head not accepted");
+        };
+        let table = h.headers.heap_bytes();
+        assert!(
+            table <= 4 * head.len(),
+            "{lines} headers of {len} bytes: a {} byte head takes {table} bytes of header table",
+            head.len()
+        );
+    }
+}
