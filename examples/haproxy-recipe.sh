@@ -21,7 +21,8 @@
 # --bench   instead: echo throughput with wsload (../shared/tools/wsload, 64-byte
 #           messages, 100 connections, depth 16) against 1 process, 2 processes
 #           sharing a port, and 1 and 2 backends behind HAProxy. SECS per run
-#           (default 5).
+#           (default 5); BENCH_ROUNDS=R repeats the four runs R times, interleaved,
+#           and prints the medians.
 #
 # Needs haproxy and curl (apt-get install haproxy curl), python3 with `websockets`
 # (pip install -r tests/requirements.txt), a C compiler. Builds the library
@@ -425,49 +426,66 @@ bench() {
 	local wsload_dir="$ROOT/../shared/tools/wsload"
 	[[ -f "$wsload_dir/Cargo.toml" ]] || { echo "haproxy-recipe: --bench needs $wsload_dir" >&2; exit 1; }
 	cargo build -q --release --manifest-path "$wsload_dir/Cargo.toml" --target-dir "$ROOT/target/wsload"
-	local W="$ROOT/target/wsload/release/wsload" ports i r
+	local W="$ROOT/target/wsload/release/wsload" ports i r round rounds="${BENCH_ROUNDS:-1}"
+	declare -A RATES=()
+	local labels=("1 process" "2 processes, SO_REUSEPORT" "HAProxy + 1 backend" "HAProxy + 2 backends")
 	run_load() { # label url
+		local rate
 		r=$("$W" echo -u "$2" -c 100 -s 64 -d 16 -t "$BENCH_SECS" -l "${1// /-}" 2>/dev/null |
 			grep '^RESULT' || true)
-		printf 'recipe:   %-36s %12s msgs/s  p50 %6s us  p99 %7s us  errors %s\n' "$1" \
-			"$(sed -n 's/.* msgs_per_s=\([0-9.]*\).*/\1/p' <<<"$r")" \
+		rate=$(sed -n 's/.* msgs_per_s=\([0-9]*\).*/\1/p' <<<"$r")
+		printf 'recipe:   %-28s %10s msgs/s  p50 %7s us  p99 %8s us  errors %s\n' "$1" \
+			"${rate:-?}" \
 			"$(sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p' <<<"$r")" \
 			"$(sed -n 's/.* p99_us=\([0-9.]*\).*/\1/p' <<<"$r")" \
 			"$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' <<<"$r")"
 		echo "$r" >>"$OUT/bench.txt"
+		RATES[$1]="${RATES[$1]:-} ${rate:-0}"
 	}
 	: >"$OUT/bench.txt"
-	say "echo throughput, 64-byte messages, 100 connections, depth 16, ${BENCH_SECS}s each ($(nproc) cores)"
+	say "echo throughput, 64-byte messages, 100 connections, depth 16, ${BENCH_SECS}s each," \
+		"$rounds round(s), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	ports=($(free_ports 5))
+	for ((round = 1; round <= rounds; round++)); do
+		((rounds > 1)) && say "round $round"
+		start_backend 1 "${ports[0]}" "$OUT/bench-1.log"
+		wait_port "${ports[0]}" 10
+		run_load "${labels[0]}" "ws://127.0.0.1:${ports[0]}/"
+		stop_pid "${BPID[1]}"
 
-	start_backend 1 "${ports[0]}" "$OUT/bench-1.log"
-	wait_port "${ports[0]}" 10
-	run_load "1 process" "ws://127.0.0.1:${ports[0]}/"
-	stop_pid "${BPID[1]}"
+		for i in 1 2; do start_backend "$i" "${ports[1]}" "$OUT/bench-rp-$i.log" reuseport; done
+		wait_port "${ports[1]}" 10
+		sleep 0.3
+		run_load "${labels[1]}" "ws://127.0.0.1:${ports[1]}/"
+		stop_pid "${BPID[1]}"
+		stop_pid "${BPID[2]}"
 
-	for i in 1 2; do start_backend "$i" "${ports[1]}" "$OUT/bench-rp-$i.log" reuseport; done
-	wait_port "${ports[1]}" 10
-	sleep 0.3
-	run_load "2 processes, SO_REUSEPORT" "ws://127.0.0.1:${ports[1]}/"
-	stop_pid "${BPID[1]}"
-	stop_pid "${BPID[2]}"
-
-	for i in 1 2; do
-		BPORT[$i]=${ports[$((i + 1))]}
-		start_backend "$i" "${BPORT[$i]}" "$OUT/bench-hap-$i.log"
-		wait_port "${BPORT[$i]}" 10
+		for i in 1 2; do
+			BPORT[$i]=${ports[$((i + 1))]}
+			start_backend "$i" "${BPORT[$i]}" "$OUT/bench-hap-$i.log"
+			wait_port "${BPORT[$i]}" 10
+		done
+		STATS_PORT=${ports[4]}
+		write_haproxy_cfg "${ports[0]}" "$STATS_PORT" "${BPORT[1]}"
+		start_haproxy "${ports[0]}" 1
+		run_load "${labels[2]}" "ws://127.0.0.1:${ports[0]}/"
+		stop_pid "$HAPID"
+		write_haproxy_cfg "${ports[0]}" "$STATS_PORT" "${BPORT[1]}" "${BPORT[2]}"
+		start_haproxy "${ports[0]}" 2
+		run_load "${labels[3]}" "ws://127.0.0.1:${ports[0]}/"
+		stop_pid "$HAPID"
+		stop_pid "${BPID[1]}"
+		stop_pid "${BPID[2]}"
 	done
-	STATS_PORT=${ports[4]}
-	write_haproxy_cfg "${ports[0]}" "$STATS_PORT" "${BPORT[1]}"
-	start_haproxy "${ports[0]}" 1
-	run_load "HAProxy + 1 backend" "ws://127.0.0.1:${ports[0]}/"
-	stop_pid "$HAPID"
-	write_haproxy_cfg "${ports[0]}" "$STATS_PORT" "${BPORT[1]}" "${BPORT[2]}"
-	start_haproxy "${ports[0]}" 2
-	run_load "HAProxy + 2 backends" "ws://127.0.0.1:${ports[0]}/"
-	stop_pid "$HAPID"
-	stop_pid "${BPID[1]}"
-	stop_pid "${BPID[2]}"
+	if ((rounds > 1)); then
+		say "medians of $rounds rounds (load average now $(cut -d' ' -f1-3 /proc/loadavg)):"
+		local l
+		for l in "${labels[@]}"; do
+			printf 'recipe:   %-28s %10s msgs/s\n' "$l" \
+				"$(tr ' ' '\n' <<<"${RATES[$l]}" | grep . | sort -n | awk '{ v[NR] = $1 }
+					END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }')"
+		done
+	fi
 	say "raw RESULT lines in $OUT/bench.txt"
 }
 

@@ -355,7 +355,11 @@ _PROTOTYPES = {
     "lws_b64_encode_string": (c_int, [c_char_p, c_int, c_void_p, c_int]),
     "lws_b64_decode_string": (c_int, [c_char_p, c_void_p, c_int]),
     "libwebsocket_get_internal_extensions": (POINTER(libwebsocket_extension), []),
+    "lws_daemonize": (c_int, [c_char_p]),
+    "lwsl_hexdump": (None, [c_void_p, c_size_t]),
 }
+# _lws_log(int filter, const char *format, ...) is variadic: only its result type is
+# declared; pass ctypes values for the variadic part (see log()).
 
 
 def load_library(path=None):
@@ -366,6 +370,7 @@ def load_library(path=None):
         fn = getattr(handle, name)
         fn.restype = restype
         fn.argtypes = argtypes
+    handle._lws_log.restype = None
     return handle
 
 
@@ -441,6 +446,13 @@ def set_log_level(level, emitter=None):
         import atexit
 
         atexit.register(_reset_log_level_at_exit)
+
+
+def log(level, message):
+    """Logs ``message`` (str) through the library's logger at ``level`` (an LLL_* bit),
+    as lwsl_err()/lwsl_notice()... do in C: filtered by set_log_level, then passed to
+    the emit function. A newline is added."""
+    lib._lws_log(c_int(level), b"%s\n", c_char_p(str(message).encode()))
 
 
 def _wsi(wsi):

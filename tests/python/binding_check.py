@@ -444,6 +444,11 @@ def logging_tests(port):
               "a context on a taken port raises OSError; the error reaches the emitter")
     finally:
         blocker.destroy()
+    n = len(lines)
+    lws.log(lws.LLL_NOTICE, "from Python %d%%s" % 42)
+    lws.log(lws.LLL_INFO, "filtered out")
+    check([(lvl, line) for lvl, line in lines[n:]] == [(lws.LLL_NOTICE, "from Python 42%s\n")],
+          "log() goes through the library's filter and emitter (%r)" % lines[n:])
     lws.set_log_level(lws.LLL_ERR | lws.LLL_WARN)  # keeps the emitter
     n = len(lines)
     lws.Context([lws.Protocol("p", lambda *a: 0)], port=port, iface="127.0.0.1").destroy()
@@ -455,6 +460,12 @@ def main():
     version = lws.get_library_version()
     check(version.split(" ")[0] == "1.3" and len(version.split(" ")) == 2,
           "get_library_version: %r" % version)
+    exported = subprocess.run(["nm", "-D", "--defined-only", lws.library_path()],
+                              capture_output=True, text=True).stdout.split()
+    exported = {w for w in exported if w.startswith(("lws", "libwebsocket", "_lws"))}
+    declared = set(lws._PROTOTYPES) | {"_lws_log"}
+    check(len(exported) == 39 and exported == declared,
+          "every exported function is declared (%r)" % sorted(exported ^ declared))
     check(os.path.samefile(lws.library_path(), os.environ["LWS_LIBRARY"])
           if os.environ.get("LWS_LIBRARY") else True, "LWS_LIBRARY is honoured")
     abi()
