@@ -427,20 +427,39 @@ bench() {
 	[[ -f "$wsload_dir/Cargo.toml" ]] || { echo "haproxy-recipe: --bench needs $wsload_dir" >&2; exit 1; }
 	cargo build -q --release --manifest-path "$wsload_dir/Cargo.toml" --target-dir "$ROOT/target/wsload"
 	local W="$ROOT/target/wsload/release/wsload" ports i r round rounds="${BENCH_ROUNDS:-1}"
-	declare -A RATES=()
+	declare -A RATES=() CPUS=()
 	local labels=("1 process" "2 processes, SO_REUSEPORT" "HAProxy + 1 backend" "HAProxy + 2 backends")
-	run_load() { # label url
-		local rate
-		r=$("$W" echo -u "$2" -c 100 -s 64 -d 16 -t "$BENCH_SECS" -l "${1// /-}" 2>/dev/null |
-			grep '^RESULT' || true)
+	local hz
+	hz=$(getconf CLK_TCK)
+	cpu_ticks() { # pids...: utime + stime of those processes, in clock ticks
+		local pid sum=0 f
+		for pid in "$@"; do
+			# fields 14 and 15, counted after the ")" that ends the command name
+			f=($(sed 's/^.*) //' "/proc/$pid/stat"))
+			sum=$((sum + f[11] + f[12]))
+		done
+		echo "$sum"
+	}
+	run_load() { # label url server-pids...: one wsload run, with the servers' CPU time
+		local label="$1" url="$2" rate msgs t0 t1 cpu
+		shift 2
+		t0=$(cpu_ticks "$@")
+		r=$("$W" echo -u "$url" -c 100 -s 64 -d 16 -t "$BENCH_SECS" -w 0 -l "${label// /-}" \
+			2>/dev/null | grep '^RESULT' || true)
+		t1=$(cpu_ticks "$@")
 		rate=$(sed -n 's/.* msgs_per_s=\([0-9]*\).*/\1/p' <<<"$r")
-		printf 'recipe:   %-28s %10s msgs/s  p50 %7s us  p99 %8s us  errors %s\n' "$1" \
-			"${rate:-?}" \
+		msgs=$(sed -n 's/.* msgs=\([0-9]*\).*/\1/p' <<<"$r")
+		# server-side CPU per message (connection set-up included: a slight overestimate)
+		cpu=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v m="${msgs:-0}" \
+			'BEGIN { if (m > 0) printf "%.2f", t * 1e6 / hz / m; else print "?" }')
+		printf 'recipe:   %-28s %10s msgs/s  p50 %7s us  p99 %8s us  server CPU %5s us/msg  errors %s\n' \
+			"$label" "${rate:-?}" \
 			"$(sed -n 's/.* p50_us=\([0-9.]*\).*/\1/p' <<<"$r")" \
 			"$(sed -n 's/.* p99_us=\([0-9.]*\).*/\1/p' <<<"$r")" \
-			"$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' <<<"$r")"
-		echo "$r" >>"$OUT/bench.txt"
-		RATES[$1]="${RATES[$1]:-} ${rate:-0}"
+			"$cpu" "$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' <<<"$r")"
+		echo "$r server_cpu_us_per_msg=$cpu" >>"$OUT/bench.txt"
+		RATES[$label]="${RATES[$label]:-} ${rate:-0}"
+		CPUS[$label]="${CPUS[$label]:-} $cpu"
 	}
 	: >"$OUT/bench.txt"
 	say "echo throughput, 64-byte messages, 100 connections, depth 16, ${BENCH_SECS}s each," \
@@ -450,13 +469,13 @@ bench() {
 		((rounds > 1)) && say "round $round"
 		start_backend 1 "${ports[0]}" "$OUT/bench-1.log"
 		wait_port "${ports[0]}" 10
-		run_load "${labels[0]}" "ws://127.0.0.1:${ports[0]}/"
+		run_load "${labels[0]}" "ws://127.0.0.1:${ports[0]}/" "${BPID[1]}"
 		stop_pid "${BPID[1]}"
 
 		for i in 1 2; do start_backend "$i" "${ports[1]}" "$OUT/bench-rp-$i.log" reuseport; done
 		wait_port "${ports[1]}" 10
 		sleep 0.3
-		run_load "${labels[1]}" "ws://127.0.0.1:${ports[1]}/"
+		run_load "${labels[1]}" "ws://127.0.0.1:${ports[1]}/" "${BPID[1]}" "${BPID[2]}"
 		stop_pid "${BPID[1]}"
 		stop_pid "${BPID[2]}"
 
@@ -468,11 +487,11 @@ bench() {
 		STATS_PORT=${ports[4]}
 		write_haproxy_cfg "${ports[0]}" "$STATS_PORT" "${BPORT[1]}"
 		start_haproxy "${ports[0]}" 1
-		run_load "${labels[2]}" "ws://127.0.0.1:${ports[0]}/"
+		run_load "${labels[2]}" "ws://127.0.0.1:${ports[0]}/" "$HAPID" "${BPID[1]}"
 		stop_pid "$HAPID"
 		write_haproxy_cfg "${ports[0]}" "$STATS_PORT" "${BPORT[1]}" "${BPORT[2]}"
 		start_haproxy "${ports[0]}" 2
-		run_load "${labels[3]}" "ws://127.0.0.1:${ports[0]}/"
+		run_load "${labels[3]}" "ws://127.0.0.1:${ports[0]}/" "$HAPID" "${BPID[1]}" "${BPID[2]}"
 		stop_pid "$HAPID"
 		stop_pid "${BPID[1]}"
 		stop_pid "${BPID[2]}"
@@ -480,10 +499,11 @@ bench() {
 	if ((rounds > 1)); then
 		say "medians of $rounds rounds (load average now $(cut -d' ' -f1-3 /proc/loadavg)):"
 		local l
+		median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 }
+			END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 		for l in "${labels[@]}"; do
-			printf 'recipe:   %-28s %10s msgs/s\n' "$l" \
-				"$(tr ' ' '\n' <<<"${RATES[$l]}" | grep . | sort -n | awk '{ v[NR] = $1 }
-					END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }')"
+			printf 'recipe:   %-28s %10s msgs/s  server CPU %s us/msg\n' "$l" \
+				"$(median "${RATES[$l]}")" "$(median "${CPUS[$l]}")"
 		done
 	fi
 	say "raw RESULT lines in $OUT/bench.txt"
