@@ -293,6 +293,9 @@ pub fn accept_client_response(
                 if exts.compresses() {
                     return Err("two compression extensions".into());
                 }
+                if !c.params.is_empty() {
+                    return Err(format!("unexpected parameter in the {} reply", c.name));
+                }
                 exts.dframe = Some(DeflateFrameSession::new(ctx.limits.max_message as usize));
             }
             ExtKind::App => {
