@@ -56,6 +56,7 @@ struct echo_msg {
 
 struct echo_session {
 	unsigned long id;
+	unsigned long messages;	/* whole messages received (and queued for echo) */
 	/* message being reassembled */
 	unsigned char *rx;
 	size_t rx_len;
@@ -212,6 +213,7 @@ static int rx_finish(struct echo_session *s)
 		s->head = m;
 	s->tail = m;
 	s->queued_bytes += m->len;
+	s->messages++;
 	return 0;
 }
 
@@ -311,7 +313,8 @@ static int callback_echo(struct libwebsocket_context *context,
 		if (!s)
 			break;
 		if (log_sessions)
-			fprintf(stderr, "test-echo: LWS_CALLBACK_CLOSED session %lu\n", s->id);
+			fprintf(stderr, "test-echo: LWS_CALLBACK_CLOSED session %lu (%lu messages)\n",
+				s->id, s->messages);
 		session_free_all(s);
 		break;
 

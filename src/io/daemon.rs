@@ -10,33 +10,22 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 static LOCK_PATH: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
 
 extern "C" fn parent_on_signal(sig: libc::c_int) {
-    // Runs in the parent: SIGUSR1 = child detached, anything else = failure.
-    let path = LOCK_PATH.load(Ordering::SeqCst);
-    unsafe {
-        if sig != libc::SIGUSR1 || path.is_null() {
-            libc::_exit(1);
-        }
-        let child = DAEMON_PID.load(Ordering::SeqCst);
-        let fd = libc::open(path, libc::O_TRUNC | libc::O_RDWR | libc::O_CREAT, 0o640);
-        if fd < 0 {
-            libc::_exit(1);
-        }
-        let mut digits = [0u8; 12];
-        let mut n = child as u32;
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let len = digits.len() - i;
-        let ok = libc::write(fd, digits[i..].as_ptr() as *const libc::c_void, len) == len as isize;
-        libc::close(fd);
-        libc::_exit(if ok { 0 } else { 1 });
+    // Runs in the parent: SIGUSR1 = the daemon detached and wrote its lock file.
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(if sig == libc::SIGUSR1 { 0 } else { 1 }) }
+}
+
+/// Writes the daemon's pid to the lock file atomically (temporary file + rename), so a
+/// reader never sees it empty or half written.
+fn write_lock_file(path: &[u8], pid: i32) -> bool {
+    let mut tmp = path.to_vec();
+    tmp.extend_from_slice(format!(".{pid}.tmp").as_bytes());
+    if std::fs::write(os_path(&tmp), pid.to_string()).is_err() {
+        return false;
     }
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(os_path(&tmp), std::fs::Permissions::from_mode(0o640));
+    std::fs::rename(os_path(&tmp), os_path(path)).is_ok()
 }
 
 static DAEMON_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
@@ -126,6 +115,9 @@ pub fn daemonize(path: &[u8]) -> i32 {
             }
         }
         set_handler(libc::SIGTERM, daemon_on_sigterm);
+        if !write_lock_file(path, libc::getpid()) {
+            libc::_exit(1); // the parent sees SIGCHLD and exits 1
+        }
         libc::kill(parent, libc::SIGUSR1);
     }
     0

@@ -382,6 +382,10 @@ impl FrameParser {
         if b0 & 0x70 & !self.allowed_rsv != 0 {
             return Err(Fail::Rsv);
         }
+        // No extension may set RSV bits on control frames (RFC 7692 6.1 for RSV1).
+        if b0 & 0x70 != 0 && is_control(opcode) {
+            return Err(Fail::Rsv);
+        }
         match opcode {
             OP_CONTINUATION if self.msg_opcode == 0 => Err(Fail::UnexpectedContinuation),
             OP_TEXT | OP_BINARY if self.msg_opcode != 0 => Err(Fail::ExpectedContinuation),
