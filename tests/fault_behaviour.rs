@@ -1406,7 +1406,6 @@ fn compression_bombs_and_corrupt_deflate() {
 /// answered with a pong instead of a close 1002. Ignored until fixed; run with
 /// `cargo test --release --test fault_behaviour -- --ignored rsv1_on_control`.
 #[test]
-#[ignore = "BUG: RSV1 on a control frame is accepted when an extension claims RSV1"]
 fn rsv1_on_control_frames_fails_with_compression_negotiated() {
     let srv = Server::echo(&["--debug", "3"]);
     let mut failures = Vec::new();
@@ -1442,7 +1441,6 @@ fn rsv1_on_control_frames_fails_with_compression_negotiated() {
 /// Ignored until fixed; run with
 /// `cargo test --release --test fault_behaviour -- --ignored deflate_frame_message_limit`.
 #[test]
-#[ignore = "BUG: deflate-frame fragments are not counted against the message limit"]
 fn deflate_frame_message_limit_spans_fragments() {
     use websockets::engine::extensions::DeflateFrameSession;
     let mut srv = Server::start(
