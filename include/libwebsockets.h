@@ -362,7 +362,7 @@ LWS_VISIBLE LWS_EXTERN int libwebsocket_get_socket_fd(struct libwebsocket *wsi);
 // 1 when the frame being delivered to RECEIVE has FIN set.
 LWS_VISIBLE LWS_EXTERN int libwebsocket_is_final_fragment(struct libwebsocket *wsi);
 
-// RSV bits of the frame being delivered (0x1..0x7 in the low bits).
+// RSV bits of the frame being delivered, unshifted as v1.23 returned them (RSV1 = 0x40).
 LWS_VISIBLE LWS_EXTERN unsigned char libwebsocket_get_reserved_bits(struct libwebsocket *wsi);
 
 // Pauses (0) or resumes (non-zero) receiving; takes effect when the current callback

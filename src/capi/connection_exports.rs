@@ -204,11 +204,11 @@ pub unsafe extern "C" fn libwebsocket_is_final_fragment(wsi: *mut libwebsocket) 
     })
 }
 
-/// RSV bits of the frame being delivered (0x1..0x7 in the low bits).
+/// RSV bits of the frame being delivered, unshifted as v1.23 returned them (RSV1 = 0x40).
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_get_reserved_bits(wsi: *mut libwebsocket) -> c_uchar {
     ffi_guard!(0, {
-        conn_any(wsi).map_or(0, |c| (c.rx_info.get().rsv >> 4) & 7)
+        conn_any(wsi).map_or(0, |c| c.rx_info.get().rsv & 0x70)
     })
 }
 

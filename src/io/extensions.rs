@@ -54,6 +54,8 @@ pub struct ConnExts {
     pub utf8: Utf8Validator,
     /// deflate-frame: compressed bytes of the current frame, gathered until complete.
     pub dframe_rx: Vec<u8>,
+    /// deflate-frame: bytes inflated so far for the current message.
+    pub dframe_msg_len: u64,
     /// A fragmented message is being sent (its frames go out uncompressed).
     pub tx_fragmented: bool,
 }
@@ -195,6 +197,10 @@ fn confirm_okay(ctx: &Context, conn: &Conn, name: &[u8]) -> bool {
 pub fn client_offer(ctx: &Context, conn: &Conn) -> Option<String> {
     let mut parts = Vec::new();
     for e in &ctx.extensions {
+        // v1.23's deflate-frame vetoed proposing its x-webkit- alias from a client.
+        if e.kind == ExtKind::DeflateFrame && e.name == b"x-webkit-deflate-frame" {
+            continue;
+        }
         // Any extension may veto proposing another (LWS_EXT_CALLBACK_CHECK_OK_TO_PROPOSE_EXTENSION).
         let mut veto = false;
         for other in ctx.extensions.iter().filter(|o| o.kind == ExtKind::App) {
@@ -286,6 +292,9 @@ pub fn accept_client_response(
             ExtKind::DeflateFrame => {
                 if exts.compresses() {
                     return Err("two compression extensions".into());
+                }
+                if !c.params.is_empty() {
+                    return Err(format!("unexpected parameter in the {} reply", c.name));
                 }
                 exts.dframe = Some(DeflateFrameSession::new(ctx.limits.max_message as usize));
             }

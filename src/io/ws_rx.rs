@@ -195,6 +195,7 @@ fn ext_data(
         if message_start {
             ex.rx_text = !info.binary;
             ex.utf8.reset();
+            ex.dframe_msg_len = 0;
         }
         if ex.pmd.is_some() {
             if message_start {
@@ -245,10 +246,17 @@ fn ext_data(
             let mut out = Vec::new();
             let r = {
                 let mut exts = conn.exts.borrow_mut();
-                let Some(df) = exts.as_mut().and_then(|e| e.dframe.as_mut()) else {
-                    return;
-                };
-                df.decompress_frame(&whole, &mut out)
+                let Some(ex) = exts.as_mut() else { return };
+                // The message limit applies to the sum of the frames, not each frame.
+                let budget = ctx.limits.max_message.saturating_sub(ex.dframe_msg_len);
+                let Some(df) = ex.dframe.as_mut() else { return };
+                let r = df.decompress_frame_with_limit(
+                    &whole,
+                    budget.min(usize::MAX as u64) as usize,
+                    &mut out,
+                );
+                ex.dframe_msg_len += out.len() as u64;
+                r
             };
             if let Err(e) = r {
                 return fail(e.close_code());
