@@ -655,7 +655,6 @@ fn server_deflate_frame_interop() {
 /// all 258 MiB. Ignored until fixed; run with `cargo test --release --test
 /// extensions_behaviour -- --ignored deflate_frame_message_limit`.
 #[test]
-#[ignore = "BUG: deflate-frame applies the message limit per frame, not per message"]
 fn server_deflate_frame_message_limit_closes_1009() {
     let mut echo = Echo::start(&[]);
     run_script(
@@ -968,7 +967,6 @@ fn url_encode(s: &str) -> String {
 /// `deflate_frame_client_accept_response`). Ignored until fixed; run with
 /// `cargo test --release --test extensions_behaviour -- --ignored client_takes`.
 #[test]
-#[ignore = "BUG: the client accepts a deflate-frame reply with parameters"]
 fn client_takes_only_valid_replies() {
     let srv = ReplyServer::start();
     let accepted = [
@@ -1047,7 +1045,6 @@ fn client_takes_only_valid_replies() {
 /// entry, `x-webkit-deflate-frame` first. Ignored until fixed; run with
 /// `cargo test --release --test extensions_behaviour -- --ignored client_offer`.
 #[test]
-#[ignore = "BUG: the client offers x-webkit-deflate-frame (v1.23 vetoed it)"]
 fn client_offer_leaves_out_x_webkit_deflate_frame() {
     let py = PyServer::start();
     let f = run_client(
@@ -1084,7 +1081,6 @@ fn client_offer_leaves_out_x_webkit_deflate_frame() {
 /// `(rsv >> 4) & 7`, i.e. 0x04 for RSV1. Ignored until fixed; run with
 /// `cargo test --release --test extensions_behaviour -- --ignored reserved_bits`.
 #[test]
-#[ignore = "BUG: libwebsocket_get_reserved_bits returns the bits shifted (RSV1 = 4, v1.23: 0x40)"]
 fn client_reserved_bits_match_v1_23() {
     let py = PyServer::start();
     for (listener, expect) in [("default", "yes"), ("plain", "no")] {
