@@ -1401,10 +1401,9 @@ fn compression_bombs_and_corrupt_deflate() {
 /// data message). The same holds for deflate-frame, which never compresses control
 /// frames.
 ///
-/// BUG (found by this test): the frame parser allows the negotiated RSV bits on every
-/// frame, and control frames bypass the extension's RSV checks, so a ping with RSV1 is
-/// answered with a pong instead of a close 1002. Ignored until fixed; run with
-/// `cargo test --release --test fault_behaviour -- --ignored rsv1_on_control`.
+/// Regression test: the frame parser used to allow the negotiated RSV bits on every
+/// frame, and control frames bypassed the extension's RSV checks, so a ping with RSV1
+/// was answered with a pong instead of a close 1002.
 #[test]
 fn rsv1_on_control_frames_fails_with_compression_negotiated() {
     let srv = Server::echo(&["--debug", "3"]);
@@ -1434,12 +1433,10 @@ fn rsv1_on_control_frames_fails_with_compression_negotiated() {
 /// whole message: a fragmented message of many small compressed frames must fail with
 /// 1009 once its inflated size passes LWS_MAX_MESSAGE (1 MiB here).
 ///
-/// BUG (found by this test): io/ws_rx.rs inflates every deflate-frame frame with the
-/// full limit (`decompress_frame`), and the parser only counts compressed bytes, so a
-/// message of 64 frames of ~1 KB, each inflating to 1 MiB, is delivered whole: test-echo
-/// buffers 64 MiB from 64 KB on the wire, and the size of such a message has no bound.
-/// Ignored until fixed; run with
-/// `cargo test --release --test fault_behaviour -- --ignored deflate_frame_message_limit`.
+/// Regression test: io/ws_rx.rs used to inflate every deflate-frame frame with the full
+/// limit while the parser only counts compressed bytes, so a message of 64 frames of
+/// ~1 KB, each inflating to 1 MiB, was delivered whole (64 MiB from 64 KB on the wire;
+/// no bound at all on such a message).
 #[test]
 fn deflate_frame_message_limit_spans_fragments() {
     use websockets::engine::extensions::DeflateFrameSession;

@@ -12,8 +12,8 @@ use libfuzzer_sys::fuzz_target;
 use websockets::engine::extensions::negotiate::is_tchar;
 use websockets::engine::extensions::{
     client_accept_response, client_offer_string, deflate_frame_client_accept_response,
-    deflate_frame_server_accept, parse_extensions, server_accept, ClientOffer, ExtOffer,
-    PmdParams, ServerPolicy,
+    deflate_frame_server_accept, parse_extensions, server_accept, ClientOffer, ExtOffer, PmdParams,
+    ServerPolicy,
 };
 
 fn bits(b: u8) -> u8 {

@@ -43,7 +43,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let (flags, split, bits, body) = (data[0], data[1], data[2], &data[3..]);
-    let role = if flags & 1 != 0 { Role::Client } else { Role::Server };
+    let role = if flags & 1 != 0 {
+        Role::Client
+    } else {
+        Role::Server
+    };
     let p = params(flags, bits);
 
     // 1. Garbage in: bounded output, sticky errors, no panic.
@@ -61,22 +65,37 @@ fuzz_target!(|data: &[u8]| {
                     break;
                 }
             }
-            assert!(out.len() <= LIMIT + 1, "output {} past the limit", out.len());
+            assert!(
+                out.len() <= LIMIT + 1,
+                "output {} past the limit",
+                out.len()
+            );
         }
         if parts.is_empty() {
             let _ = s.decompress_fragment(&[], true, &mut out);
         }
-        assert!(out.len() <= LIMIT + 1, "output {} past the limit", out.len());
+        assert!(
+            out.len() <= LIMIT + 1,
+            "output {} past the limit",
+            out.len()
+        );
         if let Some(e) = err {
             assert!(matches!(e, PmdError::Corrupt | PmdError::TooBig));
-            assert_eq!(s.decompress_fragment(b"\x00", true, &mut out), Err(e), "round {round}");
+            assert_eq!(
+                s.decompress_fragment(b"\x00", true, &mut out),
+                Err(e),
+                "round {round}"
+            );
             break;
         }
     }
     let mut df = DeflateFrameSession::new(LIMIT);
     let mut out = Vec::new();
     for part in &parts {
-        if df.decompress_frame_with_limit(part, LIMIT / 4, &mut out).is_err() {
+        if df
+            .decompress_frame_with_limit(part, LIMIT / 4, &mut out)
+            .is_err()
+        {
             break;
         }
         assert!(out.len() <= (LIMIT / 4 + 1) * parts.len());
@@ -99,7 +118,8 @@ fuzz_target!(|data: &[u8]| {
         let mut back = Vec::new();
         let frags = pieces(&wire, split.wrapping_add(m as u8));
         if frags.is_empty() {
-            rx.decompress_fragment(&[], true, &mut back).expect("empty message");
+            rx.decompress_fragment(&[], true, &mut back)
+                .expect("empty message");
         }
         for (i, f) in frags.iter().enumerate() {
             rx.decompress_fragment(f, i + 1 == frags.len(), &mut back)

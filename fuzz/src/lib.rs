@@ -246,10 +246,11 @@ pub fn reference(cfg: &ParserConfig, s: &[u8]) -> Outcome {
         let b0 = s[i];
         let opcode = b0 & 0x0f;
         let fin = b0 & 0x80 != 0;
-        if b0 & 0x70 & !cfg.allowed_rsv != 0 {
+        let control = opcode >= 8;
+        // Negotiated RSV bits apply to data frames only (RFC 7692 6.1 for RSV1).
+        if b0 & 0x70 & !cfg.allowed_rsv != 0 || (control && b0 & 0x70 != 0) {
             return out(items, Some(1002), data_bytes);
         }
-        let control = opcode >= 8;
         match opcode {
             0 if msg.is_none() => return out(items, Some(1002), data_bytes),
             1 | 2 if msg.is_some() => return out(items, Some(1002), data_bytes),
