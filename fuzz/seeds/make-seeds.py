@@ -139,6 +139,8 @@ for target, mask in (("frame_server", KEY), ("frame_client", None)):
     write(target, "rsv1-allowed", prefix(0x40, [5]) + streams(mask)["rsv1"])
     write(target, "limit-64", prefix(0x02, [2]) + streams(mask)["binary"])
     write(target, "no-utf8-check", prefix(0x01) + streams(mask)["bad-utf8"])
+    # RSV1 negotiated, but never valid on a control frame
+    write(target, "control-rsv1-allowed", prefix(0x40) + frame(9, b"", rsv=0x40, mask=mask))
 # the wrong masking for each role
 write("frame_server", "unmasked", prefix() + frame(1, b"hi"))
 write("frame_client", "masked", prefix() + frame(1, b"hi", mask=KEY))
