@@ -6,7 +6,7 @@
 use crate::capi::abi_types::libwebsocket_callback_reasons::*;
 use crate::capi::user_callbacks::{invoke, invoke_conn, poll_fd_event};
 use crate::engine::http::headers::*;
-use crate::engine::util::{b64_encode_into, sha1_base64};
+use crate::engine::util::b64_encode_into;
 use crate::engine::ws::{FrameParser, ParserConfig, Role};
 use crate::io::conn::{flag, ClientSetup, Conn, ConnState, HttpState, Side, UserSpace};
 use crate::io::context::Context;
@@ -18,7 +18,6 @@ use mio::Interest;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 
-const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// Room the APPEND_HANDSHAKE_HEADER callback may fill.
 const APPEND_ROOM: usize = 2048;
 /// Longest response head accepted from a server or proxy.
@@ -488,7 +487,7 @@ fn finish_handshake(
     if !table.list_contains(TOKEN_CONNECTION, "upgrade") {
         return fail("Connection lacks upgrade");
     }
-    let expect = sha1_base64(&[key.as_bytes(), GUID]);
+    let expect = crate::engine::handshake::accept_key(key.as_bytes());
     if table.get(TOKEN_ACCEPT) != Some(expect.as_bytes()) {
         return fail("Sec-WebSocket-Accept does not match");
     }

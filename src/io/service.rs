@@ -4,7 +4,7 @@
 
 use crate::capi::abi_types::libwebsocket_callback_reasons::*;
 use crate::capi::user_callbacks::{invoke, invoke_conn, poll_fd_event};
-use crate::io::conn::{flag, Conn, ConnState, HttpState, Side};
+use crate::io::conn::{flag, Conn, ConnState, Side};
 use crate::io::context::{Context, LISTENER};
 use crate::io::{client, http_server, net, tx, ws_rx};
 use std::io::ErrorKind;
@@ -704,11 +704,6 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
     *conn.parser.borrow_mut() = None;
     conn.rx_bufs.clear();
     *conn.user.borrow_mut() = None;
-}
-
-/// Upgrades an HTTP connection state for use by the HTTP layer.
-pub fn fresh_http_state() -> Box<HttpState> {
-    Box::default()
 }
 
 /// Closes everything (context destroy): CLOSED / CLOSED_HTTP for each connection.
