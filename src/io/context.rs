@@ -179,6 +179,7 @@ pub struct Context {
 
 impl Context {
     pub fn new(cfg: ContextConfig) -> Result<Box<Context>, String> {
+        crate::io::sys::tune_malloc_once();
         let poll = mio::Poll::new().map_err(|e| format!("epoll: {e}"))?;
         let max_chunk = cfg
             .protocols
