@@ -117,16 +117,16 @@ int main(int argc, char **argv)
 	if (expect_mmapped)
 		return failures ? 1 : 0;
 
-	if (!rerun_expecting_mmap("/proc/self/exe", "LWS_MALLOC_TUNING", "0")) {
+	if (!rerun_expecting_mmap(argv[0], "LWS_MALLOC_TUNING", "0")) {
 		fprintf(stderr, "FAIL: LWS_MALLOC_TUNING=0 not respected\n");
 		failures++;
 	}
-	if (!rerun_expecting_mmap("/proc/self/exe", "GLIBC_TUNABLES",
+	if (!rerun_expecting_mmap(argv[0], "GLIBC_TUNABLES",
 				  "glibc.malloc.mmap_threshold=131072")) {
 		fprintf(stderr, "FAIL: GLIBC_TUNABLES malloc setting not respected\n");
 		failures++;
 	}
-	if (!rerun_expecting_mmap("/proc/self/exe", "MALLOC_TRIM_THRESHOLD_", "131072")) {
+	if (!rerun_expecting_mmap(argv[0], "MALLOC_TRIM_THRESHOLD_", "131072")) {
 		fprintf(stderr, "FAIL: MALLOC_TRIM_THRESHOLD_ not respected\n");
 		failures++;
 	}
