@@ -49,10 +49,17 @@ def derive(e):
             # CPU used on the server's core by anything but the server (approximate:
             # interrupt time is not always charged to the process)
             e["other_on_server_core_pct"] = round(e["core_server_busy_pct"] - e["server_cpu_pct"], 1)
+        user = e.get("server_user_s")
+        # user-space share of the server CPU (the rest is kernel: syscalls, TCP, faults)
+        ufrac = user / win if isinstance(user, (int, float)) and 0 <= user <= cpu else None
         if e.get("mode") == "echo" and e.get("msgs_per_s"):
             e["server_cpu_us_per_msg"] = round(frac * 1e6 / e["msgs_per_s"], 3)
+            if ufrac is not None:
+                e["server_user_us_per_msg"] = round(ufrac * 1e6 / e["msgs_per_s"], 3)
         if e.get("mode") == "handshake" and e.get("hs_per_s"):
             e["server_cpu_us_per_handshake"] = round(frac * 1e6 / e["hs_per_s"], 2)
+            if ufrac is not None:
+                e["server_user_us_per_handshake"] = round(ufrac * 1e6 / e["hs_per_s"], 2)
     problems = []
     if e.get("status") == "noresult":
         problems.append("no RESULT line")
@@ -81,7 +88,8 @@ def derive(e):
 METRICS = [
     "msgs_per_s", "MB_per_s", "p50_us", "p90_us", "p99_us", "max_us", "hs_per_s",
     "upgrade_p50_us", "upgrade_p99_us", "bytes_per_conn", "server_cpu_pct",
-    "server_cpu_us_per_msg", "server_cpu_us_per_handshake", "core_server_busy_pct",
+    "server_cpu_us_per_msg", "server_cpu_us_per_handshake", "server_user_us_per_msg",
+    "server_user_us_per_handshake", "core_server_busy_pct",
     "core_load_busy_pct", "other_on_server_core_pct",
 ]
 
@@ -209,7 +217,7 @@ def markdown(meta, entries, summary):
                  f"load average at start/end {meta.get('loadavg_start', '?')} / {meta.get('loadavg_end', '?')}. "
                  f"Server on core {meta.get('server_cpu')}, wsload on core {meta.get('load_cpu')}; "
                  "ours = wsload/servers/echo-v1.c linked against target/release/libwebsockets.so, "
-                 "ceiling = tcp-echo-epoll.c driven with `wsload --raw`. Medians over healthy runs.")
+                 "ceiling = tcp-echo-epoll.c driven with `wsload --raw` (for handshakes: benches/servers/hs-floor.c, a fixed-reply minimal server). Medians over healthy runs.")
     if meta.get("mode") == "smoke":
         lines.append("")
         lines.append("**Smoke run: short runs on few connections; the figures are not meaningful.**")
@@ -244,8 +252,13 @@ def markdown(meta, entries, summary):
     lines.append(f"| idle RSS per connection at {idle_n} conns — bytes | {fmt(t['value'],'int')} | – | – | – | – "
                  f"| ≤ 512 B/conn | {verdict(t)} |")
     t = tg["handshake server CPU"]
-    lines.append(f"| handshakes/s, 16 workers | {fmt(m('handshake','ours','hs_per_s'),'rate')} | – | – "
-                 f"| {fmt(t['value'],'us')} per handshake | {fmt(m('handshake','ours','server_cpu_pct'),'int')} "
+    hs_ratio = None
+    if m('handshake', 'ours', 'hs_per_s') and m('handshake', 'ceiling', 'hs_per_s'):
+        hs_ratio = m('handshake', 'ours', 'hs_per_s') / m('handshake', 'ceiling', 'hs_per_s')
+    lines.append(f"| handshakes/s, 16 workers (ceiling: hs-floor) | {fmt(m('handshake','ours','hs_per_s'),'rate')} "
+                 f"| {fmt(m('handshake','ceiling','hs_per_s'),'rate')} | {fmt(hs_ratio,'ratio')} "
+                 f"| {fmt(t['value'],'us')} / {fmt(m('handshake','ceiling','server_cpu_us_per_handshake'),'us')} per handshake "
+                 f"| {fmt(m('handshake','ours','server_cpu_pct'),'int')} "
                  f"| ≤ 15 µs CPU/handshake | {verdict(t)} |")
     t = tg["64 B depth 16 with idle connections"]
     lines.append(f"| 64 B depth 16 with {idle_n} idle conns — msgs/s | {fmt(m('echo64-d16-idle','ours','msgs_per_s'),'rate')} "
@@ -261,9 +274,23 @@ def markdown(meta, entries, summary):
         lines.append(f"- {test} {key}: ours {pr(test, 'ours', key, kind)}; ceiling {pr(test, 'ceiling', key, kind)}")
     lines.append(f"- idle bytes_per_conn: {pr('idle', 'ours', 'bytes_per_conn', 'int')}")
     lines.append(f"- handshake hs_per_s: {pr('handshake', 'ours', 'hs_per_s', 'rate')}; "
-                 f"server µs/handshake {pr('handshake', 'ours', 'server_cpu_us_per_handshake', 'us')}")
+                 f"server µs/handshake {pr('handshake', 'ours', 'server_cpu_us_per_handshake', 'us')}; "
+                 f"hs-floor {pr('handshake', 'ceiling', 'hs_per_s', 'rate')}, "
+                 f"{pr('handshake', 'ceiling', 'server_cpu_us_per_handshake', 'us')} µs")
     lines.append(f"- echo64-d16-idle msgs_per_s: {pr('echo64-d16-idle', 'ours', 'msgs_per_s', 'rate')} "
                  f"(ratio to no-idle per round: {', '.join(fmt(v, 'ratio') for v in r['echo64-d16-idle:msgs_per_s:with_idle/no_idle']['per_round']) or '–'})")
+    split = []
+    for test, unit in (("echo64-d16", "msg"), ("echo1m", "MiB"), ("echo64-d1", "msg")):
+        for server in ("ours", "ceiling"):
+            tot, usr = m(test, server, "server_cpu_us_per_msg"), m(test, server, "server_user_us_per_msg")
+            if tot is not None and usr is not None:
+                split.append(f"{test} {server} {fmt(usr, 'us')} + {fmt(tot - usr, 'us')} µs/{unit}")
+    for server in ("ours", "ceiling"):
+        tot, usr = m("handshake", server, "server_cpu_us_per_handshake"), m("handshake", server, "server_user_us_per_handshake")
+        if tot is not None and usr is not None:
+            split.append(f"handshake {server} {fmt(usr, 'us')} + {fmt(tot - usr, 'us')} µs/handshake")
+    if split:
+        lines.append("- server CPU split, user + kernel (medians): " + "; ".join(split))
     others = [e.get("other_on_server_core_pct") for e in entries if isinstance(e.get("other_on_server_core_pct"), (int, float))]
     if others:
         lines.append(f"- CPU used on the server core by other processes during the runs (approx.): "

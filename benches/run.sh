@@ -12,8 +12,9 @@
 # BENCH_LOAD_CPU (cores for taskset; default 0 and 1).
 #
 # Everything is built under target/: the library (cargo build --release), wsload
-# (target/wsload) and the two servers (target/bench/echo-v1 linked against
-# target/release/libwebsockets.so, target/bench/tcp-echo). Results:
+# (target/wsload) and the servers (target/bench/echo-v1 linked against
+# target/release/libwebsockets.so; the ceilings target/bench/tcp-echo and, for handshakes,
+# target/bench/hs-floor from benches/servers/hs-floor.c). Results:
 #   target/bench/raw.txt       every wsload RESULT line plus round/test/server/cpu fields
 #   target/bench/results.json  the same parsed, plus a summary (medians, ratios)
 #   target/bench/results.md    Markdown table with the targets
@@ -58,6 +59,7 @@ LOGS="$OUT/logs"
 W="$ROOT/target/wsload/release/wsload"
 ECHO_SRV="$OUT/echo-v1"
 TCP_SRV="$OUT/tcp-echo"
+HS_SRV="$OUT/hs-floor"
 RAW="$OUT/raw.txt"
 CLK_TCK="$(getconf CLK_TCK)"
 # a run that has not finished this long after its nominal end is killed
@@ -124,7 +126,10 @@ log "building the servers"
 cc -O2 -Wall -I "$ROOT/include" -o "$ECHO_SRV" "$WSLOAD_DIR/servers/echo-v1.c" \
 	-L "$ROOT/target/release" -Wl,-rpath,"$ROOT/target/release" -lwebsockets
 cc -O2 -Wall -o "$TCP_SRV" "$WSLOAD_DIR/servers/tcp-echo-epoll.c"
-ldd "$ECHO_SRV" | grep -q "$ROOT/target/release/libwebsockets" ||
+cc -O2 -Wall -Werror -o "$HS_SRV" "$ROOT/benches/servers/hs-floor.c"
+# (ldd's output captured first: with pipefail, grep -q exiting early can fail the pipe)
+deps="$(ldd "$ECHO_SRV")"
+grep -q "$ROOT/target/release/libwebsockets" <<<"$deps" ||
 	die "echo-v1 does not load target/release/libwebsockets.so"
 
 # ---------------------------------------------------------------- environment
@@ -174,6 +179,19 @@ cpu_ticks() {
 	echo $((f[11] + f[12]))
 }
 
+# user_ticks PID: utime of the process (field 14 of /proc/PID/stat)
+user_ticks() {
+	local s
+	s="$(cat "/proc/$1/stat" 2>/dev/null)" || {
+		echo -1
+		return
+	}
+	s="${s##*) }"
+	local f
+	read -r -a f <<<"$s"
+	echo $((f[11]))
+}
+
 # core_busy N: busy jiffies of cpuN from /proc/stat (all but idle and iowait)
 core_busy() {
 	awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
@@ -188,7 +206,7 @@ start_server() {
 	PIDS+=("$SRV_PID")
 	for ((i = 0; i < 100; i++)); do
 		kill -0 "$SRV_PID" 2>/dev/null || die "server $name exited at start (see $LOGS/$name.log)"
-		if ss -Hltnp "sport = :$port" | grep -q "pid=$SRV_PID,"; then
+		if grep -q "pid=$SRV_PID," <<<"$(ss -Hltnp "sport = :$port")"; then
 			return 0
 		fi
 		sleep 0.1
@@ -233,13 +251,15 @@ run_load() {
 		done
 		sleep "$warm"
 	fi
-	local t0="$EPOCHREALTIME" c0 b0 l0 rc=0
+	local t0="$EPOCHREALTIME" c0 u0 b0 l0 rc=0
 	c0="$(cpu_ticks "$spid")"
+	u0="$(user_ticks "$spid")"
 	b0="$(core_busy "$SCPU")"
 	l0="$(core_busy "$LCPU")"
 	wait "$lp" || rc=$?
-	local t1="$EPOCHREALTIME" c1 b1 l1
+	local t1="$EPOCHREALTIME" c1 u1 b1 l1
 	c1="$(cpu_ticks "$spid")"
+	u1="$(user_ticks "$spid")"
 	b1="$(core_busy "$SCPU")"
 	l1="$(core_busy "$LCPU")"
 	forget_pid "$lp"
@@ -247,6 +267,7 @@ run_load() {
 	alive "$spid" || up=0
 	local extra="round=$round test=$test server=$server window_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')"
 	extra+=" server_cpu_s=$(awk -v a="$c0" -v b="$c1" -v t="$CLK_TCK" 'BEGIN{printf "%.2f", (a<0||b<0)?-1:(b-a)/t}')"
+	extra+=" server_user_s=$(awk -v a="$u0" -v b="$u1" -v t="$CLK_TCK" 'BEGIN{printf "%.2f", (a<0||b<0)?-1:(b-a)/t}')"
 	extra+=" core_server_busy_s=$(awk -v a="$b0" -v b="$b1" -v t="$CLK_TCK" 'BEGIN{printf "%.2f", (b-a)/t}')"
 	extra+=" core_load_busy_s=$(awk -v a="$l0" -v b="$l1" -v t="$CLK_TCK" 'BEGIN{printf "%.2f", (b-a)/t}')"
 	extra+=" loadavg=$(cut -d' ' -f1 /proc/loadavg) server_alive=$up rc=$rc"
@@ -366,9 +387,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	run_load "$r" echo1m ours "$OPID" echo -u "ws://127.0.0.1:$OPORT/" -c 4 -s 1048576 -d 1
 	ensure_ours "$r" handshake
 	run_load "$r" handshake ours "$OPID" handshake -u "ws://127.0.0.1:$OPORT/" -c 16
-
 	stop_server "$TPID"
 	stop_server "$OPID"
+	pick_port
+	HPORT="$PORT"
+	start_server "hs-floor-r$r" "$HS_SRV" "$HPORT"
+	HPID="$SRV_PID"
+	run_load "$r" handshake ceiling "$HPID" handshake -u "ws://127.0.0.1:$HPORT/" -c 16
+	stop_server "$HPID"
 	idle_and_loaded "$r"
 done
 log "runs done in $(($(date +%s) - START_EPOCH)) s; load average $(cut -d' ' -f1-3 /proc/loadavg)"

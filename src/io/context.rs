@@ -237,6 +237,10 @@ impl Context {
         });
         if cfg.port != 0 {
             let fd = open_listener(cfg.port, cfg.iface.as_deref())?;
+            // Linux copies TCP_NODELAY and the keepalive settings from the listening
+            // socket into every accepted one: set them once here, not per accept.
+            let (ka_time, ka_probes, ka_interval) = ctx.ka;
+            net::set_conn_options(fd, ka_time, ka_probes, ka_interval);
             ctx.listen_port
                 .set(net::local_addr(fd).map_or(cfg.port as u16, |a| a.port()));
             ctx.poll

@@ -226,6 +226,20 @@ pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     })
 }
 
+/// send(2) with MSG_MORE: the kernel may hold the bytes back to join whatever is sent
+/// next (used for the last bytes before close(), so they travel with the FIN).
+pub fn send_more(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: reads at most buf.len() bytes from the live slice.
+    cvt_size(unsafe {
+        libc::send(
+            fd,
+            buf.as_ptr() as *const libc::c_void,
+            buf.len(),
+            libc::MSG_NOSIGNAL | libc::MSG_MORE,
+        )
+    })
+}
+
 /// Sends two buffers with one sendmsg(2), without SIGPIPE.
 pub fn send2(fd: RawFd, a: &[u8], b: &[u8]) -> io::Result<usize> {
     let mut iov = [

@@ -248,8 +248,7 @@ pub fn accept_ready(ctx: &Context) {
                 return;
             }
         };
-        let (ka_time, ka_probes, ka_interval) = ctx.ka;
-        net::set_conn_options(fd, ka_time, ka_probes, ka_interval);
+        // TCP_NODELAY and keepalive come from the listening socket (see Context::new).
         if invoke(
             ctx,
             0,
@@ -462,6 +461,13 @@ pub fn conn_writable(ctx: &Context, conn: &Rc<Conn>) {
     update_pollout(ctx, conn);
 }
 
+/// A server whose close handshake is complete closes TCP first (RFC 6455 7.1.1) as
+/// soon as its close frame is out: nothing more can legitimately arrive, so there is
+/// no peer EOF worth waiting for.
+fn closes_at_once(conn: &Conn) -> bool {
+    conn.side == Side::Server && conn.has(flag::CLOSE_RCVD) && conn.has(flag::CLOSE_SENT)
+}
+
 /// What a completed flush allows: finishing a close, or reporting a socket error.
 fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
     if conn.has(flag::FAILED) {
@@ -484,6 +490,10 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
         tx::flush(ctx, conn);
     }
     if conn.state.get() == ConnState::Flushing && !tx::has_pending_output(conn) {
+        if closes_at_once(conn) {
+            close_conn(ctx, conn, CloseHow::Abort);
+            return;
+        }
         net::shutdown_write(conn.fd);
         conn.state.set(ConnState::Draining);
         if conn.has(flag::READ_EOF) {
@@ -673,7 +683,11 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
         *conn.http.borrow_mut() = None;
         conn.state.set(ConnState::Flushing);
         ctx.set_timeout(conn, 6, ctx.limits.close_secs as i32);
-        tx::flush(ctx, conn);
+        if closes_at_once(conn) {
+            tx::flush_before_close(ctx, conn);
+        } else {
+            tx::flush(ctx, conn);
+        }
         after_flush(ctx, conn);
         return;
     }

@@ -261,6 +261,17 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
 
 /// Sends queued bytes until the queue is empty or the socket is full.
 pub fn flush(ctx: &Context, conn: &Conn) {
+    flush_with(ctx, conn, false);
+}
+
+/// Like `flush`, for output the caller closes the socket right after: the bytes are
+/// sent with MSG_MORE so that they leave in the same segment as the FIN of close().
+/// Whoever flushes a remainder later with plain `flush` pushes them out as usual.
+pub fn flush_before_close(ctx: &Context, conn: &Conn) {
+    flush_with(ctx, conn, true);
+}
+
+fn flush_with(ctx: &Context, conn: &Conn, closing: bool) {
     if !conn.is_open() {
         return;
     }
@@ -270,7 +281,12 @@ pub fn flush(ctx: &Context, conn: &Conn) {
     }
     let mut out = conn.out.borrow_mut();
     while !out.is_empty() {
-        match net::send(conn.fd, out.pending()) {
+        let sent = if closing {
+            net::send_more(conn.fd, out.pending())
+        } else {
+            net::send(conn.fd, out.pending())
+        };
+        match sent {
             Ok(n) => {
                 if let Some(v) = out.consume(n) {
                     ctx.give_out_buf(v);
