@@ -281,12 +281,17 @@ static struct libwebsocket_protocols protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
+/* --compress: offer the library's internal extensions (permessage-deflate) */
+static int use_compression;
+
 static struct libwebsocket_context *make_context(void)
 {
 	struct lws_context_creation_info info;
 
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
+	if (use_compression)
+		info.extensions = libwebsocket_get_internal_extensions();
 	info.protocols = protocols;
 	info.gid = -1;
 	info.uid = -1;
@@ -453,7 +458,8 @@ static void on_signal(int sig)
 
 static void usage(const char *prog)
 {
-	fprintf(stderr, "Usage: %s [--case-timeout S] [--debug LEVEL] <ws://HOST:PORT> <agent>\n",
+	fprintf(stderr,
+		"Usage: %s [--compress] [--case-timeout S] [--debug LEVEL] <ws://HOST:PORT> <agent>\n",
 		prog);
 }
 
@@ -461,6 +467,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "case-timeout", required_argument, NULL, 't' },
+		{ "compress", no_argument, NULL, 'c' },
 		{ "debug", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -471,8 +478,11 @@ int main(int argc, char **argv)
 	long i, ok = 0;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "t:d:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:d:ch", opts, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			use_compression = 1;
+			break;
 		case 't':
 			case_timeout_ms = atol(optarg) * 1000;
 			if (case_timeout_ms <= 0)
