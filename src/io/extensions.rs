@@ -10,16 +10,17 @@
 //!
 //! * `PACKET_RX_PREPARSE` ([`rx_preparse`]): every run of bytes read from the socket
 //!   (after TLS), before the frame parser, as v1.23 did with its read buffer. The
-//!   extension may edit in place, shorten, or point `token` at its own buffer; a return
-//!   > 0 means "call me again": the library parses what it got, then calls again with a
-//!   NULL/0 `lws_tokens` until nobody returns > 0. Bytes handed to
-//!   `libwebsocket_read()` are not preparsed (v1.23 called it after the preparse).
+//!   extension may edit in place, shorten, or point `token` at its own buffer; a
+//!   return above 0 means "call me again": the library parses what it got, then calls
+//!   again with a NULL/0 `lws_tokens` until nobody returns more than 0. Bytes handed
+//!   to `libwebsocket_read()` are not preparsed (v1.23 called it after the preparse).
 //! * `PACKET_TX_PRESEND` ([`tx_presend`]): each data frame `libwebsocket_write`
 //!   produces, header and (client) mask included, before it is queued; the extension
 //!   may replace it. > 0 means it holds more: the library calls again with NULL/0 while
 //!   the connection is not choked, otherwise it sets [`flag::EXT_SPILL_PENDING`] and
 //!   spills (same NULL/0 calls) when the socket is writable again, before the next
 //!   WRITEABLE callback. Control frames and HTTP bytes are not presented (as in v1.23).
+//!   A failure makes that `libwebsocket_write` return -1 and closes the connection.
 //! * `PACKET_TX_DO_SEND` ([`tx_do_send`]): v1.23 offered every raw send on the socket
 //!   (`in` = `unsigned char **`, `len` = bytes). The library coalesces writes into one
 //!   output buffer, so it remembers the boundaries of what was queued
@@ -29,7 +30,8 @@
 //!   pass, so this normally happens inside `libwebsocket_write` as before. > 0: the
 //!   extension sent (or took charge of) that many bytes; a unit taken only in part is
 //!   offered again (its remainder) at the next opportunity, like v1.23's truncated
-//!   sends. 0: the library sends it. < 0: the connection is closed.
+//!   sends. 0: the library sends it. < 0: the connection is closed. Nothing is offered
+//!   after DESTROY (a close frame still queued then goes out as is).
 //! * `FLUSH_PENDING_TX` ([`flush_pending_tx`]): before the library queues its close
 //!   frame (any close it initiates or echoes), with NULL/0 tokens, repeated while an
 //!   extension returns > 0; what the extensions hand back is sent raw, before the
@@ -62,7 +64,8 @@
 //!   extension of the context is asked at `libwebsocket_client_connect` (`user` = its
 //!   index in the array, `in` = the address, `len` = the port). If one claims the
 //!   connection, no connection is made: the handle waits for the extension, and after
-//!   `PENDING_TIMEOUT_AWAITING_EXTENSION_CONNECT_RESPONSE` (5 s) it fails with
+//!   `PENDING_TIMEOUT_AWAITING_EXTENSION_CONNECT_RESPONSE` (v1.23's 5 s, or
+//!   `LWS_HANDSHAKE_TIMEOUT`) it fails with
 //!   CLIENT_CONNECTION_ERROR. v1.23 parked it the same way but, having no socket for it
 //!   in its poll table, never timed it out.
 //!
@@ -70,7 +73,9 @@
 //! ([`check_tokens`]): a NULL pointer with a length, a negative length, a
 //! length past the buffer it was given or beyond the message/queue limits closes the
 //! connection with an error in the log, as does a callback that keeps asking to be
-//! called again without producing anything.
+//! called again without producing anything. On the receive side such a failure drops
+//! the connection without a close frame (as v1.23 did: the extension that would frame
+//! it is in an unknown state); PAYLOAD_RX failures keep their close with 1002.
 
 use crate::capi::abi_types::libwebsocket_callback_reasons::*;
 use crate::capi::abi_types::libwebsocket_extension_callback_reasons as ExtReason;

@@ -6,7 +6,7 @@
 //!   (PACKET_RX_PREPARSE, PACKET_TX_PRESEND, FLUSH_PENDING_TX, PAYLOAD_RX/TX), checked
 //!   before a byte of it is read.
 //! * [`SpillGuard`]: bounds the "call again, I have more" loops (a callback returning
-//!   > 0) so a misbehaving extension cannot hang the service loop.
+//!   more than 0) so a misbehaving extension cannot hang the service loop.
 //! * [`writeable_gate`]: LWS_EXT_CALLBACK_IS_WRITEABLE's answer.
 //! * [`do_send_result`]: LWS_EXT_CALLBACK_PACKET_TX_DO_SEND's answer.
 //! * [`TxUnits`]: boundaries of what was queued for the socket, so PACKET_TX_DO_SEND
@@ -180,8 +180,8 @@ pub enum DoSend {
     Fatal,
     /// 0: the library sends the bytes itself.
     Declined,
-    /// > 0: the extension sent (or took charge of) this many bytes; more than the unit
-    /// is clamped to it.
+    /// Above 0: the extension sent (or took charge of) this many bytes; more than the
+    /// unit is clamped to it.
     Took(usize),
 }
 

@@ -411,11 +411,9 @@ impl FrameParser {
         if b0 & 0x70 & !self.allowed_rsv != 0 {
             return Err(Fail::Rsv);
         }
-        if self.is_extended(opcode) {
-            return Ok(());
-        }
         // No extension may set RSV bits on control frames (RFC 7692 6.1 for RSV1).
-        if b0 & 0x70 != 0 && is_control(opcode) {
+        // (The reserved opcodes are looked at only off the common path.)
+        if b0 & 0x70 != 0 && is_control(opcode) && !self.is_extended(opcode) {
             return Err(Fail::Rsv);
         }
         match opcode {
@@ -424,6 +422,7 @@ impl FrameParser {
             OP_CONTINUATION | OP_TEXT | OP_BINARY => Ok(()),
             OP_CLOSE | OP_PING | OP_PONG if b0 & 0x80 == 0 => Err(Fail::FragmentedControl),
             OP_CLOSE | OP_PING | OP_PONG => Ok(()),
+            _ if self.extended_opcodes => Ok(()),
             _ => Err(Fail::ReservedOpcode),
         }
     }
@@ -437,8 +436,8 @@ impl FrameParser {
         }
         let opcode = self.hdr[0] & 0x0f;
         if is_control(opcode)
-            && !self.is_extended(opcode)
             && usize::from(b1 & 0x7f) > MAX_CONTROL_PAYLOAD
+            && !self.is_extended(opcode)
         {
             return Err(Fail::ControlTooLong);
         }
@@ -466,20 +465,20 @@ impl FrameParser {
         self.b0 = b0;
         self.phase = 0;
         self.frame_remaining = len;
-        if self.is_extended(opcode) {
-            if len > self.max_message_size {
-                return Err(Fail::TooBig);
-            }
-            self.state = State::Extended;
-            return Ok(());
-        }
+        // A reserved opcode got past `check_first_byte` only with `extended_opcodes`.
         if is_control(opcode) {
+            if opcode > OP_PONG {
+                return self.begin_extended(len);
+            }
             // Checked against 125 when the second byte arrived.
             self.ctrl_len = len as u8;
             self.state = State::Control;
             return Ok(());
         }
         if opcode != OP_CONTINUATION {
+            if opcode > OP_BINARY {
+                return self.begin_extended(len);
+            }
             self.msg_opcode = opcode;
             self.message_start = true;
             self.message_len = 0;
@@ -491,6 +490,15 @@ impl FrameParser {
         }
         self.message_len += len;
         self.state = State::Data;
+        Ok(())
+    }
+
+    /// Sets up a reserved-opcode frame of `len` payload bytes.
+    fn begin_extended(&mut self, len: u64) -> Result<(), Fail> {
+        if len > self.max_message_size {
+            return Err(Fail::TooBig);
+        }
+        self.state = State::Extended;
         Ok(())
     }
 
