@@ -183,7 +183,12 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, info: UpgradeInfo, mut rest: Vec<u8>)
         handshake::switching_protocols(&info.key, chosen, ext_reply.as_deref().map(str::as_bytes));
     let mut sent_by_ext = false;
     if conn.has(flag::APP_EXT) {
-        match crate::io::extensions::handshake_reply_tx(ctx, conn, &mut resp) {
+        // NUL-terminated behind `len`, for extensions that treat it as a string.
+        let len = resp.len();
+        resp.push(0);
+        let r = crate::io::extensions::handshake_reply_tx(ctx, conn, &mut resp[..len]);
+        resp.truncate(len);
+        match r {
             Ok(s) => sent_by_ext = s,
             Err(_) => {
                 conn.set(flag::FAILED);

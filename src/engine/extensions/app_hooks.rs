@@ -98,6 +98,14 @@ pub fn check_tokens(
             Tokens::Shortened(n)
         });
     }
+    if before.0 != 0 && ptr > before.0 && ptr - before.0 < room {
+        // Further into the buffer the library passed: it must still end inside it.
+        let left = room - (ptr - before.0);
+        if n > left {
+            return Err(BadTokens::GrewInPlace { len: n, room: left });
+        }
+        return Ok(Tokens::Elsewhere(n));
+    }
     if n > cap {
         return Err(BadTokens::TooLong { len: n, cap });
     }
@@ -306,6 +314,15 @@ mod tests {
         assert_eq!(
             check_tokens((BUF, 10), (BUF, 11), 10, 100),
             Err(BadTokens::GrewInPlace { len: 11, room: 10 })
+        );
+        // Further into the same buffer: must end inside it.
+        assert_eq!(
+            check_tokens((BUF, 10), (BUF + 4, 6), 10, 100),
+            Ok(Tokens::Elsewhere(6))
+        );
+        assert_eq!(
+            check_tokens((BUF, 10), (BUF + 4, 7), 10, 100),
+            Err(BadTokens::GrewInPlace { len: 7, room: 6 })
         );
         // Same length, room to spare: fine.
         assert_eq!(
