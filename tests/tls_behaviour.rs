@@ -13,6 +13,8 @@
 //! * the client: `tests/tls/client_tls.c` against `tests/tls/wss_server.py`
 //!   (`ssl_connection` 1 with the CA, a wrong host name, an untrusted certificate;
 //!   `ssl_connection` 2), and `examples/test-client.c --ssl/--ssl-verify`;
+//! * application extensions over TLS: `tests/c/ext_hooks_test.c` with its server on
+//!   TLS (every v1.23 extension hook through rustls);
 //! * `ldd` of the library: no libssl/libcrypto.
 //!
 //! The library must have been built first (`cargo build --release`). Build products and
@@ -860,6 +862,28 @@ fn client_through_connect_proxy() {
     );
     // the proxy saw the tunnel request
     px.line_starting(&format!("CONNECT 127.0.0.1:{port}"), Duration::from_secs(5));
+}
+
+/// The extension-hook conversation of `tests/c/ext_hooks_test.c` (PREPARSE on the
+/// decrypted bytes, PRESEND/DO_SEND before encryption, the close veto, FLUSH before
+/// the close frame...) with its server on TLS and its clients on `ssl_connection` 2.
+#[test]
+fn application_extension_hooks_over_tls() {
+    let _ = programs(); // the library is built
+    let bin =
+        compile("tests/c/ext_hooks_test.c", "ext_hooks_test").unwrap_or_else(|e| panic!("{e}"));
+    let f = run(
+        Command::new(&bin)
+            .env("EXT_HOOKS_CERT", cert("server.pem"))
+            .env("EXT_HOOKS_KEY", cert("server-key.pem")),
+        Duration::from_secs(60),
+    );
+    assert!(f.ok(), "ext_hooks_test over TLS: {}", f.describe());
+    assert!(
+        f.stdout.contains("ext_hooks_test: all checks passed"),
+        "{}",
+        f.describe()
+    );
 }
 
 #[test]

@@ -151,6 +151,9 @@ pub fn drive(p: &mut FrameParser, stream: &[u8], mut next_read: impl FnMut() -> 
                     // earlier). Anything beyond means the parser is spinning.
                     assert!(events_this_read <= n + 2, "parser loops without progress");
                     match ev {
+                        Event::Extended { .. } => {
+                            panic!("Extended event without ParserConfig::extended_opcodes")
+                        }
                         Event::Control { opcode, payload } => {
                             assert!(matches!(opcode, 0x8..=0xa), "control opcode {opcode:#x}");
                             assert!(payload.len() <= 125);

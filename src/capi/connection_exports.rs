@@ -155,9 +155,21 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable(
         let Some((ctx, conn)) = wsi_ref(wsi) else {
             return -1;
         };
-        service::request_writeable(ctx, &conn);
+        request_writeable_asking_extensions(ctx, &conn);
         1
     })
+}
+
+/// `libwebsocket_callback_on_writable` for one connection: an active application
+/// extension may take the request over (LWS_EXT_CALLBACK_REQUEST_ON_WRITEABLE answering
+/// non-zero), in which case nothing is armed, as in v1.23.
+fn request_writeable_asking_extensions(ctx: &Context, conn: &Rc<Conn>) {
+    if conn.has(crate::io::conn::flag::APP_EXT)
+        && crate::io::extensions::request_on_writeable_handled(ctx, conn)
+    {
+        return;
+    }
+    service::request_writeable(ctx, conn);
 }
 
 unsafe fn protocol_target(
@@ -183,7 +195,7 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable_all_protocol(
         };
         for conn in ctx.all_conns() {
             if conn.protocol.get() == idx && conn.state.get() == ConnState::Ws {
-                service::request_writeable(ctx, &conn);
+                request_writeable_asking_extensions(ctx, &conn);
             }
         }
         0

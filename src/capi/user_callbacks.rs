@@ -106,45 +106,25 @@ pub fn invoke_ext(
     unsafe { cb(ctx_ptr(ctx), ext, wsi, reason, user, input, len) }
 }
 
-/// Calls an extension callback with an `lws_tokens` describing `buf`. Returns
-/// Ok(Some(new bytes)) when the extension replaced or shortened the buffer,
-/// Ok(None) when it left it alone, Err(()) when it reported a fatal error.
-#[allow(clippy::not_unsafe_ptr_arg_deref)]
+/// Calls an extension callback with `in` pointing to `tokens` (PACKET_RX_PREPARSE,
+/// PACKET_TX_PRESEND, FLUSH_PENDING_TX, PAYLOAD_RX/TX, EXTENDED_PAYLOAD_RX). What the
+/// extension leaves in `tokens` is the caller's to check
+/// (`engine::extensions::app_hooks::check_tokens`) before anything is read through it.
 pub fn invoke_ext_tokens(
     ctx: &Context,
     index: usize,
     conn: &Conn,
     reason: libwebsocket_extension_callback_reasons,
     user: *mut c_void,
-    buf: &mut [u8],
-) -> Result<Option<Vec<u8>>, crate::io::extensions::ExtensionFailed> {
-    let orig_ptr = buf.as_mut_ptr() as *mut libc::c_char;
-    let orig_len = buf.len().min(i32::MAX as usize) as c_int;
-    let mut tokens = lws_tokens {
-        token: orig_ptr,
-        token_len: orig_len,
-    };
-    let n = invoke_ext(
+    tokens: &mut lws_tokens,
+) -> c_int {
+    invoke_ext(
         ctx,
         index,
         Some(conn),
         reason,
         user,
-        &mut tokens as *mut lws_tokens as *mut c_void,
+        tokens as *mut lws_tokens as *mut c_void,
         0,
-    );
-    if n < 0 {
-        return Err(crate::io::extensions::ExtensionFailed);
-    }
-    if tokens.token == orig_ptr && tokens.token_len == orig_len {
-        return Ok(None);
-    }
-    if tokens.token.is_null() || tokens.token_len <= 0 {
-        return Ok(Some(Vec::new()));
-    }
-    // SAFETY: the extension hands us token_len readable bytes at token (its contract).
-    let v =
-        unsafe { std::slice::from_raw_parts(tokens.token as *const u8, tokens.token_len as usize) }
-            .to_vec();
-    Ok(Some(v))
+    )
 }

@@ -99,6 +99,27 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<Rc<Conn>> {
         proxy,
     }));
     *conn.http.borrow_mut() = Some(Box::default());
+    let address = conn
+        .client
+        .borrow()
+        .as_ref()
+        .map_or_else(String::new, |c| c.address.clone());
+    if let Some(name) = crate::io::extensions::client_proxy_claim(ctx, &conn, &address, req.port) {
+        // The extension carries this connection (v1.23: no socket of its own). Nothing
+        // is connected; without the extension completing it, it fails after the wait.
+        crate::log::lws_info!(
+            "client connection to {}:{} taken over by extension '{}'",
+            address,
+            req.port,
+            name
+        );
+        let _ = ctx.poll.borrow().registry().deregister(&mut SourceFd(&fd));
+        conn.set(flag::NO_POLL);
+        conn.state.set(ConnState::ClientResolving);
+        // PENDING_TIMEOUT_AWAITING_EXTENSION_CONNECT_RESPONSE, v1.23's AWAITING_TIMEOUT.
+        ctx.set_timeout(&conn, 7, ctx.limits.handshake_secs as i32);
+        return Some(conn);
+    }
     poll_fd_event(ctx, Some(&conn), LWS_CALLBACK_ADD_POLL_FD, fd, 1);
     ctx.set_timeout(&conn, 2, ctx.limits.handshake_secs.max(5) as i32);
     match numeric {
@@ -562,6 +583,7 @@ fn finish_handshake(
         cfg.allowed_rsv = ex.allowed_rsv();
         cfg.validate_utf8 = !ex.compresses();
     }
+    cfg.extended_opcodes = conn.has(flag::APP_EXT);
     *conn.parser.borrow_mut() = Some(FrameParser::new(cfg));
     *conn.http.borrow_mut() = None;
     *conn.client.borrow_mut() = None;
@@ -575,11 +597,11 @@ fn finish_handshake(
         0,
     ) < 0
     {
-        close_conn(ctx, conn, CloseHow::Graceful(None));
+        crate::io::service::close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
         return;
     }
     crate::io::extensions::notify_established(ctx, conn);
     if !rest.is_empty() && conn.state.get() == ConnState::Ws {
-        crate::io::service::process_input(ctx, conn, &mut rest);
+        crate::io::service::process_received(ctx, conn, &mut rest);
     }
 }

@@ -71,6 +71,16 @@ pub mod flag {
     /// Reading stopped because this connection's output is backed up (a peer that
     /// sends but does not read, e.g. a ping flood): resumes when the queue drains.
     pub const RX_BACKPRESSURE: u32 = 1 << 17;
+    /// An application extension (C callback) is active: the v1.23 extension hooks run.
+    /// Connections without it skip all of them on this one bit.
+    pub const APP_EXT: u32 = 1 << 18;
+    /// An extension still holds PACKET_TX_PRESEND data to spill when writable.
+    pub const EXT_SPILL_PENDING: u32 = 1 << 19;
+    /// Output is being offered to PACKET_TX_DO_SEND (re-entrant flushes wait).
+    pub const IN_EXT_FLUSH: u32 = 1 << 20;
+    /// The socket is not in the poll set (a client connection an extension claimed
+    /// with CAN_PROXY_CLIENT_CONNECTION): no POLL_FD callbacks for it.
+    pub const NO_POLL: u32 = 1 << 21;
 }
 
 pub use crate::io::sys::UserSpace;

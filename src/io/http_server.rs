@@ -179,15 +179,37 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, info: UpgradeInfo, mut rest: Vec<u8>)
         .extensions
         .as_deref()
         .and_then(|offer| crate::io::extensions::negotiate_server(ctx, conn, offer));
-    let resp =
+    let mut resp =
         handshake::switching_protocols(&info.key, chosen, ext_reply.as_deref().map(str::as_bytes));
-    tx::write(ctx, conn, &resp, tx::WRITE_HTTP);
+    let mut sent_by_ext = false;
+    if conn.has(flag::APP_EXT) {
+        // NUL-terminated behind `len`, for extensions that treat it as a string.
+        let len = resp.len();
+        resp.push(0);
+        let r = crate::io::extensions::handshake_reply_tx(ctx, conn, &mut resp[..len]);
+        resp.truncate(len);
+        match r {
+            Ok(s) => sent_by_ext = s,
+            Err(_) => {
+                conn.set(flag::FAILED);
+                close_conn(ctx, conn, CloseHow::Abort);
+                return;
+            }
+        }
+        if !conn.is_open() {
+            return;
+        }
+    }
+    if !sent_by_ext {
+        tx::write(ctx, conn, &resp, tx::WRITE_HTTP);
+    }
     let mut cfg = ParserConfig::new(Role::Server);
     cfg.max_message_size = ctx.limits.max_message;
     if let Some(ex) = conn.exts.borrow().as_ref() {
         cfg.allowed_rsv = ex.allowed_rsv();
         cfg.validate_utf8 = !ex.compresses();
     }
+    cfg.extended_opcodes = conn.has(flag::APP_EXT);
     *conn.parser.borrow_mut() = Some(FrameParser::new(cfg));
     conn.state.set(ConnState::Ws);
     ctx.set_timeout(conn, 0, 0);
@@ -196,12 +218,12 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, info: UpgradeInfo, mut rest: Vec<u8>)
     *conn.http.borrow_mut() = None;
     crate::io::extensions::notify_established(ctx, conn);
     if n < 0 {
-        close_conn(ctx, conn, CloseHow::Graceful(None));
+        crate::io::service::close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
         return;
     }
     if !rest.is_empty() && conn.state.get() == ConnState::Ws {
         // Frames pipelined right behind the handshake.
-        crate::io::service::process_input(ctx, conn, &mut rest);
+        crate::io::service::process_received(ctx, conn, &mut rest);
     }
 }
 

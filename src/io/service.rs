@@ -169,7 +169,14 @@ pub fn run_deferred(ctx: &Context) {
     for slot in writables {
         if let Some(conn) = ctx.conn(slot) {
             conn.clear(flag::IN_WRITABLE_Q);
-            if conn.has(flag::WANT_WRITEABLE) && !conn.has(flag::CHOKED) {
+            if conn.has(flag::APP_EXT) && !conn.has(flag::CHOKED) && !conn.out.borrow().is_empty() {
+                // An extension took part of a unit (PACKET_TX_DO_SEND): offer the rest.
+                tx::flush(ctx, &conn);
+                after_flush(ctx, &conn);
+            }
+            if (conn.has(flag::WANT_WRITEABLE) || conn.has(flag::EXT_SPILL_PENDING))
+                && !conn.has(flag::CHOKED)
+            {
                 deliver_writeable(ctx, &conn);
             }
         }
@@ -347,7 +354,7 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
                         return;
                     }
                 } else {
-                    process_input(ctx, conn, &mut buf[..n]);
+                    process_received(ctx, conn, &mut buf[..n]);
                 }
                 if !conn.is_open() || conn.has(flag::RX_PAUSED) {
                     return;
@@ -375,7 +382,7 @@ fn output_backlogged(ctx: &Context, conn: &Conn) -> bool {
 
 /// External poll: ask for POLLIN exactly while the connection wants to read.
 fn update_pollin(ctx: &Context, conn: &Conn) {
-    if !ctx.external_poll.get() || !conn.is_open() {
+    if !ctx.external_poll.get() || !conn.is_open() || conn.has(flag::NO_POLL) {
         return;
     }
     let want = !conn.has(flag::RX_PAUSED) && !conn.has(flag::RX_BACKPRESSURE);
@@ -398,6 +405,20 @@ fn update_pollin(ctx: &Context, conn: &Conn) {
             POLLIN,
         );
     }
+}
+
+/// Bytes just read from the socket (after TLS): on a WebSocket connection with an
+/// application extension they go through PACKET_RX_PREPARSE first. (Stashed bytes and
+/// `libwebsocket_read` input are past that point and use `process_input`.)
+pub fn process_received(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
+    if conn.has(flag::APP_EXT) && conn.state.get() == ConnState::Ws {
+        crate::io::extensions::rx_preparse(ctx, conn, data);
+        if conn.has(flag::FAILED) {
+            close_conn(ctx, conn, CloseHow::Abort);
+        }
+        return;
+    }
+    process_input(ctx, conn, data);
 }
 
 /// Hands received bytes to the layer the connection is in.
@@ -455,7 +476,7 @@ pub fn conn_writable(ctx: &Context, conn: &Rc<Conn>) {
         http_server::continue_file(ctx, conn);
         return;
     }
-    if conn.has(flag::WANT_WRITEABLE) {
+    if conn.has(flag::WANT_WRITEABLE) || conn.has(flag::EXT_SPILL_PENDING) {
         deliver_writeable(ctx, conn);
     }
     update_pollout(ctx, conn);
@@ -507,8 +528,34 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
     update_pollout(ctx, conn);
 }
 
-/// Calls SERVER/CLIENT/HTTP_WRITEABLE.
+/// Calls SERVER/CLIENT/HTTP_WRITEABLE. With an application extension active,
+/// IS_WRITEABLE and the spilling of pending PACKET_TX_PRESEND data come first (this is
+/// also how a wake-up only for spilling arrives).
 pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
+    let mut rearm = false;
+    if conn.has(flag::APP_EXT) && conn.is_ws_live() {
+        use crate::io::extensions::WriteableStep;
+        match crate::io::extensions::before_writeable(ctx, conn) {
+            Ok(WriteableStep::Deliver) => {}
+            Ok(WriteableStep::DeliverAndRearm) => rearm = true,
+            Ok(WriteableStep::Hold) => {
+                update_pollout(ctx, conn);
+                return;
+            }
+            Err(_) => {
+                conn.set(flag::FAILED);
+                close_conn(ctx, conn, CloseHow::Abort);
+                return;
+            }
+        }
+        if conn.has(flag::FAILED) {
+            close_conn(ctx, conn, CloseHow::Abort);
+            return;
+        }
+    }
+    if !conn.has(flag::WANT_WRITEABLE) {
+        return; // woken only to spill
+    }
     conn.clear(flag::WANT_WRITEABLE);
     let reason = match conn.state.get() {
         ConnState::Ws if !conn.has(flag::CLOSE_SENT) => match conn.side {
@@ -519,11 +566,24 @@ pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
         _ => return,
     };
     let n = invoke_conn(ctx, conn, reason, std::ptr::null_mut(), 0);
+    if rearm && conn.is_ws_live() {
+        // IS_WRITEABLE answered 1: v1.23 left POLLOUT armed, so WRITEABLE came again.
+        request_writeable(ctx, conn);
+    }
     if n < 0 {
-        close_conn(ctx, conn, CloseHow::Graceful(None));
+        close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
     } else if conn.has(flag::FAILED) {
         close_conn(ctx, conn, CloseHow::Abort);
     }
+}
+
+/// A close that an application extension may defer (CHECK_OK_TO_REALLY_CLOSE): asked
+/// by a user callback's return value. Otherwise `close_conn`.
+pub fn close_unless_vetoed(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
+    if conn.has(flag::APP_EXT) && crate::io::extensions::close_vetoed(ctx, conn) {
+        return;
+    }
+    close_conn(ctx, conn, how);
 }
 
 /// `libwebsocket_callback_on_writable`.
@@ -541,12 +601,13 @@ pub fn request_writeable(ctx: &Context, conn: &Rc<Conn>) {
 /// External poll: keep POLLOUT requested exactly while we have something to write or
 /// a WRITEABLE callback (or stashed input) is waiting.
 pub fn update_pollout(ctx: &Context, conn: &Conn) {
-    if !ctx.external_poll.get() || !conn.is_open() {
+    if !ctx.external_poll.get() || !conn.is_open() || conn.has(flag::NO_POLL) {
         return;
     }
     let want = conn.state.get() == ConnState::ClientConnecting
         || tx::has_pending_output(conn)
         || conn.has(flag::WANT_WRITEABLE)
+        || conn.has(flag::EXT_SPILL_PENDING)
         || (!conn.rx_stash().is_empty() && !conn.has(flag::RX_PAUSED))
         || conn
             .http
@@ -600,24 +661,34 @@ pub fn rx_flow(ctx: &Context, conn: &Rc<Conn>, enable: bool) {
 /// Fires due timeouts: the connection is closed, as the original did.
 pub fn check_timeouts(ctx: &Context) {
     let now = ctx.now_ms();
-    loop {
-        let due = ctx.timers.borrow_mut().pop_due(now);
-        let Some(d) = due else {
-            ctx.timers.borrow_mut().shrink_if_sparse();
-            break;
-        };
+    // Taken out first: a timeout armed while these are handled (even for 0 s) waits
+    // for the next check, so a callback cannot keep this loop going.
+    let mut due_now = Vec::new();
+    {
+        let mut timers = ctx.timers.borrow_mut();
+        while let Some(d) = timers.pop_due(now) {
+            due_now.push(d);
+        }
+        timers.shrink_if_sparse();
+    }
+    for d in due_now {
         let Some(conn) = ctx.conn(d.slot) else {
             continue;
         };
         if conn.timeout_stamp.get() != d.stamp || conn.timeout_reason.get() == 0 {
             continue;
         }
-        crate::log::lws_info!(
-            "timeout (reason {}) on fd {}",
-            conn.timeout_reason.get(),
-            conn.fd
-        );
+        let reason = conn.timeout_reason.get();
+        crate::log::lws_info!("timeout (reason {}) on fd {}", reason, conn.fd);
         conn.timeout_reason.set(0);
+        if conn.has(flag::APP_EXT) && crate::io::extensions::close_vetoed(ctx, &conn) {
+            // Deferred: unless the extension armed a timeout of its own, ask again in
+            // a second (v1.23 re-checked expired timeouts once a second).
+            if conn.timeout_reason.get() == 0 {
+                ctx.set_timeout(&conn, reason, 1);
+            }
+            continue;
+        }
         if conn.state.get() == ConnState::HttpHeaders {
             // Tell a slow client why, then go.
             let msg = crate::engine::http::response::error_response(408, "");
@@ -710,7 +781,9 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
     }
     conn.state.set(ConnState::Dead);
     conn.timeout_reason.set(0);
-    poll_fd_event(ctx, Some(conn), LWS_CALLBACK_DEL_POLL_FD, conn.fd, 0);
+    if !conn.has(flag::NO_POLL) {
+        poll_fd_event(ctx, Some(conn), LWS_CALLBACK_DEL_POLL_FD, conn.fd, 0);
+    }
     ctx.remove_conn(conn);
     // Free buffers now; the Rc itself goes when the last in-flight reference drops.
     *conn.http.borrow_mut() = None;

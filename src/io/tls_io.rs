@@ -7,7 +7,7 @@ use crate::capi::user_callbacks::invoke;
 use crate::io::conn::{flag, Conn, ConnState};
 use crate::io::context::Context;
 use crate::io::net;
-use crate::io::service::{close_conn, process_input, CloseHow};
+use crate::io::service::{close_conn, process_received, CloseHow};
 use std::io::{ErrorKind, Read, Write};
 use std::rc::Rc;
 
@@ -86,10 +86,15 @@ pub fn on_ciphertext(ctx: &Context, conn: &Rc<Conn>, mut data: &[u8]) -> bool {
             if n == 0 {
                 break;
             }
-            if conn.has(flag::RX_PAUSED) {
+            // Stashed bytes must be past PACKET_RX_PREPARSE (the stash is replayed
+            // without it), so with an application extension they take the normal
+            // path, whose parser stashes them while receiving is paused.
+            if conn.has(flag::RX_PAUSED)
+                && !(conn.has(flag::APP_EXT) && conn.state.get() == ConnState::Ws)
+            {
                 conn.rx_stash().extend(&plain[..n], 0);
             } else {
-                process_input(ctx, conn, &mut plain[..n]);
+                process_received(ctx, conn, &mut plain[..n]);
             }
             if !conn.is_open() {
                 return false;
@@ -171,6 +176,45 @@ pub fn flush_tls(ctx: &Context, conn: &Conn) {
         }
         if !progress || conn.out.borrow().is_empty() {
             return;
+        }
+    }
+}
+
+/// Moves up to `len` queued plaintext bytes into rustls and its records towards the
+/// socket; returns how many plaintext bytes rustls took (the caller consumes them).
+/// Sets CHOKED / FAILED as `flush_tls` does.
+pub fn send_prefix(_ctx: &Context, conn: &Conn, len: usize) -> usize {
+    let mut taken = 0;
+    loop {
+        let mut t = conn.tls.borrow_mut();
+        let Some(tls) = t.as_mut() else { return taken };
+        if taken < len {
+            let out = conn.out.borrow();
+            let end = len.min(out.len());
+            if taken < end {
+                if let Ok(n) = tls.writer().write(&out.pending()[taken..end]) {
+                    taken += n;
+                }
+            }
+        }
+        let mut wrote = false;
+        while tls.wants_write() {
+            match tls.write_tls(&mut FdWriter(conn.fd)) {
+                Ok(0) => break,
+                Ok(_) => wrote = true,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    conn.set(flag::CHOKED);
+                    return taken;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    conn.set(flag::FAILED);
+                    return taken;
+                }
+            }
+        }
+        if taken >= len || !wrote {
+            return taken;
         }
     }
 }

@@ -85,6 +85,21 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
     };
     let mut hdr = [0u8; MAX_HEADER_LEN];
     let hl = encode_header(&mut hdr, fin, rsv, opcode, mask, wire.len() as u64);
+    if conn.has(flag::APP_EXT) && !ws::is_control(opcode) {
+        // The whole frame, masked, goes through PACKET_TX_PRESEND first.
+        let mut frame = Vec::with_capacity(hl + wire.len());
+        frame.extend_from_slice(&hdr[..hl]);
+        frame.extend_from_slice(wire);
+        if let Some(key) = mask {
+            ws::apply_mask(&mut frame[hl..], key, 0);
+        }
+        if crate::io::extensions::tx_presend(ctx, conn, &mut frame).is_err() {
+            conn.set(flag::FAILED);
+            ctx.enqueue(conn, flag::IN_CLOSE_Q);
+            return -1;
+        }
+        return payload.len() as i32;
+    }
     enqueue_bytes(ctx, conn, &hdr[..hl], wire, mask);
     if opcode == ws::OP_CLOSE {
         conn.set(flag::CLOSE_SENT);
@@ -110,12 +125,7 @@ fn extension_tx(
         return Ok((None, 0));
     }
     let mut owned: Option<Vec<u8>> = None;
-    if conn
-        .exts
-        .borrow()
-        .as_ref()
-        .is_some_and(|e| !e.app.is_empty())
-    {
+    if conn.has(flag::APP_EXT) {
         let mut v = payload.to_vec();
         crate::io::extensions::app_payload_hook(
             ctx,
@@ -176,9 +186,24 @@ pub fn queue_frame(ctx: &Context, conn: &Conn, opcode: u8, fin: bool, payload: &
     enqueue_bytes(ctx, conn, &hdr[..hl], payload, mask);
 }
 
-/// Queues a close frame with `code` (none: empty payload) and marks it sent.
+/// Queues bytes that are already framed (what an application extension produced).
+pub fn queue_raw(ctx: &Context, conn: &Conn, bytes: &[u8]) {
+    enqueue_bytes(ctx, conn, &[], bytes, None);
+}
+
+/// Queues a close frame with `code` (none: empty payload) and marks it sent. Active
+/// application extensions first get FLUSH_PENDING_TX; if one fails, no close frame is
+/// sent and the connection is dropped.
 pub fn queue_close(ctx: &Context, conn: &Conn, code: Option<u16>, reason: &[u8]) {
     if conn.has(flag::CLOSE_SENT) {
+        return;
+    }
+    if conn.has(flag::APP_EXT)
+        && conn.state.get() == ConnState::Ws
+        && crate::io::extensions::flush_pending_tx(ctx, conn).is_err()
+    {
+        conn.set(flag::FAILED);
+        ctx.enqueue(conn, flag::IN_CLOSE_Q);
         return;
     }
     let mut body = Vec::with_capacity(2 + reason.len());
@@ -192,12 +217,16 @@ pub fn queue_close(ctx: &Context, conn: &Conn, code: Option<u16>, reason: &[u8])
 
 /// Appends header + payload (masked when `mask` is set) to the connection's queue and
 /// decides when to flush: immediately outside a service pass or when the queue is
-/// large, otherwise once at the end of the pass.
+/// large, otherwise once at the end of the pass. With an application extension active,
+/// each call is one unit for PACKET_TX_DO_SEND and is flushed at once (as v1.23 sent
+/// each write when it was made).
 fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: Option<[u8; 4]>) {
-    let batching = ctx.in_service.get() > 0;
+    let app_ext = conn.has(flag::APP_EXT);
+    let batching = ctx.in_service.get() > 0 && !app_ext;
     {
         let mut out = conn.out.borrow_mut();
-        if out.is_empty()
+        if !app_ext
+            && out.is_empty()
             && mask.is_none()
             && payload.len() >= DIRECT_SEND_MIN
             && !conn.has(flag::CHOKED)
@@ -243,6 +272,14 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
         if let Some(key) = mask {
             ws::apply_mask(&mut out.buf[start..], key, 0);
         }
+        if app_ext {
+            let queued = out.len();
+            drop(out);
+            if let Some(ex) = conn.exts.borrow_mut().as_mut() {
+                ex.tx_units.reconcile(queued - hdr.len() - payload.len());
+                ex.tx_units.push(hdr.len() + payload.len(), true);
+            }
+        }
     }
     if conn.has(flag::CHOKED) {
         crate::io::service::update_pollout(ctx, conn);
@@ -275,6 +312,14 @@ fn flush_with(ctx: &Context, conn: &Conn, closing: bool) {
     if !conn.is_open() {
         return;
     }
+    if conn.has(flag::APP_EXT) {
+        if !conn.has(flag::IN_EXT_FLUSH) {
+            conn.set(flag::IN_EXT_FLUSH);
+            flush_units(ctx, conn);
+            conn.clear(flag::IN_EXT_FLUSH);
+        }
+        return;
+    }
     if crate::io::tls_io::is_tls(conn) {
         crate::io::tls_io::flush_tls(ctx, conn);
         return;
@@ -300,6 +345,103 @@ fn flush_with(ctx: &Context, conn: &Conn, closing: bool) {
             Err(_) => {
                 conn.set(flag::FAILED);
                 return;
+            }
+        }
+    }
+}
+
+/// Flush of a connection with an application extension: unit by unit, each offered to
+/// PACKET_TX_DO_SEND first (see `io::extensions`). Stops when the socket is full, an
+/// extension took only part of a unit (the rest is offered again next pass) or failed.
+fn flush_units(ctx: &Context, conn: &Conn) {
+    use crate::engine::extensions::app_hooks::DoSend;
+    loop {
+        let queued = conn.out.borrow().len();
+        if queued == 0 {
+            break;
+        }
+        let unit = match conn.exts.borrow_mut().as_mut() {
+            Some(ex) => {
+                ex.tx_units.reconcile(queued);
+                ex.tx_units.front()
+            }
+            None => None,
+        };
+        let Some(unit) = unit else {
+            // The extensions are gone (destroyed while closing): plain sending.
+            conn.clear(flag::APP_EXT);
+            flush(ctx, conn);
+            return;
+        };
+        if unit.offer {
+            // A copy: the extension may write (and so grow the queue) meanwhile.
+            let mut copy = conn.out.borrow().pending()[..unit.len].to_vec();
+            let answer = crate::io::extensions::tx_do_send(ctx, conn, &mut copy);
+            if !conn.is_open() {
+                return;
+            }
+            match answer {
+                DoSend::Fatal => {
+                    conn.set(flag::FAILED);
+                    return;
+                }
+                DoSend::Took(n) => {
+                    consume_unit(ctx, conn, n);
+                    if n < unit.len {
+                        ctx.enqueue(conn, flag::IN_WRITABLE_Q);
+                        return;
+                    }
+                    continue;
+                }
+                DoSend::Declined => {}
+            }
+        }
+        let sent = if crate::io::tls_io::is_tls(conn) {
+            crate::io::tls_io::send_prefix(ctx, conn, unit.len)
+        } else {
+            send_prefix(ctx, conn, unit.len)
+        };
+        consume_unit(ctx, conn, sent);
+        if sent < unit.len || conn.has(flag::CHOKED) || conn.has(flag::FAILED) {
+            return;
+        }
+    }
+    if crate::io::tls_io::is_tls(conn) {
+        crate::io::tls_io::flush_tls(ctx, conn);
+    }
+}
+
+/// `n` bytes of the oldest unit have left (sent, or taken by an extension).
+fn consume_unit(ctx: &Context, conn: &Conn, n: usize) {
+    if n == 0 {
+        return;
+    }
+    if let Some(v) = conn.out.borrow_mut().consume(n) {
+        ctx.give_out_buf(v);
+    }
+    if let Some(ex) = conn.exts.borrow_mut().as_mut() {
+        ex.tx_units.consume_front(n);
+    }
+}
+
+/// Sends up to `len` queued bytes on a plain socket; returns how many went (the caller
+/// consumes them). Sets CHOKED / FAILED as `flush` does.
+fn send_prefix(_ctx: &Context, conn: &Conn, len: usize) -> usize {
+    loop {
+        let r = {
+            let out = conn.out.borrow();
+            net::send(conn.fd, &out.pending()[..len.min(out.len())])
+        };
+        match r {
+            Ok(n) => return n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                conn.set(flag::CHOKED);
+                return 0;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => {
+                conn.set(flag::FAILED);
+                return 0;
             }
         }
     }

@@ -31,6 +31,12 @@ enum Step {
         payload: [u8; 125],
         len: usize,
     },
+    Extended {
+        off: usize,
+        len: usize,
+        opcode: u8,
+        frame_remaining: u64,
+    },
     NeedMore,
     Fail(u16),
 }
@@ -71,6 +77,17 @@ pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
                     frame_remaining,
                     frame_opcode,
                     message_start,
+                },
+                Ok(Some(Event::Extended {
+                    payload,
+                    opcode,
+                    frame_remaining,
+                    ..
+                })) => Step::Extended {
+                    off: payload.as_ptr() as usize - base,
+                    len: payload.len(),
+                    opcode,
+                    frame_remaining,
                 },
                 Ok(Some(Event::Control { opcode, payload })) => {
                     let mut buf = [0u8; 125];
@@ -129,6 +146,23 @@ pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
                 payload,
                 len,
             } => on_control(ctx, conn, opcode, &payload[..len]),
+            Step::Extended {
+                off,
+                len,
+                opcode,
+                frame_remaining,
+            } => {
+                if conn.has(flag::CLOSE_SENT) {
+                    continue;
+                }
+                crate::io::extensions::extended_payload_rx(
+                    ctx,
+                    conn,
+                    opcode,
+                    &input[off..off + len],
+                    frame_remaining,
+                );
+            }
         }
     }
 }
@@ -150,7 +184,7 @@ fn on_control(ctx: &Context, conn: &Rc<Conn>, opcode: u8, payload: &[u8]) {
                 payload.len(),
             ) < 0
             {
-                close_conn(ctx, conn, CloseHow::Graceful(None));
+                crate::io::service::close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
             }
         }
         ws::OP_CLOSE => {
@@ -341,12 +375,7 @@ fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], mut info: RxInfo, remain
     conn.rx_info.set(info);
     let replaced;
     let mut data = data;
-    if conn
-        .exts
-        .borrow()
-        .as_ref()
-        .is_some_and(|e| !e.app.is_empty())
-    {
+    if conn.has(flag::APP_EXT) {
         let mut v = data.to_vec();
         if crate::io::extensions::app_payload_hook(
             ctx,
@@ -385,6 +414,6 @@ fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], mut info: RxInfo, remain
     // nested service call is refused, so the pointer stays valid for the callback.
     let n = invoke_conn(ctx, conn, reason, ptr, data.len());
     if n < 0 {
-        close_conn(ctx, conn, CloseHow::Graceful(None));
+        crate::io::service::close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
     }
 }

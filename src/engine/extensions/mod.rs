@@ -6,10 +6,14 @@
 //! * [`deflate_frame`]: the older per-frame `deflate-frame` /
 //!   `x-webkit-deflate-frame` extension as libwebsockets v1.23 shipped it.
 //!
+//! * [`app_hooks`]: decisions behind the v1.23 callbacks delivered to extensions the
+//!   application implements in C (token checks, spill loops, DO_SEND units).
+//!
 //! Compression is done by `flate2` on its pure-Rust `zlib-rs` backend (raw
 //! DEFLATE, window bits 9..=15; a negotiated 8 runs as 9, see [`pmd`]). No
 //! `unsafe` code here.
 
+pub mod app_hooks;
 pub mod deflate_frame;
 pub mod negotiate;
 pub mod pmd;

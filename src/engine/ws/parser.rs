@@ -86,6 +86,11 @@ pub struct ParserConfig {
     pub max_message_size: u64,
     /// Validate text messages as UTF-8 (fail fast, 1007). Default true.
     pub validate_utf8: bool,
+    /// Accept frames with the reserved opcodes (3-7, 0xB-0xF) and hand their payload
+    /// over as [`Event::Extended`] instead of failing with 1002. Only for connections
+    /// where an application extension is active (v1.23 passed such frames to
+    /// `LWS_EXT_CALLBACK_EXTENDED_PAYLOAD_RX`). Default false.
+    pub extended_opcodes: bool,
 }
 
 impl ParserConfig {
@@ -96,6 +101,7 @@ impl ParserConfig {
             allowed_rsv: 0,
             max_message_size: u64::MAX,
             validate_utf8: true,
+            extended_opcodes: false,
         }
     }
 }
@@ -133,6 +139,18 @@ pub enum Event<'a> {
     /// A complete control frame (close, ping, pong), payload unmasked (<= 125 bytes).
     /// Close payloads are not validated here (use `parse_close_payload`).
     Control { opcode: u8, payload: &'a [u8] },
+    /// Payload bytes of a frame with a reserved opcode (only with
+    /// `ParserConfig::extended_opcodes`), unmasked in place, emitted like `Data`. Such
+    /// frames do not take part in message fragmentation: they may come between the
+    /// fragments of a message, need no FIN and are not length-limited to 125 bytes
+    /// (only by `max_message_size` each).
+    Extended {
+        payload: &'a [u8],
+        opcode: u8,
+        fin: bool,
+        rsv: u8,
+        frame_remaining: u64,
+    },
 }
 
 /// Violations remembered after the fact, one byte instead of a whole `ProtocolError`
@@ -178,6 +196,8 @@ enum State {
     Data,
     /// Inside the payload of a control frame.
     Control,
+    /// Inside the payload of a frame with a reserved opcode (`extended_opcodes`).
+    Extended,
 }
 
 /// Incremental frame parser; see the module docs. Fits in 64 bytes.
@@ -188,6 +208,7 @@ pub struct FrameParser {
     role: Role,
     allowed_rsv: u8,
     validate_utf8: bool,
+    extended_opcodes: bool,
 
     state: State,
     /// Set once a violation was found; every later call reports it again.
@@ -226,6 +247,7 @@ impl FrameParser {
             role: config.role,
             allowed_rsv: config.allowed_rsv & 0x70,
             validate_utf8: config.validate_utf8,
+            extended_opcodes: config.extended_opcodes,
             state: State::Header,
             failed: None,
             hdr: [0; MAX_HEADER_LEN],
@@ -250,6 +272,7 @@ impl FrameParser {
             allowed_rsv: self.allowed_rsv,
             max_message_size: self.max_message_size,
             validate_utf8: self.validate_utf8,
+            extended_opcodes: self.extended_opcodes,
         }
     }
 
@@ -305,6 +328,7 @@ impl FrameParser {
         match self.state {
             State::Data => self.data_event(input, pos),
             State::Control => Ok(self.control_event(input, pos)),
+            State::Extended => Ok(self.extended_event(input, pos)),
             State::Header => Ok(None),
         }
     }
@@ -377,13 +401,19 @@ impl FrameParser {
         Ok(true)
     }
 
+    /// True for an opcode RFC 6455 reserves, accepted because of `extended_opcodes`.
+    fn is_extended(&self, opcode: u8) -> bool {
+        self.extended_opcodes && matches!(opcode, 3..=7 | 0xb..=0xf)
+    }
+
     fn check_first_byte(&self, b0: u8) -> Result<(), Fail> {
         let opcode = b0 & 0x0f;
         if b0 & 0x70 & !self.allowed_rsv != 0 {
             return Err(Fail::Rsv);
         }
         // No extension may set RSV bits on control frames (RFC 7692 6.1 for RSV1).
-        if b0 & 0x70 != 0 && is_control(opcode) {
+        // (The reserved opcodes are looked at only off the common path.)
+        if b0 & 0x70 != 0 && is_control(opcode) && !self.is_extended(opcode) {
             return Err(Fail::Rsv);
         }
         match opcode {
@@ -392,6 +422,7 @@ impl FrameParser {
             OP_CONTINUATION | OP_TEXT | OP_BINARY => Ok(()),
             OP_CLOSE | OP_PING | OP_PONG if b0 & 0x80 == 0 => Err(Fail::FragmentedControl),
             OP_CLOSE | OP_PING | OP_PONG => Ok(()),
+            _ if self.extended_opcodes => Ok(()),
             _ => Err(Fail::ReservedOpcode),
         }
     }
@@ -403,7 +434,11 @@ impl FrameParser {
             (Role::Client, true) => return Err(Fail::Masked),
             _ => {}
         }
-        if is_control(self.hdr[0] & 0x0f) && usize::from(b1 & 0x7f) > MAX_CONTROL_PAYLOAD {
+        let opcode = self.hdr[0] & 0x0f;
+        if is_control(opcode)
+            && usize::from(b1 & 0x7f) > MAX_CONTROL_PAYLOAD
+            && !self.is_extended(opcode)
+        {
             return Err(Fail::ControlTooLong);
         }
         Ok(())
@@ -430,13 +465,20 @@ impl FrameParser {
         self.b0 = b0;
         self.phase = 0;
         self.frame_remaining = len;
+        // A reserved opcode got past `check_first_byte` only with `extended_opcodes`.
         if is_control(opcode) {
+            if opcode > OP_PONG {
+                return self.begin_extended(len);
+            }
             // Checked against 125 when the second byte arrived.
             self.ctrl_len = len as u8;
             self.state = State::Control;
             return Ok(());
         }
         if opcode != OP_CONTINUATION {
+            if opcode > OP_BINARY {
+                return self.begin_extended(len);
+            }
             self.msg_opcode = opcode;
             self.message_start = true;
             self.message_len = 0;
@@ -448,6 +490,15 @@ impl FrameParser {
         }
         self.message_len += len;
         self.state = State::Data;
+        Ok(())
+    }
+
+    /// Sets up a reserved-opcode frame of `len` payload bytes.
+    fn begin_extended(&mut self, len: u64) -> Result<(), Fail> {
+        if len > self.max_message_size {
+            return Err(Fail::TooBig);
+        }
+        self.state = State::Extended;
         Ok(())
     }
 
@@ -496,6 +547,33 @@ impl FrameParser {
             frame_remaining: remaining,
             message_start,
         }))
+    }
+
+    /// Delivers the payload of a reserved-opcode frame available in `input`.
+    fn extended_event<'a>(&mut self, input: &'a mut [u8], pos: &mut usize) -> Option<Event<'a>> {
+        let start = (*pos).min(input.len());
+        let avail = input.len() - start;
+        if avail == 0 && self.frame_remaining != 0 {
+            return None;
+        }
+        let n = usize::try_from(self.frame_remaining).map_or(avail, |r| r.min(avail));
+        let payload = &mut input[start..start + n];
+        if self.role == Role::Server {
+            apply_mask(payload, self.key, usize::from(self.phase));
+            self.phase = ((usize::from(self.phase) + n) & 3) as u8;
+        }
+        *pos = start + n;
+        self.frame_remaining -= n as u64;
+        if self.frame_remaining == 0 {
+            self.state = State::Header;
+        }
+        Some(Event::Extended {
+            payload,
+            opcode: self.b0 & 0x0f,
+            fin: self.b0 & 0x80 != 0,
+            rsv: self.b0 & 0x70,
+            frame_remaining: self.frame_remaining,
+        })
     }
 
     /// Delivers a control frame once its whole payload is known: straight from `input`
@@ -575,6 +653,8 @@ mod tests {
     enum Item {
         Msg(u8, Vec<u8>),
         Ctl(u8, Vec<u8>),
+        /// A whole reserved-opcode frame (opcode, FIN, RSV, payload).
+        Ext(u8, bool, u8, Vec<u8>),
     }
 
     /// Feeds `stream` in reads of the sizes `next_read` returns (each read in a fresh
@@ -586,6 +666,7 @@ mod tests {
     ) -> Result<Vec<Item>, ProtocolError> {
         let mut items = Vec::new();
         let mut cur: Option<(u8, Vec<u8>)> = None;
+        let mut ext = Vec::new();
         let mut off = 0;
         while off < stream.len() {
             let n = next_read().clamp(1, stream.len() - off);
@@ -595,6 +676,20 @@ mod tests {
             loop {
                 match p.next_event(&mut buf, &mut pos)? {
                     None => break,
+                    Some(Event::Extended {
+                        payload,
+                        opcode,
+                        fin,
+                        rsv,
+                        frame_remaining,
+                    }) => {
+                        assert!(matches!(opcode, 3..=7 | 0xb..=0xf));
+                        ext.extend_from_slice(payload);
+                        assert_eq!(p.frame_remaining(), frame_remaining);
+                        if frame_remaining == 0 {
+                            items.push(Item::Ext(opcode, fin, rsv, std::mem::take(&mut ext)));
+                        }
+                    }
                     Some(Event::Control { opcode, payload }) => {
                         assert!(is_control(opcode) && payload.len() <= 125);
                         items.push(Item::Ctl(opcode, payload.to_vec()));
@@ -842,6 +937,80 @@ mod tests {
                 "{op}"
             );
         }
+    }
+
+    fn extended() -> FrameParser {
+        FrameParser::new(ParserConfig {
+            extended_opcodes: true,
+            allowed_rsv: 0x40,
+            ..ParserConfig::new(Role::Server)
+        })
+    }
+
+    #[test]
+    fn reserved_opcodes_delivered_when_extended() {
+        for op in (3..=7).chain(0xb..=0xf) {
+            let big = vec![b'z'; 300]; // over 125 even in the control range
+            let mut s = frame(false, 0x40, op, Some(KEY), &big);
+            s.extend(cframe(true, OP_TEXT, b"hi"));
+            for items in [
+                run_all(&mut extended(), &s),
+                run_bytewise(&mut extended(), &s),
+            ] {
+                assert_eq!(
+                    items.unwrap(),
+                    vec![
+                        Item::Ext(op, false, 0x40, big.clone()),
+                        Item::Msg(OP_TEXT, b"hi".to_vec())
+                    ],
+                    "{op}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn extended_frames_between_fragments_leave_the_message_alone() {
+        let mut s = cframe(false, OP_TEXT, b"ab");
+        s.extend(cframe(true, 0x3, b""));
+        s.extend(cframe(true, 0xc, b"xyz"));
+        s.extend(cframe(true, OP_CONTINUATION, b"cd"));
+        assert_eq!(
+            run_bytewise(&mut extended(), &s).unwrap(),
+            vec![
+                Item::Ext(0x3, true, 0, vec![]),
+                Item::Ext(0xc, true, 0, b"xyz".to_vec()),
+                Item::Msg(OP_TEXT, b"abcd".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn extended_frames_keep_the_other_rules() {
+        // Unmasked from a client, un-negotiated RSV, the size limit.
+        let f = frame(true, 0, 0x5, None, b"x");
+        assert_eq!(
+            error_at(&mut extended(), &f),
+            Some((1, ProtocolError::UNMASKED_FRAME))
+        );
+        let f = frame(true, 0x20, 0x5, Some(KEY), b"x");
+        assert_eq!(
+            error_at(&mut extended(), &f),
+            Some((0, ProtocolError::RSV_NOT_NEGOTIATED))
+        );
+        let mut p = FrameParser::new(ParserConfig {
+            extended_opcodes: true,
+            max_message_size: 4,
+            ..ParserConfig::new(Role::Server)
+        });
+        let f = cframe(true, 0x5, b"12345");
+        assert_eq!(run_all(&mut p, &f), Err(ProtocolError::MESSAGE_TOO_BIG));
+        // Known control opcodes keep their limits.
+        let f = cframe(false, OP_PING, b"");
+        assert_eq!(
+            error_at(&mut extended(), &f),
+            Some((0, ProtocolError::FRAGMENTED_CONTROL))
+        );
     }
 
     #[test]
@@ -1356,6 +1525,7 @@ mod tests {
                     Event::Control { opcode, payload } => {
                         ctl.push(Item::Ctl(opcode, payload.to_vec()))
                     }
+                    Event::Extended { .. } => unreachable!("extended_opcodes is off"),
                 }
             }
         }
