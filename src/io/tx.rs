@@ -6,6 +6,7 @@
 use crate::engine::ws::{self, encode_header, MAX_HEADER_LEN};
 use crate::io::conn::{flag, Conn, ConnState, Side};
 use crate::io::context::Context;
+use crate::io::mask_keys::mask_key;
 use crate::io::net;
 use std::io::ErrorKind;
 
@@ -154,18 +155,6 @@ fn extension_tx(
         return Ok((Some(out), 0x40));
     }
     Ok((owned, 0))
-}
-
-fn mask_key() -> [u8; 4] {
-    let mut k = [0u8; 4];
-    if crate::io::sys::fill_random(&mut k).is_err() {
-        k = (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .subsec_nanos())
-        .to_ne_bytes();
-    }
-    k
 }
 
 /// Queues a library-generated frame (pong, close) on a WebSocket connection.
