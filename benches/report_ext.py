@@ -213,6 +213,8 @@ def markdown(meta, entries, groups, rat):
              "waiting for a CPU (`/proc/PID/schedstat`) as a share of the window: non-zero means other work "
              "took the cores, and rates are then lower than the machine can do; the CPU-per-operation "
              "figures are the robust ones.")
+    L.append("")
+    L.append(f"lwsload's echo check, self-test against a faulty server: {meta.get('checker_selftest', '?')}.")
     if meta.get("mode") == "smoke":
         L.append("")
         L.append("**Smoke run: short runs on few connections; the figures are not meaningful.**")
@@ -241,8 +243,9 @@ def markdown(meta, entries, groups, rat):
     L.append("Handshakes: 16 workers, each looping connect → upgrade → `101` → close frame → socket closed "
              "(client returns -1 from `CLIENT_ESTABLISHED`, the cycle ends at `DEL_POLL_FD`). *full*: every "
              "connection uses a new host name (SNI), so the client has no session to resume; *resumed*: one "
-             "host name, the client resumes TLS 1.3 sessions from the server's tickets (the bytes received "
-             "before `101` show it: no certificate).")
+             "host name per worker, the client resumes the TLS 1.3 session of the worker's previous "
+             "connection from the server's tickets (the bytes received before `101` show it: no "
+             "certificate).")
     L.append("")
     L.append("| handshake | handshakes/s | server CPU µs / handshake | × ws | server CPU % | CPU wait % server, load | upgrade p50 / p99 µs | bytes client→server / server→client before 101 |")
     L.append("|---|---|---|---|---|---|---|---|")

@@ -379,7 +379,48 @@ idle_run() {
 	stop_server "$pid"
 }
 
+# checker_selftest: lwsload must notice wrong echoes (a check that cannot fail proves
+# nothing): against benches/faulty_echo.py, which spoils every 100th echo, each run must
+# fail with the matching counter set. Sets SELFTEST (pass / FAIL ... / skipped ...).
+checker_selftest() {
+	local mode want port fp out rc line bad=""
+	if ! python3 -c 'import websockets.asyncio.server' 2>/dev/null; then
+		SELFTEST="skipped (no Python websockets package)"
+		log "checker self-test $SELFTEST"
+		return 0
+	fi
+	for mode in flip short drop dup; do
+		case "$mode" in
+		short) want=bad_len ;;
+		*) want=bad_data ;;
+		esac
+		pick_port
+		port="$PORT"
+		out="$LOGS/selftest-$mode"
+		python3 "$ROOT/benches/faulty_echo.py" "$port" "$mode" 30 >"$out.srv" 2>&1 &
+		fp=$!
+		PIDS+=("$fp")
+		wait_for "$out.srv" '^listening' "$fp" 500 || true
+		rc=0
+		timeout -k 5 30 "$LOAD" echo -u "ws://127.0.0.1:$port/" -c 2 -s 1000 -d 2 -t 1 -w 0 \
+			-l "selftest-$mode" >"$out.out" 2>"$out.err" || rc=$?
+		stop_pid "$fp"
+		forget_pid "$fp"
+		line="$(grep '^RESULT ' "$out.out" || true)"
+		if [[ $rc -ne 1 || ! $line =~ \ $want=[1-9] ]]; then
+			bad+=" $mode(exit $rc, ${want} not set)"
+		fi
+	done
+	if [[ -z $bad ]]; then
+		SELFTEST="pass (flip, short, drop, dup each caught)"
+	else
+		SELFTEST="FAIL:$bad"
+	fi
+	log "checker self-test: $SELFTEST"
+}
+
 # ---------------------------------------------------------------- the runs
+checker_selftest
 : >"$RAW"
 START_EPOCH="$(date +%s)"
 {
@@ -398,6 +439,7 @@ START_EPOCH="$(date +%s)"
 	echo "kernel=$(uname -r)"
 	echo "nproc=$(nproc)"
 	echo "cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
+	echo "checker_selftest=$SELFTEST"
 } >"$META"
 log "mode $MODE: $ROUNDS round(s), ${SECS} s per run, $IDLE_CONNS idle connections; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -484,6 +526,10 @@ status=0
 python3 "$ROOT/benches/report_ext.py" --raw "$RAW" --meta "$META" \
 	--json "$OUT/ext-results.json" --md "$OUT/ext-results.md" || status=$?
 cat "$OUT/ext-results.md"
+if [[ $SELFTEST == FAIL* ]]; then
+	log "lwsload's echo check failed its self-test: $SELFTEST"
+	status=1
+fi
 if ((status != 0)); then
 	log "unhealthy runs (see $OUT/ext-results.md and $LOGS/)"
 fi
