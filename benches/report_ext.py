@@ -150,6 +150,7 @@ def ratios(entries, groups):
         ("handshake", "wss-resumed", "ws", "server_cpu_us_per_handshake"),
         ("handshake", "wss-full", "ws", "hs_per_s"),
         ("idle", "ws-pmd", "ws", "bytes_per_conn"),
+        ("idle", "wss", "ws", "bytes_per_conn"),
         ("idle-msg", "ws-pmd", "ws", "bytes_per_conn"),
     ):
         r[f"{test}:{key}:{va}/{vb}"] = {"of_medians": of_medians(test, va, vb, key),
@@ -239,6 +240,9 @@ def markdown(meta, entries, groups, rat):
              f"| {wait('echo1m','ws')} / {wait('echo1m','wss')} |")
     L.append(f"|   p50 / p99 latency, µs | {fmt(m('echo1m','ws','p50_us'),'int')} / {fmt(m('echo1m','ws','p99_us'),'int')} "
              f"| {fmt(m('echo1m','wss','p50_us'),'int')} / {fmt(m('echo1m','wss','p99_us'),'int')} | | | | |")
+    a, b = m("idle", "ws", "bytes_per_conn"), m("idle", "wss", "bytes_per_conn")
+    L.append(f"| server RSS per idle connection, {idle_n} conns — bytes | {fmt(a,'kb')} | {fmt(b,'kb')} "
+             f"| {fmt(rr('idle:bytes_per_conn:wss/ws'),'ratio')} | | | |")
     L.append("")
     L.append("Handshakes: 16 workers, each looping connect → upgrade → `101` → close frame → socket closed "
              "(client returns -1 from `CLIENT_ESTABLISHED`, the cycle ends at `DEL_POLL_FD`). *full*: every "
@@ -305,7 +309,7 @@ def markdown(meta, entries, groups, rat):
         ("json64k", ("ws", "ws-pmd"), "MB_per_s", "mb"),
         ("json64k", ("ws", "ws-pmd"), "server_cpu_us_per_msg", "us"),
         ("json64k", ("ws-pmd",), "wire_ratio", "ratio3"),
-        ("idle", ("ws", "ws-pmd"), "bytes_per_conn", "int"),
+        ("idle", ("ws", "ws-pmd", "wss"), "bytes_per_conn", "int"),
         ("idle-msg", ("ws", "ws-pmd"), "bytes_per_conn", "int"),
     ):
         L.append(f"- {test} {key}: " + "; ".join(f"{v} {pr(test, v, key, kind)}" for v in vs))

@@ -124,7 +124,9 @@ log "building the servers"
 cc -O2 -Wall -I "$ROOT/include" -o "$ECHO_SRV" "$WSLOAD_DIR/servers/echo-v1.c" \
 	-L "$ROOT/target/release" -Wl,-rpath,"$ROOT/target/release" -lwebsockets
 cc -O2 -Wall -o "$TCP_SRV" "$WSLOAD_DIR/servers/tcp-echo-epoll.c"
-ldd "$ECHO_SRV" | grep -q "$ROOT/target/release/libwebsockets" ||
+# not `ldd | grep -q`: with pipefail, grep quitting early can fail the pipeline (SIGPIPE)
+deps="$(ldd "$ECHO_SRV")"
+[[ $deps == *"$ROOT/target/release/libwebsockets"* ]] ||
 	die "echo-v1 does not load target/release/libwebsockets.so"
 
 # ---------------------------------------------------------------- environment
