@@ -48,6 +48,7 @@ if [[ $MODE == smoke ]]; then
 	IDLE_CONNS="${BENCH_EXT_IDLE_CONNS:-200}"
 	PORT_BASE="${BENCH_PORT:-19720}"
 	E64_CONNS=20
+	IDLE_HOLD=2
 else
 	SECS="${BENCH_SECS:-10}"
 	WARM=1
@@ -55,6 +56,7 @@ else
 	IDLE_CONNS="${BENCH_EXT_IDLE_CONNS:-1000}"
 	PORT_BASE="${BENCH_PORT:-19700}"
 	E64_CONNS=100
+	IDLE_HOLD=3
 fi
 SCPU="${BENCH_SERVER_CPU:-0}"
 LCPU="${BENCH_LOAD_CPU:-1}"
@@ -361,7 +363,7 @@ idle_run() {
 	local out="$LOGS/$tag.out" err="$LOGS/$tag.err"
 	: >"$out"
 	: >"$err"
-	local hold=3
+	local hold=$IDLE_HOLD
 	timeout -k 5 $((hold + RUN_GRACE)) taskset -c "$LCPU" "$LOAD" idle -u "$scheme://127.0.0.1:$port/" \
 		-c "$IDLE_CONNS" -t "$hold" -l "$test" "$@" >"$out" 2>"$err" &
 	local ip=$!
