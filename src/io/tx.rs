@@ -255,26 +255,46 @@ pub fn flush(ctx: &Context, conn: &Conn) {
     }
     if crate::io::tls_io::is_tls(conn) {
         crate::io::tls_io::flush_tls(ctx, conn);
-        return;
-    }
-    let mut out = conn.out.borrow_mut();
-    while !out.is_empty() {
-        match net::send(conn.fd, out.pending()) {
-            Ok(n) => {
-                if let Some(v) = out.consume(n) {
-                    ctx.give_out_buf(v);
+    } else {
+        let mut out = conn.out.borrow_mut();
+        while !out.is_empty() {
+            match net::send(conn.fd, out.pending()) {
+                Ok(n) => {
+                    if let Some(v) = out.consume(n) {
+                        ctx.give_out_buf(v);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    conn.set(flag::CHOKED);
+                    break;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    conn.set(flag::FAILED);
+                    return;
                 }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                conn.set(flag::CHOKED);
-                return;
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(_) => {
-                conn.set(flag::FAILED);
-                return;
-            }
         }
+    }
+    send_owed_pong(ctx, conn);
+}
+
+/// True when so much output is queued that pongs are owed instead of queued.
+pub fn output_backlogged(ctx: &Context, conn: &Conn) -> bool {
+    conn.out.borrow().len() > 4 * ctx.limits.choke_bytes
+}
+
+/// Queues the pong owed for the latest ping received while output was backed up,
+/// once the queue has come down again.
+fn send_owed_pong(ctx: &Context, conn: &Conn) {
+    if output_backlogged(ctx, conn) || conn.has(flag::FAILED) {
+        return;
+    }
+    let Some(payload) = conn.owed_pong.take() else {
+        return;
+    };
+    if conn.state.get() == ConnState::Ws && !conn.has(flag::CLOSE_SENT) {
+        queue_frame(ctx, conn, ws::OP_PONG, true, &payload);
     }
 }
 
