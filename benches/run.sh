@@ -127,9 +127,9 @@ cc -O2 -Wall -I "$ROOT/include" -o "$ECHO_SRV" "$WSLOAD_DIR/servers/echo-v1.c" \
 	-L "$ROOT/target/release" -Wl,-rpath,"$ROOT/target/release" -lwebsockets
 cc -O2 -Wall -o "$TCP_SRV" "$WSLOAD_DIR/servers/tcp-echo-epoll.c"
 cc -O2 -Wall -Werror -o "$HS_SRV" "$ROOT/benches/servers/hs-floor.c"
-# (ldd's output captured first: with pipefail, grep -q exiting early can fail the pipe)
+# not `ldd | grep -q`: with pipefail, grep quitting early can fail the pipeline (SIGPIPE)
 deps="$(ldd "$ECHO_SRV")"
-grep -q "$ROOT/target/release/libwebsockets" <<<"$deps" ||
+[[ $deps == *"$ROOT/target/release/libwebsockets"* ]] ||
 	die "echo-v1 does not load target/release/libwebsockets.so"
 
 # ---------------------------------------------------------------- environment

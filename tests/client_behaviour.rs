@@ -299,6 +299,8 @@ struct Programs {
     test_client: PathBuf,
     autobahn_client: PathBuf,
     client_echo: PathBuf,
+    test_echo: PathBuf,
+    lwsload: PathBuf,
 }
 
 fn compile(source: &str, name: &str) -> Result<PathBuf, String> {
@@ -340,6 +342,8 @@ fn programs() -> &'static Programs {
             test_client: compile("examples/test-client.c", "test-client")?,
             autobahn_client: compile("examples/autobahn-client.c", "autobahn-client")?,
             client_echo: compile("tests/client/client_echo.c", "client_echo")?,
+            test_echo: compile("examples/test-echo.c", "test-echo")?,
+            lwsload: compile("benches/lwsload.c", "lwsload")?,
         })
     });
     match built {
@@ -396,6 +400,67 @@ fn echo_args(ws: u16, raw: u16, scenarios: &[&str]) -> Vec<String> {
     ];
     v.extend(scenarios.iter().map(|s| s.to_string()));
     v
+}
+
+// ----------------------------------------------------------------- our client and server
+
+/// Regression: two peers on this library, each with more than 1 MiB of output queued
+/// (large messages pipelined both ways), used to stop reading at the same time and
+/// wait for each other forever: the library paused reading a connection by itself
+/// while its output queue was over 1 MiB (protection against ping floods), and
+/// test-echo pauses on purpose while its echo queue is over 4 MiB. Found by
+/// benches/lwsload: 4 MB messages at depth 4 never echoed (`stalled`), while wsload,
+/// which always reads, was fine. Reading now stops only when the application asks
+/// (libwebsocket_rx_flow_control), as in v1.23; a ping flood is answered with one
+/// pong for the most recent ping while output is backed up (RFC 6455 5.5.3).
+#[test]
+fn pipelined_large_messages_between_our_client_and_server_do_not_stall() {
+    let p = programs();
+    let port = free_port();
+    let mut server = Background::start(
+        "test-echo",
+        Command::new(&p.test_echo).args(["--port", &port.to_string(), "--debug", "3"]),
+    );
+    wait_listening(port, &mut server);
+    for (conns, size, depth) in [("1", "4000000", "4"), ("2", "2000000", "8")] {
+        let f = run(
+            Command::new(&p.lwsload).args([
+                "echo",
+                "-u",
+                &format!("ws://127.0.0.1:{port}/"),
+                "-c",
+                conns,
+                "-s",
+                size,
+                "-d",
+                depth,
+                "-t",
+                "4",
+                "-w",
+                "0",
+            ]),
+            Duration::from_secs(60),
+        );
+        let result = f
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("RESULT "))
+            .unwrap_or("");
+        let field = |k: &str| -> u64 {
+            result
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{k}=")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(u64::MAX)
+        };
+        assert!(
+            f.ok() && field("stalled") == 0 && field("msgs") > 0,
+            "lwsload -c {conns} -s {size} -d {depth}: {}\n{}",
+            f.describe(),
+            server.output()
+        );
+        server.assert_running();
+    }
 }
 
 // ----------------------------------------------------------------- test-client

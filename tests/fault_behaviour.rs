@@ -970,6 +970,62 @@ fn ping_flood_from_non_reading_client_keeps_memory_bounded() {
     );
 }
 
+/// While a connection's output is backed up, pings are not answered one pong each but
+/// with one pong for the most recent ping once the queue has drained (RFC 6455 5.5.3),
+/// and the server keeps reading meanwhile (it used to stop reading instead, which
+/// deadlocked two peers that both had output queued: see client_behaviour.rs,
+/// pipelined_large_messages_between_our_client_and_server_do_not_stall).
+#[test]
+fn pong_owed_while_output_is_backed_up_goes_out_when_it_drains() {
+    let srv = Server::echo(&["--debug", "3"]);
+    let mut p = Peer::upgrade(srv.port, None);
+    // 24 MiB: more than the socket buffers hold, so most of its echo stays queued in
+    // the server while we do not read.
+    let big = noise(24 << 20, 7);
+    p.s.write_all(&frame(true, 2, &big)).expect("send 24 MiB");
+    sleep(Duration::from_millis(1000));
+    for i in 0..50 {
+        p.s.write_all(&frame(true, 9, format!("ping-{i:02}").as_bytes()))
+            .expect("send ping");
+    }
+    sleep(Duration::from_millis(300));
+    let mut pongs = Vec::new();
+    let mut echo = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pongs.last().map(Vec::as_slice) != Some(&b"ping-49"[..]) && Instant::now() < deadline {
+        match p.read_frame() {
+            Ok((b0, payload)) if b0 & 0x0f == 10 => pongs.push(payload),
+            Ok((b0, payload)) if b0 & 0x0f == 2 => echo = Some(payload),
+            Ok((b0, _)) => panic!("unexpected frame 0x{b0:02x}"),
+            Err(e) => panic!("reading: {e}; {} pongs so far", pongs.len()),
+        }
+    }
+    let names: Vec<String> = pongs
+        .iter()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    eprintln!("pongs for 50 pings sent while backed up: {names:?}");
+    assert!(
+        echo.as_deref() == Some(&big[..]),
+        "the 24 MiB echo did not come back intact"
+    );
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("ping-49"),
+        "the most recent ping got no pong: {names:?}"
+    );
+    assert!(
+        names.len() < 10,
+        "{} pongs for 50 pings sent while backed up: {names:?}",
+        names.len()
+    );
+    // the connection still works
+    p.s.write_all(&frame(true, 1, b"after")).unwrap();
+    let (b0, payload) = p.read_frame().expect("echo after the pongs");
+    assert_eq!((b0 & 0x0f, payload.as_slice()), (1, &b"after"[..]));
+    reset(p.s);
+}
+
 /// test-echo limited to 40 descriptors (RLIMIT_NOFILE), with 80 connections waiting:
 /// returns the server (pinned at its limit) and the connections.
 fn echo_at_descriptor_limit() -> Option<(Server, Vec<TcpStream>)> {

@@ -68,9 +68,6 @@ pub mod flag {
     /// The poller reported the peer's FIN or an error: read until EOF, not just until
     /// a short read.
     pub const PEER_HUP: u32 = 1 << 16;
-    /// Reading stopped because this connection's output is backed up (a peer that
-    /// sends but does not read, e.g. a ping flood): resumes when the queue drains.
-    pub const RX_BACKPRESSURE: u32 = 1 << 17;
     /// An application extension (C callback) is active: the v1.23 extension hooks run.
     /// Connections without it skip all of them on this one bit.
     pub const APP_EXT: u32 = 1 << 18;
@@ -276,6 +273,9 @@ pub struct Conn {
     pub tls: RefCell<Option<Box<rustls::Connection>>>,
     /// Negotiated extensions (None when there are none).
     pub exts: RefCell<Option<Box<crate::io::extensions::ConnExts>>>,
+    /// Payload of the most recent ping received while output was backed up: its pong
+    /// goes out when the queue drains (one pong for a flood of pings, RFC 6455 5.5.3).
+    pub owed_pong: Cell<Option<Box<[u8]>>>,
 }
 
 impl Conn {

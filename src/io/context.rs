@@ -306,6 +306,7 @@ impl Context {
             client: RefCell::new(None),
             tls: RefCell::new(None),
             exts: RefCell::new(None),
+            owed_pong: Cell::new(None),
         });
         let token = Token(slot as usize + 1);
         if let Err(e) = self.poll.borrow().registry().register(

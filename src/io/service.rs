@@ -308,8 +308,10 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
         }
         _ => {}
     }
-    let live = matches!(conn.state.get(), ConnState::Ws | ConnState::Http);
-    if conn.has(flag::RX_PAUSED) || (live && conn.has(flag::RX_BACKPRESSURE)) {
+    // Reading stops only when the application asks (rx_flow_control), as in v1.23:
+    // stopping by itself while output is backed up deadlocks with a peer that does the
+    // same (both wait for the other to read).
+    if conn.has(flag::RX_PAUSED) {
         return;
     }
     // Bytes stashed when the application paused receiving come first.
@@ -326,15 +328,6 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
         return;
     };
     for _ in 0..READ_BUDGET {
-        if output_backlogged(ctx, conn)
-            && matches!(conn.state.get(), ConnState::Ws | ConnState::Http)
-        {
-            // Stop reading until the peer takes what we owe it (TCP pushes back on it).
-            conn.set(flag::RX_BACKPRESSURE);
-            drop(buf);
-            update_pollin(ctx, conn);
-            return;
-        }
         let cap = buf.len();
         match net::recv(conn.fd, &mut buf[..]) {
             Ok(0) => {
@@ -375,17 +368,12 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
     ctx.enqueue(conn, flag::IN_READ_Q);
 }
 
-/// True when so much output is queued that reading more would only queue more.
-fn output_backlogged(ctx: &Context, conn: &Conn) -> bool {
-    conn.out.borrow().len() > 4 * ctx.limits.choke_bytes
-}
-
 /// External poll: ask for POLLIN exactly while the connection wants to read.
 fn update_pollin(ctx: &Context, conn: &Conn) {
     if !ctx.external_poll.get() || !conn.is_open() || conn.has(flag::NO_POLL) {
         return;
     }
-    let want = !conn.has(flag::RX_PAUSED) && !conn.has(flag::RX_BACKPRESSURE);
+    let want = !conn.has(flag::RX_PAUSED);
     if want && conn.has(flag::POLLIN_CLEARED) {
         conn.clear(flag::POLLIN_CLEARED);
         poll_fd_event(
@@ -494,11 +482,6 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
     if conn.has(flag::FAILED) {
         close_conn(ctx, conn, CloseHow::Abort);
         return;
-    }
-    if conn.has(flag::RX_BACKPRESSURE) && !output_backlogged(ctx, conn) {
-        conn.clear(flag::RX_BACKPRESSURE);
-        update_pollin(ctx, conn);
-        ctx.enqueue(conn, flag::IN_READ_Q);
     }
     if conn.state.get() == ConnState::Flushing
         && conn.out.borrow().is_empty()

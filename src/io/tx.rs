@@ -6,6 +6,7 @@
 use crate::engine::ws::{self, encode_header, MAX_HEADER_LEN};
 use crate::io::conn::{flag, Conn, ConnState, Side};
 use crate::io::context::Context;
+use crate::io::mask_keys::mask_key;
 use crate::io::net;
 use std::io::ErrorKind;
 
@@ -166,18 +167,6 @@ fn extension_tx(
     Ok((owned, 0))
 }
 
-fn mask_key() -> [u8; 4] {
-    let mut k = [0u8; 4];
-    if crate::io::sys::fill_random(&mut k).is_err() {
-        k = (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .subsec_nanos())
-        .to_ne_bytes();
-    }
-    k
-}
-
 /// Queues a library-generated frame (pong, close) on a WebSocket connection.
 pub fn queue_frame(ctx: &Context, conn: &Conn, opcode: u8, fin: bool, payload: &[u8]) {
     let mask = (conn.side == Side::Client).then(mask_key);
@@ -318,35 +307,56 @@ fn flush_with(ctx: &Context, conn: &Conn, closing: bool) {
             flush_units(ctx, conn);
             conn.clear(flag::IN_EXT_FLUSH);
         }
+        send_owed_pong(ctx, conn);
         return;
     }
     if crate::io::tls_io::is_tls(conn) {
         crate::io::tls_io::flush_tls(ctx, conn);
-        return;
-    }
-    let mut out = conn.out.borrow_mut();
-    while !out.is_empty() {
-        let sent = if closing {
-            net::send_more(conn.fd, out.pending())
-        } else {
-            net::send(conn.fd, out.pending())
-        };
-        match sent {
-            Ok(n) => {
-                if let Some(v) = out.consume(n) {
-                    ctx.give_out_buf(v);
+    } else {
+        let mut out = conn.out.borrow_mut();
+        while !out.is_empty() {
+            let sent = if closing {
+                net::send_more(conn.fd, out.pending())
+            } else {
+                net::send(conn.fd, out.pending())
+            };
+            match sent {
+                Ok(n) => {
+                    if let Some(v) = out.consume(n) {
+                        ctx.give_out_buf(v);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    conn.set(flag::CHOKED);
+                    break;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    conn.set(flag::FAILED);
+                    return;
                 }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                conn.set(flag::CHOKED);
-                return;
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(_) => {
-                conn.set(flag::FAILED);
-                return;
-            }
         }
+    }
+    send_owed_pong(ctx, conn);
+}
+
+/// True when so much output is queued that pongs are owed instead of queued.
+pub fn output_backlogged(ctx: &Context, conn: &Conn) -> bool {
+    conn.out.borrow().len() > 4 * ctx.limits.choke_bytes
+}
+
+/// Queues the pong owed for the latest ping received while output was backed up,
+/// once the queue has come down again.
+fn send_owed_pong(ctx: &Context, conn: &Conn) {
+    if output_backlogged(ctx, conn) || conn.has(flag::FAILED) {
+        return;
+    }
+    let Some(payload) = conn.owed_pong.take() else {
+        return;
+    };
+    if conn.state.get() == ConnState::Ws && !conn.has(flag::CLOSE_SENT) {
+        queue_frame(ctx, conn, ws::OP_PONG, true, &payload);
     }
 }
 

@@ -170,7 +170,14 @@ pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
 fn on_control(ctx: &Context, conn: &Rc<Conn>, opcode: u8, payload: &[u8]) {
     match opcode {
         ws::OP_PING if !conn.has(flag::CLOSE_SENT) => {
-            tx::queue_frame(ctx, conn, ws::OP_PONG, true, payload);
+            if tx::output_backlogged(ctx, conn) {
+                // A peer that pings but does not read (a ping flood) must not grow the
+                // queue: answer only the most recent ping, once the queue has drained
+                // (RFC 6455 5.5.3 allows that). Reading goes on.
+                conn.owed_pong.set(Some(payload.into()));
+            } else {
+                tx::queue_frame(ctx, conn, ws::OP_PONG, true, payload);
+            }
         }
         ws::OP_PONG if conn.side == Side::Client => {
             let mut buf = [0u8; PRE + 125 + POST + 1];
