@@ -454,8 +454,8 @@ START_EPOCH="$(date +%s)"
 } >"$META"
 log "mode $MODE: $ROUNDS round(s), ${SECS} s per run, $IDLE_CONNS idle connections; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# pair ROUND FIRST: runs "ws" then "wss" in odd rounds and the other way round in even
-# ones, so a drift in the machine's load does not always favour the same side
+# Odd rounds run ws before wss (uncompressed before compressed, ...), even rounds the
+# other way round, so a drift in the machine's load does not always favour one side.
 for ((r = 1; r <= ROUNDS; r++)); do
 	log "round $r/$ROUNDS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	start_ws "r$r"
