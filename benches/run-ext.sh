@@ -79,42 +79,7 @@ die() {
 	exit 1
 }
 
-# ---------------------------------------------------------------- process bookkeeping
-PIDS=()
-
-# stop_pid PID: SIGTERM, up to 5 s, then SIGKILL; always reaps
-stop_pid() {
-	local pid="$1" i
-	[[ -n $pid ]] || return 0
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	PIDS=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-forget_pid() {
-	local pid="$1" keep=() p
-	for p in "${PIDS[@]}"; do
-		[[ $p == "$pid" ]] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
+source "$ROOT/benches/common.sh"
 
 # ---------------------------------------------------------------- build
 mkdir -p "$OUT" "$LOGS" "$BUILD"
@@ -161,42 +126,9 @@ fi
 
 # ---------------------------------------------------------------- helpers
 USED_PORTS=" "
-# pick_port: sets PORT to the first port from PORT_BASE nobody listens on and this run
-# has not used yet
-pick_port() {
-	local p="$PORT_BASE" listening
-	listening=" $(ss -Hltn | awk '{n=split($4,a,":"); printf "%s ", a[n]}')"
-	while [[ $listening == *" $p "* || $USED_PORTS == *" $p "* ]]; do
-		p=$((p + 1))
-	done
-	USED_PORTS+="$p "
-	PORT="$p"
-}
 
-# alive PID: the process exists and is not a zombie
-alive() {
-	local st
-	st="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-	st="${st##*) }"
-	[[ ${st:0:1} != Z ]]
-}
 
-# cpu_ticks PID: utime+stime of the process (fields 14, 15 of /proc/PID/stat)
-cpu_ticks() {
-	local s f
-	s="$(cat "/proc/$1/stat" 2>/dev/null)" || {
-		echo -1
-		return
-	}
-	s="${s##*) }" # fields from 3 on
-	read -r -a f <<<"$s"
-	echo $((f[11] + f[12]))
-}
 
-# core_busy N: busy jiffies of cpuN from /proc/stat (all but idle and iowait)
-core_busy() {
-	awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
-}
 
 # rq_wait_ns PID: time the process spent runnable but waiting for a CPU (second field of
 # /proc/PID/schedstat; -1 when unavailable): shows when other work took the cores
@@ -231,10 +163,6 @@ start_server() {
 	die "server $name did not listen on port $port within 10 s"
 }
 
-stop_server() {
-	stop_pid "$1"
-	forget_pid "$1"
-}
 
 # the three servers of a round; WS_* / WSS_* / WSSE_* hold port and pid
 TLS_RSA=(--ssl --cert "$CERTS/server.pem" --key "$CERTS/server-key.pem")
@@ -275,13 +203,6 @@ ensure_up() {
 	fi
 }
 
-# record LINE EXTRA...: appends a RESULT line (or a placeholder) with extra fields
-record() {
-	local line="$1"
-	shift
-	echo "$line $*" >>"$RAW"
-	echo "$line $*"
-}
 
 # wait_for FILE PATTERN PID TRIES: polls (20 ms) until FILE has a line matching PATTERN,
 # the process has exited, or TRIES polls passed

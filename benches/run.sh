@@ -71,42 +71,7 @@ die() {
 	exit 1
 }
 
-# ---------------------------------------------------------------- process bookkeeping
-PIDS=()
-
-# stop PID: SIGTERM, up to 5 s, then SIGKILL; always reaps
-stop_pid() {
-	local pid="$1" i
-	[[ -n $pid ]] || return 0
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	PIDS=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-forget_pid() {
-	local pid="$1" keep=() p
-	for p in "${PIDS[@]}"; do
-		[[ $p == "$pid" ]] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
+source "$ROOT/benches/common.sh"
 
 # ---------------------------------------------------------------- build
 mkdir -p "$OUT" "$LOGS"
@@ -146,56 +111,10 @@ fi
 
 # ---------------------------------------------------------------- helpers
 USED_PORTS=" "
-# pick_port: sets PORT to the first port from PORT_BASE that nobody listens on and that
-# this run has not used yet (a variable, not output: a $(...) subshell would lose USED_PORTS)
-pick_port() {
-	local p="$PORT_BASE" listening
-	listening=" $(ss -Hltn | awk '{n=split($4,a,":"); printf "%s ", a[n]}')"
-	while [[ $listening == *" $p "* || $USED_PORTS == *" $p "* ]]; do
-		p=$((p + 1))
-	done
-	USED_PORTS+="$p "
-	PORT="$p"
-}
 
-# alive PID: the process exists and is not a zombie
-alive() {
-	local st
-	st="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-	st="${st##*) }"
-	[[ ${st:0:1} != Z ]]
-}
 
-# cpu_ticks PID: utime+stime of the process (fields 14, 15 of /proc/PID/stat)
-cpu_ticks() {
-	local s
-	s="$(cat "/proc/$1/stat" 2>/dev/null)" || {
-		echo -1
-		return
-	}
-	s="${s##*) }" # fields from 3 on
-	local f
-	read -r -a f <<<"$s"
-	echo $((f[11] + f[12]))
-}
 
-# user_ticks PID: utime of the process (field 14 of /proc/PID/stat)
-user_ticks() {
-	local s
-	s="$(cat "/proc/$1/stat" 2>/dev/null)" || {
-		echo -1
-		return
-	}
-	s="${s##*) }"
-	local f
-	read -r -a f <<<"$s"
-	echo $((f[11]))
-}
 
-# core_busy N: busy jiffies of cpuN from /proc/stat (all but idle and iowait)
-core_busy() {
-	awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
-}
 
 # start_server NAME BINARY PORT: starts it pinned to the server core, waits until it
 # listens; sets SRV_PID
@@ -214,18 +133,7 @@ start_server() {
 	die "server $name did not listen on port $port within 10 s"
 }
 
-stop_server() {
-	stop_pid "$1"
-	forget_pid "$1"
-}
 
-# record LINE EXTRA...: appends a RESULT line (or a placeholder) with extra fields to raw.txt
-record() {
-	local line="$1"
-	shift
-	echo "$line $*" >>"$RAW"
-	echo "$line $*"
-}
 
 # run_load ROUND TEST SERVER SERVER_PID WSLOAD_ARGS...
 # Runs wsload pinned to the load core. Server CPU is sampled over the measured window:
@@ -252,14 +160,12 @@ run_load() {
 		sleep "$warm"
 	fi
 	local t0="$EPOCHREALTIME" c0 u0 b0 l0 rc=0
-	c0="$(cpu_ticks "$spid")"
-	u0="$(user_ticks "$spid")"
+	read -r c0 u0 <<<"$(cpu_ticks_split "$spid")"
 	b0="$(core_busy "$SCPU")"
 	l0="$(core_busy "$LCPU")"
 	wait "$lp" || rc=$?
 	local t1="$EPOCHREALTIME" c1 u1 b1 l1
-	c1="$(cpu_ticks "$spid")"
-	u1="$(user_ticks "$spid")"
+	read -r c1 u1 <<<"$(cpu_ticks_split "$spid")"
 	b1="$(core_busy "$SCPU")"
 	l1="$(core_busy "$LCPU")"
 	forget_pid "$lp"
