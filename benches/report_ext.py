@@ -13,28 +13,10 @@ import json
 import statistics
 import sys
 
+# RESULT-line parsing and meta.txt reading are the same as for benches/run.sh's report
+from report import parse_line, read_meta
+
 TESTS = ["echo64-d16", "echo1m", "json64k", "handshake", "idle", "idle-msg"]
-
-
-def num(v):
-    for conv in (int, float):
-        try:
-            return conv(v)
-        except ValueError:
-            pass
-    return v
-
-
-def parse_line(line):
-    words = line.split()
-    if not words or words[0] != "RESULT":
-        return None
-    d = {}
-    for w in words[1:]:
-        if "=" in w:
-            k, v = w.split("=", 1)
-            d[k] = num(v)
-    return d
 
 
 def isnum(v):
@@ -338,21 +320,6 @@ def markdown(meta, entries, groups, rat):
                  "peer closes, stalls, failed handshakes; permessage-deflate negotiated exactly where asked).")
     L.append("")
     return "\n".join(L)
-
-
-def read_meta(path):
-    meta = {}
-    if not path:
-        return meta
-    try:
-        with open(path) as f:
-            for line in f:
-                if "=" in line:
-                    k, v = line.rstrip("\n").split("=", 1)
-                    meta[k] = v
-    except OSError:
-        pass
-    return meta
 
 
 def main():
