@@ -11,11 +11,17 @@
 //! The library must have been built first (`cargo build --release`; tests/run-all.sh
 //! does it). Build products go to `target/ctests/`.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use common::cc::{CBuild, Lang, Link};
+use common::paths::{ctests_dir, release_dir, repo, shared_dir};
+use common::proc::run;
+use common::tools::have;
 
 const SONAME: &str = "libwebsockets.so.4.0.0";
 
@@ -68,39 +74,10 @@ const API_FUNCTIONS: [&str; 39] = [
 /// Linker-defined symbols that may appear in any shared object's dynamic table.
 const STANDARD_SYMBOLS: [&str; 5] = ["_init", "_fini", "_edata", "_end", "__bss_start"];
 
-const COMPILE_TIMEOUT: Duration = Duration::from_secs(180);
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 const VALGRIND_TIMEOUT: Duration = Duration::from_secs(300);
 
 // ----------------------------------------------------------------- locations
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                repo_root().join(dir)
-            }
-        }
-        _ => repo_root().join("target"),
-    }
-}
-
-/// The absolute, canonical `target/release` directory.
-fn release_dir() -> PathBuf {
-    let dir = target_dir().join("release");
-    dir.canonicalize().unwrap_or(dir)
-}
-
-fn shared_dir() -> PathBuf {
-    repo_root().join("..").join("shared")
-}
 
 /// The built library, or a panic that says how to build it.
 fn built_library() -> (PathBuf, PathBuf) {
@@ -116,14 +93,14 @@ fn built_library() -> (PathBuf, PathBuf) {
         );
     }
     assert!(
-        repo_root().join("include/libwebsockets.h").is_file(),
+        repo().join("include/libwebsockets.h").is_file(),
         "include/libwebsockets.h is missing: `cargo build --release` generates it"
     );
     (so, a)
 }
 
 fn c_programs() -> Vec<PathBuf> {
-    let dir = repo_root().join("tests/c");
+    let dir = repo().join("tests/c");
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -134,112 +111,7 @@ fn c_programs() -> Vec<PathBuf> {
     v
 }
 
-// ----------------------------------------------------------------- processes
-
-struct Finished {
-    status: Option<std::process::ExitStatus>,
-    stdout: String,
-    stderr: String,
-    timed_out: bool,
-}
-
-impl Finished {
-    fn ok(&self) -> bool {
-        !self.timed_out && self.status.is_some_and(|s| s.success())
-    }
-
-    fn describe(&self) -> String {
-        use std::os::unix::process::ExitStatusExt;
-        let how = match (self.timed_out, self.status) {
-            (true, _) => "timed out (killed)".to_string(),
-            (false, Some(s)) => match (s.code(), s.signal()) {
-                (Some(c), _) => format!("exit status {c}"),
-                (None, Some(sig)) => format!("killed by signal {sig}"),
-                _ => format!("{s}"),
-            },
-            (false, None) => "could not be waited for".to_string(),
-        };
-        format!(
-            "{how}\n--- stdout ---\n{}--- stderr ---\n{}",
-            self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `cmd` with its output captured, killing it after `limit`. Children that
-/// the command leaves behind holding its pipes are waited for only by the readers.
-fn run(cmd: &mut Command, limit: Duration) -> Finished {
-    // An inherited LD_LIBRARY_PATH (cargo sets one) could make the loader pick
-    // another copy of the library than the one the rpath names.
-    cmd.env_remove("LD_LIBRARY_PATH")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            return Finished {
-                status: None,
-                stdout: String::new(),
-                stderr: format!("cannot start {cmd:?}: {e}\n"),
-                timed_out: false,
-            }
-        }
-    };
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        String::from_utf8_lossy(&s).into_owned()
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        String::from_utf8_lossy(&s).into_owned()
-    });
-    let deadline = Instant::now() + limit;
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() >= deadline => {
-                timed_out = true;
-                let _ = child.kill();
-                break child.wait().ok();
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(_) => break None,
-        }
-    };
-    Finished {
-        status,
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-        timed_out,
-    }
-}
-
-fn tool_exists(name: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {name} >/dev/null 2>&1")])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 // ------------------------------------------------------------ C program matrix
-
-#[derive(Clone, Copy, PartialEq)]
-enum Lang {
-    C,
-    Cxx,
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Link {
-    Dynamic,
-    Static,
-}
 
 #[derive(Clone, Copy)]
 struct Variant {
@@ -263,56 +135,16 @@ impl Variant {
     }
 }
 
-fn compiler(lang: Lang) -> String {
-    let (var, default) = match lang {
-        Lang::C => ("CC", "cc"),
-        Lang::Cxx => ("CXX", "c++"),
-    };
-    std::env::var(var)
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| default.to_string())
-}
-
 /// Compiles one program; returns the binary or the compiler's complaint.
 fn compile(src: &Path, variant: Variant, out_dir: &Path) -> Result<PathBuf, String> {
-    let release = release_dir();
     let stem = src.file_stem().unwrap().to_string_lossy().into_owned();
-    let exe = out_dir.join(&stem);
-    let _ = std::fs::remove_file(&exe);
-
-    let mut cmd = Command::new(compiler(variant.lang));
-    if variant.lang == Lang::Cxx {
-        cmd.args(["-x", "c++"]);
-    }
-    cmd.args(["-Wall", "-Wextra", "-Werror", "-O1", "-g"]);
+    let mut build = CBuild::new(src, out_dir.join(stem), &release_dir())
+        .lang(variant.lang)
+        .link(variant.link);
     if variant.debug {
-        cmd.arg("-D_DEBUG");
+        build = build.flag("-D_DEBUG");
     }
-    cmd.arg(format!("-I{}", repo_root().join("include").display()))
-        .arg(src);
-    if variant.lang == Lang::Cxx {
-        // Later inputs (the archive) are not C++ sources.
-        cmd.args(["-x", "none"]);
-    }
-    cmd.arg("-o").arg(&exe);
-    match variant.link {
-        Link::Dynamic => {
-            cmd.arg(format!("-L{}", release.display()))
-                .arg("-lwebsockets")
-                .arg(format!("-Wl,-rpath,{}", release.display()));
-        }
-        Link::Static => {
-            cmd.arg(release.join("libwebsockets.a"))
-                .args(["-lpthread", "-ldl", "-lm"]);
-        }
-    }
-    let r = run(&mut cmd, COMPILE_TIMEOUT);
-    if r.ok() && exe.is_file() {
-        Ok(exe)
-    } else {
-        Err(format!("compile failed: {cmd:?}\n{}", r.describe()))
-    }
+    build.build()
 }
 
 /// For a dynamic build: the loader must resolve our library, by its SONAME, to
@@ -371,9 +203,7 @@ fn check_loaded_library(exe: &Path, link: Link) -> Result<(), String> {
 
 fn run_matrix_variant(variant: Variant) {
     built_library();
-    let out_dir = target_dir().join("ctests").join(variant.name());
-    std::fs::create_dir_all(&out_dir)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", out_dir.display()));
+    let out_dir = ctests_dir(&variant.name());
 
     let mut failures = Vec::new();
     let mut passed = 0;
@@ -488,7 +318,7 @@ fn c_programs_cxx_debug_static() {
 #[test]
 fn c_programs_valgrind() {
     built_library();
-    if !tool_exists("valgrind") {
+    if !have("valgrind") {
         println!("NOTICE: valgrind not installed; c_programs_valgrind skipped");
         return;
     }
@@ -497,8 +327,7 @@ fn c_programs_valgrind() {
         debug: true,
         link: Link::Dynamic,
     };
-    let out_dir = target_dir().join("ctests").join("valgrind");
-    std::fs::create_dir_all(&out_dir).unwrap();
+    let out_dir = ctests_dir("valgrind");
     let mut failures = Vec::new();
     for src in c_programs() {
         let label = src.file_name().unwrap().to_string_lossy().into_owned();
@@ -549,11 +378,11 @@ fn abi_check_passes() {
         Command::new("python3")
             .arg(&checker)
             .arg("--include")
-            .arg(repo_root().join("include"))
+            .arg(repo().join("include"))
             .arg("--lib")
             .arg(&so)
             .args(["--prototypes", "--strict-exports", "--cxx"])
-            .current_dir(repo_root()),
+            .current_dir(repo()),
         Duration::from_secs(300),
     );
     let summary = r
@@ -678,7 +507,7 @@ fn soname_is_the_original() {
 /// null_args_test.c must exercise every exported function.
 #[test]
 fn null_args_test_covers_every_function() {
-    let path = repo_root().join("tests/c/null_args_test.c");
+    let path = repo().join("tests/c/null_args_test.c");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let missing: Vec<&str> = API_FUNCTIONS

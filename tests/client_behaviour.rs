@@ -16,280 +16,21 @@
 //! to `target/ctests/client/`. Every process is killed by its PID when its test ends,
 //! and every wait is bounded.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{channel, Receiver};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+mod common;
 
-// ----------------------------------------------------------------- locations
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                root().join(dir)
-            }
-        }
-        _ => root().join("target"),
-    }
-}
-
-fn release_dir() -> PathBuf {
-    let dir = target_dir().join("release");
-    dir.canonicalize().unwrap_or(dir)
-}
+use common::cc::CBuild;
+use common::net::free_port;
+use common::paths::{ctests_dir, release_dir, repo};
+use common::proc::{run, start_server, Background, Finished};
+use common::tools::{assert_autobahn_passed, autobahn_runner, optional_tool, python_websockets};
 
 fn out_dir() -> PathBuf {
-    target_dir().join("ctests").join("client")
-}
-
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
-}
-
-// ----------------------------------------------------------------- processes
-
-struct Finished {
-    status: Option<ExitStatus>,
-    stdout: String,
-    stderr: String,
-    timed_out: bool,
-    elapsed: Duration,
-}
-
-impl Finished {
-    fn ok(&self) -> bool {
-        !self.timed_out && self.status.is_some_and(|s| s.success())
-    }
-
-    fn code(&self) -> Option<i32> {
-        self.status.and_then(|s| s.code())
-    }
-
-    fn describe(&self) -> String {
-        let how = if self.timed_out {
-            "timed out (killed)".to_string()
-        } else {
-            match self.status {
-                Some(s) => format!("{s}"),
-                None => "could not be waited for".to_string(),
-            }
-        };
-        format!(
-            "{how} after {:.1}s\n--- stdout ---\n{}--- stderr ---\n{}",
-            self.elapsed.as_secs_f64(),
-            self.stdout,
-            self.stderr
-        )
-    }
-}
-
-fn prepare(cmd: &mut Command) {
-    // cargo's LD_LIBRARY_PATH could make the loader pick another copy of the library
-    // than the one the rpath names.
-    cmd.env_remove("LD_LIBRARY_PATH")
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-}
-
-fn reader<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = r.read_to_end(&mut s);
-        String::from_utf8_lossy(&s).into_owned()
-    })
-}
-
-/// Runs `cmd` to its end, killing it after `limit`. It runs in a process group of its
-/// own (its PID is the group's ID), so that what it started (the Autobahn runner starts
-/// wstest, valgrind the program) is killed with it.
-fn run(cmd: &mut Command, limit: Duration) -> Finished {
-    use std::os::unix::process::CommandExt;
-    prepare(cmd);
-    cmd.process_group(0);
-    let start = Instant::now();
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            return Finished {
-                status: None,
-                stdout: String::new(),
-                stderr: format!("cannot start {cmd:?}: {e}\n"),
-                timed_out: false,
-                elapsed: Duration::ZERO,
-            }
-        }
-    };
-    let out = reader(child.stdout.take().unwrap());
-    let err = reader(child.stderr.take().unwrap());
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if start.elapsed() >= limit => {
-                timed_out = true;
-                if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-                    // SAFETY: kill(2) with the negated PID of our own child, which
-                    // leads its own process group and has not been waited for yet.
-                    unsafe { libc::kill(-pid, libc::SIGKILL) };
-                }
-                let _ = child.kill();
-                break child.wait().ok();
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(_) => break None,
-        }
-    };
-    let elapsed = start.elapsed();
-    Finished {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-        timed_out,
-        elapsed,
-    }
-}
-
-/// A background process, killed by its PID when dropped. Its stdout lines arrive on
-/// `lines` and are kept in `out`; stderr is kept in `err`.
-struct Background {
-    name: String,
-    child: Child,
-    lines: Receiver<String>,
-    out: Arc<Mutex<String>>,
-    err: Arc<Mutex<String>>,
-}
-
-impl Background {
-    fn start(name: &str, cmd: &mut Command) -> Background {
-        prepare(cmd);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
-        let (tx, rx) = channel();
-        let out = Arc::new(Mutex::new(String::new()));
-        let err = Arc::new(Mutex::new(String::new()));
-        let stdout = child.stdout.take().unwrap();
-        let keep = out.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                keep.lock().unwrap().push_str(&format!("{line}\n"));
-                if tx.send(line).is_err() {
-                    // nobody listens any more; keep collecting
-                }
-            }
-        });
-        let mut stderr = child.stderr.take().unwrap();
-        let keep = err.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                keep.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Background {
-            name: name.to_string(),
-            child,
-            lines: rx,
-            out,
-            err,
-        }
-    }
-
-    /// The next stdout line starting with `prefix`, within `limit`.
-    fn line_starting(&mut self, prefix: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return line,
-                Ok(_) => continue,
-                Err(_) => panic!(
-                    "{}: no line starting with '{prefix}' within {limit:?}\n{}",
-                    self.name,
-                    self.output()
-                ),
-            }
-        }
-    }
-
-    /// The port in the first stdout line "`word` PORT".
-    fn port(&mut self, word: &str) -> u16 {
-        let line = self.line_starting(&format!("{word} "), Duration::from_secs(20));
-        line[word.len() + 1..]
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{}: bad port line '{line}'", self.name))
-    }
-
-    fn output(&self) -> String {
-        format!(
-            "--- {} stdout ---\n{}--- {} stderr ---\n{}",
-            self.name,
-            self.out.lock().unwrap(),
-            self.name,
-            self.err.lock().unwrap()
-        )
-    }
-
-    fn stdout(&self) -> String {
-        self.out.lock().unwrap().clone()
-    }
-
-    fn assert_running(&mut self) {
-        if let Ok(Some(s)) = self.child.try_wait() {
-            panic!("{} exited early ({s})\n{}", self.name, self.output());
-        }
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_listening(port: u16, server: &mut Background) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        server.assert_running();
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!(
-        "{} did not listen on {port} within 10 s\n{}",
-        server.name,
-        server.output()
-    );
+    ctests_dir("client")
 }
 
 // ----------------------------------------------------------------- building
@@ -304,26 +45,7 @@ struct Programs {
 }
 
 fn compile(source: &str, name: &str) -> Result<PathBuf, String> {
-    let lib = release_dir();
-    let bin = out_dir().join(name);
-    let f = run(
-        Command::new("cc")
-            .args(["-O2", "-g", "-Wall", "-Wextra", "-Werror", "-I"])
-            .arg(root().join("include"))
-            .arg("-o")
-            .arg(&bin)
-            .arg(root().join(source))
-            .arg("-L")
-            .arg(&lib)
-            .arg(format!("-Wl,-rpath,{}", lib.display()))
-            .arg("-lwebsockets"),
-        Duration::from_secs(180),
-    );
-    if f.ok() {
-        Ok(bin)
-    } else {
-        Err(format!("building {source} failed: {}", f.describe()))
-    }
+    CBuild::new(source, out_dir().join(name), &release_dir()).build()
 }
 
 fn programs() -> &'static Programs {
@@ -336,7 +58,6 @@ fn programs() -> &'static Programs {
                 so.display()
             ));
         }
-        std::fs::create_dir_all(out_dir()).map_err(|e| e.to_string())?;
         Ok(Programs {
             test_server: compile("examples/test-server.c", "test-server")?,
             test_client: compile("examples/test-client.c", "test-client")?,
@@ -355,26 +76,28 @@ fn programs() -> &'static Programs {
 // ----------------------------------------------------------------- peers
 
 fn python_server() -> (Background, u16, u16) {
+    python_websockets();
     let mut server = Background::start(
         "ws_server.py",
         Command::new("python3")
             .arg("-u")
-            .arg(root().join("tests/client/ws_server.py")),
+            .arg(repo().join("tests/client/ws_server.py")),
     );
-    let ws = server.port("ws");
-    let raw = server.port("raw");
+    let ws = server.read_port("ws");
+    let raw = server.read_port("raw");
     (server, ws, raw)
 }
 
 fn test_server(extpoll: bool) -> (Background, u16) {
-    let port = free_port();
-    let mut cmd = Command::new(&programs().test_server);
-    cmd.args(["--port", &port.to_string(), "--resource-path", "examples"]);
-    if extpoll {
-        cmd.arg("--extpoll");
-    }
-    let mut server = Background::start("test-server", &mut cmd);
-    wait_listening(port, &mut server);
+    let server = start_server("test-server", 1, Duration::from_secs(10), |port| {
+        let mut cmd = Command::new(&programs().test_server);
+        cmd.args(["--port", &port.to_string(), "--resource-path", "examples"]);
+        if extpoll {
+            cmd.arg("--extpoll");
+        }
+        cmd
+    });
+    let port = server.port;
     (server, port)
 }
 
@@ -416,12 +139,12 @@ fn echo_args(ws: u16, raw: u16, scenarios: &[&str]) -> Vec<String> {
 #[test]
 fn pipelined_large_messages_between_our_client_and_server_do_not_stall() {
     let p = programs();
-    let port = free_port();
-    let mut server = Background::start(
-        "test-echo",
-        Command::new(&p.test_echo).args(["--port", &port.to_string(), "--debug", "3"]),
-    );
-    wait_listening(port, &mut server);
+    let mut server = start_server("test-echo", 1, Duration::from_secs(10), |port| {
+        let mut cmd = Command::new(&p.test_echo);
+        cmd.args(["--port", &port.to_string(), "--debug", "3"]);
+        cmd
+    });
+    let port = server.port;
     for (conns, size, depth) in [("1", "4000000", "4"), ("2", "2000000", "8")] {
         let f = run(
             Command::new(&p.lwsload).args([
@@ -459,7 +182,7 @@ fn pipelined_large_messages_between_our_client_and_server_do_not_stall() {
             f.describe(),
             server.output()
         );
-        server.assert_running();
+        server.assert_alive("");
     }
 }
 
@@ -642,9 +365,9 @@ fn proxy() -> (Background, u16) {
         "connect_proxy.py",
         Command::new("python3")
             .arg("-u")
-            .arg(root().join("tests/client/connect_proxy.py")),
+            .arg(repo().join("tests/client/connect_proxy.py")),
     );
-    let port = p.port("proxy");
+    let port = p.read_port("proxy");
     (p, port)
 }
 
@@ -690,14 +413,9 @@ fn echo_through_connect_proxy_http_proxy_env() {
 /// before `--`, `client_args` before the URL; asserts 0 failed, 0 unimplemented and
 /// no unclean close.
 fn autobahn_client_run(tag: &str, runner_args: &[&str], client_args: &[&str], limit: Duration) {
-    let runner = root().join("../shared/tools/autobahn/run-client-tests");
-    if !runner.exists() || !Path::new("/opt/autobahn/venv/bin/wstest").exists() {
-        if in_ci() {
-            panic!("Autobahn is not installed (.ci/run runs ../shared/tools/autobahn/setup)");
-        }
-        eprintln!("NOTICE: Autobahn not installed; skipping the client run {tag}");
+    let Some(runner) = autobahn_runner("run-client-tests", &format!("the client run {tag}")) else {
         return;
-    }
+    };
     let client = &programs().autobahn_client;
     let report = out_dir().join(format!("autobahn-client-{tag}"));
     let _ = std::fs::remove_dir_all(&report);
@@ -718,26 +436,13 @@ fn autobahn_client_run(tag: &str, runner_args: &[&str], client_args: &[&str], li
         limit,
     );
     println!("{}", f.stdout);
-    let summary = f
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("autobahn-client:"))
-        .unwrap_or("no summary line")
-        .to_string();
-    assert!(
-        f.ok(),
-        "Autobahn client run {tag}: {summary}\n{}\nclient log: {}",
-        f.describe(),
-        report.join("client.log").display()
-    );
-    assert!(
-        summary.contains(" 0 failed") && !summary.contains("unimplemented"),
-        "{summary}"
-    );
-    assert!(
-        f.stdout
-            .contains("close-behavior failures (FAILED/UNCLEAN): 0"),
-        "unclean closes"
+    assert_autobahn_passed(
+        &f,
+        "autobahn-client:",
+        &format!(
+            "client run {tag} (client log: {})",
+            report.join("client.log").display()
+        ),
     );
 }
 
@@ -770,15 +475,7 @@ fn autobahn_client_compression_sample() {
 
 #[test]
 fn valgrind_short_session() {
-    let found = run(
-        Command::new("valgrind").arg("--version"),
-        Duration::from_secs(20),
-    );
-    if !found.ok() {
-        if in_ci() {
-            panic!("valgrind is not installed: {}", found.describe());
-        }
-        eprintln!("NOTICE: valgrind not installed; skipping");
+    if !optional_tool("valgrind", "valgrind_short_session") {
         return;
     }
     let (server, ws, raw) = python_server();

@@ -11,67 +11,29 @@
 //! every wait has a deadline. The Autobahn groups 12 and 13 run in their own test
 //! function (several minutes) so that the others can run alongside.
 
+mod common;
+
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::{self, sleep};
-use std::time::{Duration, Instant, SystemTime};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 
 use flate2::{Compress, Compression, FlushCompress};
 use websockets::engine::extensions::deflate_frame::DeflateFrameSession;
 use websockets::engine::extensions::pmd::{PmdError, PmdParams, PmdSession, Role};
 
+use common::cc::CBuild;
+use common::paths::{ctests_dir, lib_dir, repo, TempDir};
+use common::proc::{run_merged, start_server, Background, Finished};
+use common::tools::{assert_autobahn_passed, autobahn_runner, python_websockets};
+
 // ------------------------------------------------------------------ locations
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn target_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(d);
-    }
-    // the test executable lives in target/<profile>/deps/
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(t) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
-            if t.join("release").exists() || t.join("debug").exists() {
-                return t.to_path_buf();
-            }
-        }
-    }
-    repo().join("target")
-}
-
-/// LWS_LIB_DIR, else the target/<profile> holding the newest libwebsockets.so.
-fn lib_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("LWS_LIB_DIR") {
-        return PathBuf::from(d);
-    }
-    let t = target_dir();
-    let mut best: Option<(SystemTime, PathBuf)> = None;
-    for profile in ["release", "debug"] {
-        let so = t.join(profile).join("libwebsockets.so");
-        if let Ok(m) = fs::metadata(&so).and_then(|m| m.modified()) {
-            if best.as_ref().is_none_or(|(b, _)| m > *b) {
-                best = Some((m, t.join(profile)));
-            }
-        }
-    }
-    best.map(|(_, p)| p).unwrap_or_else(|| {
-        panic!(
-            "no libwebsockets.so under {}: run cargo build --release",
-            t.display()
-        )
-    })
-}
-
 fn out_dir() -> PathBuf {
-    target_dir().join("ctests").join("ext")
+    ctests_dir("ext")
 }
 
 fn script(name: &str) -> PathBuf {
@@ -87,32 +49,9 @@ struct Programs {
 fn programs() -> &'static Programs {
     static P: OnceLock<Result<Programs, String>> = OnceLock::new();
     let r = P.get_or_init(|| {
-        let out = out_dir();
-        fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
         let lib = lib_dir();
         eprintln!("extensions_behaviour: linking against {}", lib.display());
-        let compile = |src: &str, name: &str| -> Result<PathBuf, String> {
-            let bin = out.join(name);
-            let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-            let o = Command::new(cc)
-                .args(["-Wall", "-Werror", "-O1", "-g"])
-                .arg(format!("-I{}", repo().join("include").display()))
-                .arg("-o")
-                .arg(&bin)
-                .arg(repo().join(src))
-                .arg(format!("-L{}", lib.display()))
-                .arg(format!("-Wl,-rpath,{}", lib.display()))
-                .arg("-lwebsockets")
-                .output()
-                .map_err(|e| format!("cannot run the C compiler: {e}"))?;
-            if !o.status.success() {
-                return Err(format!(
-                    "compiling {src} failed:\n{}",
-                    String::from_utf8_lossy(&o.stderr)
-                ));
-            }
-            Ok(bin)
-        };
+        let compile = |src: &str, name: &str| CBuild::new(src, out_dir().join(name), &lib).build();
         Ok(Programs {
             echo: compile("examples/test-echo.c", "test-echo")?,
             client: compile("tests/ext/client_pmd.c", "client_pmd")?,
@@ -124,235 +63,44 @@ fn programs() -> &'static Programs {
     }
 }
 
-fn python_ready() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let r = READY.get_or_init(|| {
-        let o = Command::new("python3")
-            .args([
-                "-c",
-                "import websockets, websockets.asyncio.client, websockets.extensions.permessage_deflate as p; \
-                 assert int(websockets.__version__.split('.')[0]) >= 13, websockets.__version__",
-            ])
-            .output()
-            .map_err(|e| format!("python3 not runnable: {e}"))?;
-        if o.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "python3 lacks websockets >= 13 (pip install -r tests/requirements.txt): {}",
-                String::from_utf8_lossy(&o.stderr)
-            ))
-        }
-    });
-    if let Err(e) = r {
-        panic!("{e}");
-    }
-}
-
-// ------------------------------------------------------------------ scratch files
-
-fn scratch(tag: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let p = out_dir().join("run").join(format!(
-        "{}-{}-{}",
-        tag,
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = fs::remove_dir_all(&p);
-    fs::create_dir_all(&p).unwrap();
-    p
-}
-
 // ------------------------------------------------------------------ processes
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1:0")
-        .local_addr()
-        .unwrap()
-        .port()
+/// examples/test-echo with `args` on a free port, in a scratch directory of its own;
+/// killed by PID when dropped.
+fn start_echo(args: &[&str]) -> Background {
+    let dir = TempDir::new("echo");
+    let mut echo = start_server("test-echo", 3, Duration::from_secs(10), |port| {
+        let mut cmd = Command::new(&programs().echo);
+        cmd.arg("--port")
+            .arg(port.to_string())
+            .args(args)
+            // cargo test puts target/<profile>/deps first, which beats the rpath
+            .env("LD_LIBRARY_PATH", lib_dir())
+            .current_dir(dir.path());
+        cmd
+    });
+    echo.keep_dir(dir);
+    echo
 }
 
-/// Kills the child by its PID (SIGKILL) and reaps it, within a bounded time.
-fn kill_child(child: &mut Child) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    let _ = child.kill();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        sleep(Duration::from_millis(20));
-    }
+/// (VmRSS, VmHWM) of `p` in bytes.
+fn memory(p: &Background) -> (u64, u64) {
+    (p.status_kib("VmRSS:") * 1024, p.status_kib("VmHWM:") * 1024)
 }
 
-/// examples/test-echo on a free port; killed by PID when dropped.
-struct Echo {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Echo {
-    fn start(args: &[&str]) -> Echo {
-        let bin = &programs().echo;
-        for attempt in 1..=3 {
-            let dir = scratch("echo");
-            let log = dir.join("stderr.log");
-            let port = free_port();
-            let child = Command::new(bin)
-                .arg("--port")
-                .arg(port.to_string())
-                .args(args)
-                // cargo test puts target/<profile>/deps first, which beats the rpath
-                .env("LD_LIBRARY_PATH", lib_dir())
-                .current_dir(&dir)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(fs::File::create(&log).unwrap())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            let mut e = Echo { child, port, log };
-            if e.wait_listening(Duration::from_secs(10)) {
-                return e;
-            }
-            let exited = e.child.try_wait().ok().flatten();
-            kill_child(&mut e.child);
-            if attempt == 3 || exited.is_none() {
-                panic!(
-                    "test-echo did not listen on {port} (exit {exited:?}):\n{}",
-                    e.log_tail()
-                );
-            }
-        }
-        unreachable!()
-    }
-
-    fn wait_listening(&mut self, within: Duration) -> bool {
-        let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return true;
-            }
-            sleep(Duration::from_millis(30));
-        }
-        false
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn log_tail(&self) -> String {
-        let s = fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = s.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    fn assert_alive(&mut self, when: &str) {
-        if let Ok(Some(st)) = self.child.try_wait() {
-            panic!("test-echo died ({st}) {when}:\n{}", self.log_tail());
-        }
-    }
-
-    /// (VmRSS, VmHWM) in bytes.
-    fn memory(&self) -> (u64, u64) {
-        proc_memory(self.pid())
-    }
-}
-
-impl Drop for Echo {
-    fn drop(&mut self) {
-        kill_child(&mut self.child);
-    }
-}
-
-fn proc_memory(pid: u32) -> (u64, u64) {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-struct Finished {
-    ok: bool,
-    output: String,
-}
-
-/// Runs a command to its end or kills it after `within`; output through a file.
+/// Runs a command to its end or kills it after `within`; stdout and stderr together.
 fn run_bounded(cmd: &mut Command, within: Duration) -> Finished {
-    run_bounded_opt(cmd, within, false)
-}
-
-/// As `run_bounded`; with `group` the command leads a process group of its own, and
-/// the whole group (its ID is the child's PID) is killed at the deadline, so that
-/// grandchildren (wstest under the Autobahn runner) do not outlive the test.
-fn run_bounded_opt(cmd: &mut Command, within: Duration, group: bool) -> Finished {
-    use std::os::unix::process::CommandExt;
-    let dir = scratch("run");
-    let path = dir.join("out.log");
-    let f = fs::File::create(&path).unwrap();
-    if group {
-        cmd.process_group(0);
-    }
-    let mut child = cmd
-        .env("LD_LIBRARY_PATH", lib_dir())
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null())
-        .stdout(f.try_clone().unwrap())
-        .stderr(f)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let deadline = Instant::now() + within;
-    let status = loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            break Some(st);
-        }
-        if Instant::now() >= deadline {
-            if group {
-                let pgid = child.id() as libc::pid_t;
-                // SAFETY: plain kill(2) on the process group this function created
-                unsafe {
-                    libc::kill(-pgid, libc::SIGTERM);
-                }
-                sleep(Duration::from_secs(2));
-                unsafe {
-                    libc::kill(-pgid, libc::SIGKILL);
-                }
-            }
-            kill_child(&mut child);
-            break None;
-        }
-        sleep(Duration::from_millis(25));
-    };
-    let mut output = fs::read_to_string(&path).unwrap_or_default();
-    if status.is_none() {
-        output.push_str(&format!("\n[killed after {} s]\n", within.as_secs()));
-    }
-    let _ = fs::remove_dir_all(&dir);
-    Finished {
-        ok: status.is_some_and(|s| s.success()),
-        output,
-    }
+    run_merged(
+        cmd.env("LD_LIBRARY_PATH", lib_dir())
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+        within,
+    )
 }
 
 /// Runs tests/ext/<name> against `echo` and asserts that all its checks passed
 /// (exit 0 and a closing "<script>: N passed, 0 failed").
-fn run_script(echo: &mut Echo, name: &str, args: &[&str], within: Duration) -> String {
-    python_ready();
+fn run_script(echo: &mut Background, name: &str, args: &[&str], within: Duration) -> String {
+    python_websockets();
     let mut cmd = Command::new("python3");
     cmd.arg("-u")
         .arg(script(name))
@@ -360,50 +108,36 @@ fn run_script(echo: &mut Echo, name: &str, args: &[&str], within: Duration) -> S
         .arg(echo.port.to_string())
         .args(args);
     let f = run_bounded(&mut cmd, within);
-    eprintln!("--- {name} {args:?} ---\n{}", f.output);
+    eprintln!("--- {name} {args:?} ---\n{}", f.stdout);
     let stem = name.trim_end_matches(".py");
     let closing = f
-        .output
+        .stdout
         .lines()
         .rev()
         .find(|l| l.starts_with(&format!("{stem}: ")))
         .unwrap_or("");
     assert!(
-        f.ok && closing.ends_with(" 0 failed") && !closing.contains(": 0 passed"),
-        "{name} {args:?} failed:\n{}\n--- test-echo stderr (tail) ---\n{}",
-        f.output,
-        echo.log_tail()
+        f.ok() && closing.ends_with(" 0 failed") && !closing.contains(": 0 passed"),
+        "{name} {args:?} failed:\n{}\n{}",
+        f.describe(),
+        echo.tail()
     );
     echo.assert_alive(&format!("after {name}"));
-    f.output
+    f.stdout
 }
 
-/// Reads a child's stdout lines on a thread: they go to a channel and to a shared log.
-fn line_reader(child: &mut Child) -> (Receiver<String>, Arc<Mutex<Vec<String>>>) {
-    let out = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = channel();
-    let all = Arc::new(Mutex::new(Vec::new()));
-    let all2 = Arc::clone(&all);
-    thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            all2.lock().unwrap().push(line.clone());
-            let _ = tx.send(line);
-        }
-    });
-    (rx, all)
-}
-
-/// Waits for a line starting with `prefix`.
-fn wait_line(rx: &Receiver<String>, prefix: &str, within: Duration) -> Option<String> {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(l) if l.starts_with(prefix) => return Some(l),
-            Ok(_) => continue,
-            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => return None,
-        }
+/// A Python helper of tests/ext started with `args`, its stdout lines read as they come.
+fn python_helper(name: &str, args: &[&str], with_stdin: bool) -> Background {
+    python_websockets();
+    let mut cmd = Command::new("python3");
+    cmd.arg("-u")
+        .arg(script(name))
+        .args(args)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    if with_stdin {
+        Background::start_with_stdin(name, &mut cmd)
+    } else {
+        Background::start(name, &mut cmd)
     }
 }
 
@@ -415,7 +149,7 @@ fn wait_line(rx: &Receiver<String>, prefix: &str, within: Duration) -> Option<St
 /// RFC 7692 7.1 and the offer).
 #[test]
 fn server_pmd_echo_with_python_client() {
-    let mut echo = Echo::start(&[]);
+    let mut echo = start_echo(&[]);
     run_script(&mut echo, "pmd_echo.py", &[], Duration::from_secs(170));
 }
 
@@ -426,8 +160,8 @@ fn server_pmd_echo_with_python_client() {
 /// --no-extensions server ignores every offer.
 #[test]
 fn server_negotiation_edge_cases() {
-    let mut echo = Echo::start(&[]);
-    let plain = Echo::start(&["--no-extensions"]);
+    let mut echo = start_echo(&[]);
+    let plain = start_echo(&["--no-extensions"]);
     let port = plain.port.to_string();
     run_script(
         &mut echo,
@@ -444,7 +178,7 @@ fn server_negotiation_edge_cases() {
 /// 1-byte frames, pings between compressed fragments.
 #[test]
 fn server_hand_made_frames() {
-    let mut echo = Echo::start(&[]);
+    let mut echo = start_echo(&[]);
     run_script(
         &mut echo,
         "frames_raw.py",
@@ -461,7 +195,7 @@ fn server_hand_made_frames() {
 /// RFC 6455 5.2 forbids other non-zero RSV bits).
 #[test]
 fn server_rsv1_on_control_frames_closes_1002() {
-    let mut echo = Echo::start(&[]);
+    let mut echo = start_echo(&[]);
     run_script(
         &mut echo,
         "frames_raw.py",
@@ -475,14 +209,14 @@ fn server_rsv1_on_control_frames_closes_1002() {
 /// the limit yet; see `pmd_session_zip_bomb_stops_at_the_limit` for a small limit.)
 #[test]
 fn server_zip_bomb_closes_1009() {
-    let mut echo = Echo::start(&[]);
+    let mut echo = start_echo(&[]);
     run_script(
         &mut echo,
         "frames_raw.py",
         &["--only", "bomb", "--bomb"],
         Duration::from_secs(90),
     );
-    let (rss, hwm) = echo.memory();
+    let (rss, hwm) = memory(&echo);
     eprintln!(
         "zip bomb: test-echo VmHWM {} MiB, VmRSS after {} MiB (the echo app itself \
          buffers the message up to the limit)",
@@ -642,21 +376,16 @@ fn pmd_session_zip_bomb_stops_at_the_limit() {
 /// against test-echo, under both names.
 #[test]
 fn server_deflate_frame_interop() {
-    let mut echo = Echo::start(&[]);
+    let mut echo = start_echo(&[]);
     run_script(&mut echo, "dframe_client.py", &[], Duration::from_secs(60));
 }
 
 /// deflate-frame: a message of two compressed frames, each inflating to 129 MiB (below
 /// the 256 MiB limit on its own), is over the message limit: close 1009 rather than
 /// delivering 258 MiB to the application.
-///
-/// BUG (found by this test): ws_rx.rs inflates deflate-frame frames with the message
-/// limit per frame (`DeflateFrameSession::decompress_frame`), so the application gets
-/// all 258 MiB. Ignored until fixed; run with `cargo test --release --test
-/// extensions_behaviour -- --ignored deflate_frame_message_limit`.
 #[test]
 fn server_deflate_frame_message_limit_closes_1009() {
-    let mut echo = Echo::start(&[]);
+    let mut echo = start_echo(&[]);
     run_script(
         &mut echo,
         "dframe_client.py",
@@ -671,30 +400,14 @@ fn server_deflate_frame_message_limit_closes_1009() {
 /// websockets' defaults, 15-bit, no-context-takeover with 10/9-bit windows, and
 /// none). Killed by PID when dropped.
 struct PyServer {
-    child: Child,
+    proc: Background,
     ports: Vec<(String, u16)>,
-    lines: Arc<Mutex<Vec<String>>>,
-    rx: Receiver<String>,
 }
 
 impl PyServer {
     fn start() -> PyServer {
-        python_ready();
-        let mut child = Command::new("python3")
-            .arg("-u")
-            .arg(script("pmd_server.py"))
-            .args(["--lifetime", "240"])
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start pmd_server.py");
-        let (rx, lines) = line_reader(&mut child);
-        let Some(line) = wait_line(&rx, "ports ", Duration::from_secs(20)) else {
-            kill_child(&mut child);
-            panic!("pmd_server.py did not report its ports");
-        };
+        let mut proc = python_helper("pmd_server.py", &["--lifetime", "240"], false);
+        let line = proc.line_starting("ports ", Duration::from_secs(20));
         let ports = line
             .trim_start_matches("ports ")
             .split_whitespace()
@@ -703,12 +416,7 @@ impl PyServer {
                 Some((k.to_string(), v.parse().ok()?))
             })
             .collect();
-        PyServer {
-            child,
-            ports,
-            lines,
-            rx,
-        }
+        PyServer { proc, ports }
     }
 
     fn port(&self, name: &str) -> u16 {
@@ -722,32 +430,14 @@ impl PyServer {
     /// The "closed listener=NAME path=PATH ..." line of one finished connection.
     fn closed_line(&self, listener: &str, path: &str) -> String {
         let want = format!("closed listener={listener} path={path} ");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(l) = self
-                .lines
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.starts_with(&want))
-            {
-                return l.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "pmd_server.py never logged the end of {listener} {path}; its lines: {:?}",
-                self.lines.lock().unwrap()
-            );
-            // drain the channel so the reader thread never blocks
-            while self.rx.try_recv().is_ok() {}
-            sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for PyServer {
-    fn drop(&mut self) {
-        kill_child(&mut self.child);
+        self.proc
+            .find_line(&want, Duration::from_secs(10))
+            .unwrap_or_else(|| {
+                panic!(
+                    "pmd_server.py never logged the end of {listener} {path}\n{}",
+                    self.proc.output()
+                )
+            })
     }
 }
 
@@ -818,13 +508,13 @@ fn client_pmd_against_python_servers() {
             ],
             Duration::from_secs(70),
         );
-        eprintln!("--- client_pmd against {listener} ---\n{}", f.output);
+        eprintln!("--- client_pmd against {listener} ---\n{}", f.stdout);
         assert!(
-            f.ok && f
-                .output
-                .contains("client_pmd: 70 messages, 0 failed checks"),
+            f.ok()
+                && f.stdout
+                    .contains("client_pmd: 70 messages, 0 failed checks"),
             "client_pmd against {listener}:\n{}",
-            f.output
+            f.stdout
         );
         let line = py.closed_line(listener, &path);
         eprintln!("{line}");
@@ -864,13 +554,13 @@ fn client_pmd_against_python_servers() {
         ],
         Duration::from_secs(70),
     );
-    assert!(f.ok, "client_pmd --no-extensions:\n{}", f.output);
+    assert!(f.ok(), "client_pmd --no-extensions:\n{}", f.stdout);
     let line = py.closed_line("default", "/no-ext");
     assert_eq!(field(&line, "offer"), "-", "{line}");
     assert_eq!(field(&line, "rsv1"), "0", "{line}");
 
     // the library's client against the library's server (deflate-frame or pmd)
-    let mut echo = Echo::start(&[]);
+    let mut echo = start_echo(&[]);
     let f = run_client(
         &[
             "--port".into(),
@@ -880,65 +570,29 @@ fn client_pmd_against_python_servers() {
         ],
         Duration::from_secs(70),
     );
-    assert!(f.ok, "client_pmd against test-echo:\n{}", f.output);
+    assert!(f.ok(), "client_pmd against test-echo:\n{}", f.stdout);
     echo.assert_alive("after client_pmd");
 }
 
 /// tests/ext/reply_server.py: answers each handshake with the extension value the
 /// request path asks for, then echoes (inflating as agreed). Killed by PID on drop.
 struct ReplyServer {
-    child: Child,
+    proc: Background,
     port: u16,
-    lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl ReplyServer {
     fn start() -> ReplyServer {
-        python_ready();
-        let mut child = Command::new("python3")
-            .arg("-u")
-            .arg(script("reply_server.py"))
-            .args(["--lifetime", "240"])
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start reply_server.py");
-        let (rx, lines) = line_reader(&mut child);
-        let Some(line) = wait_line(&rx, "port ", Duration::from_secs(20)) else {
-            kill_child(&mut child);
-            panic!("reply_server.py did not report its port");
-        };
+        let mut proc = python_helper("reply_server.py", &["--lifetime", "240"], false);
+        let line = proc.line_starting("port ", Duration::from_secs(20));
         let port = line[5..].trim().parse().expect("port number");
-        // the reader thread keeps filling `lines`; the channel is not needed any more
-        drop(rx);
-        ReplyServer { child, port, lines }
+        ReplyServer { proc, port }
     }
 
     /// The "done ext=VALUE ..." line of the connection that asked for `ext`.
     fn done_line(&self, ext: &str) -> Option<String> {
         let want = format!("done ext={} offer=", if ext.is_empty() { "-" } else { ext });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(l) = self
-                .lines
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.starts_with(&want))
-            {
-                return Some(l.clone());
-            }
-            sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for ReplyServer {
-    fn drop(&mut self) {
-        kill_child(&mut self.child);
+        self.proc.find_line(&want, Duration::from_secs(10))
     }
 }
 
@@ -961,11 +615,6 @@ fn url_encode(s: &str) -> String {
 /// or unknown parameters, window bits outside 8..15, a valueless
 /// client_max_window_bits, two compression extensions, or an extension never offered
 /// fail the handshake (CLIENT_CONNECTION_ERROR once).
-///
-/// BUG (found by this test): `deflate-frame; max_window_bits=10` is accepted
-/// (accept_client_response in src/io/extensions.rs does not call
-/// `deflate_frame_client_accept_response`). Ignored until fixed; run with
-/// `cargo test --release --test extensions_behaviour -- --ignored client_takes`.
 #[test]
 fn client_takes_only_valid_replies() {
     let srv = ReplyServer::start();
@@ -1014,16 +663,16 @@ fn client_takes_only_valid_replies() {
         }
         let f = run_client(&args, Duration::from_secs(70));
         let line = srv.done_line(ext).unwrap_or_default();
-        let ok = f.ok
+        let ok = f.ok()
             && (refuse
                 || (line.contains(" close=close ")
                     && (ext.is_empty() || !line.contains(" compressed=0 "))));
-        eprintln!("reply {ext:?}: client ok={}, server: {line}", f.ok);
+        eprintln!("reply {ext:?}: client ok={}, server: {line}", f.ok());
         if !ok {
             bad.push(format!(
                 "reply {ext:?} ({}): {}\n  server: {line}",
                 if refuse { "must fail" } else { "must work" },
-                f.output
+                f.stdout
                     .lines()
                     .filter(|l| l.starts_with("FAIL"))
                     .collect::<Vec<_>>()
@@ -1040,10 +689,6 @@ fn client_takes_only_valid_replies() {
 /// CLIENT_CONFIRM_EXTENSION_SUPPORTED), so the offer is
 /// `deflate-frame, permessage-deflate; client_max_window_bits` and the application is
 /// asked about those two names only.
-///
-/// BUG (found by this test): client_offer() in src/io/extensions.rs offers every
-/// entry, `x-webkit-deflate-frame` first. Ignored until fixed; run with
-/// `cargo test --release --test extensions_behaviour -- --ignored client_offer`.
 #[test]
 fn client_offer_leaves_out_x_webkit_deflate_frame() {
     let py = PyServer::start();
@@ -1058,7 +703,7 @@ fn client_offer_leaves_out_x_webkit_deflate_frame() {
         ],
         Duration::from_secs(70),
     );
-    assert!(f.ok, "client_pmd:\n{}", f.output);
+    assert!(f.ok(), "client_pmd:\n{}", f.stdout);
     let line = py.closed_line("plain", "/offer");
     assert_eq!(
         field(&line, "offer"),
@@ -1066,20 +711,16 @@ fn client_offer_leaves_out_x_webkit_deflate_frame() {
         "{line}"
     );
     assert!(
-        f.output
+        f.stdout
             .contains("offered: deflate-frame,permessage-deflate\n"),
         "names CLIENT_CONFIRM_EXTENSION_SUPPORTED was called with:\n{}",
-        f.output
+        f.stdout
     );
 }
 
 /// `libwebsocket_get_reserved_bits()` in CLIENT_RECEIVE of a compressed message: v1.23
 /// returns the header bits unshifted (`wsi->u.ws.rsv = c & 0x70`), so RSV1 is 0x40;
 /// uncompressed messages give 0.
-///
-/// BUG (found by this test): src/capi/connection_exports.rs returns
-/// `(rsv >> 4) & 7`, i.e. 0x04 for RSV1. Ignored until fixed; run with
-/// `cargo test --release --test extensions_behaviour -- --ignored reserved_bits`.
 #[test]
 fn client_reserved_bits_match_v1_23() {
     let py = PyServer::start();
@@ -1096,9 +737,9 @@ fn client_reserved_bits_match_v1_23() {
             Duration::from_secs(70),
         );
         assert!(
-            f.ok,
+            f.ok(),
             "client_pmd --expect-rsv1 {expect} against {listener}:\n{}",
-            f.output
+            f.stdout
         );
     }
 }
@@ -1108,8 +749,8 @@ fn client_reserved_bits_match_v1_23() {
 /// Opens `count` idle connections with `offer` to a fresh test-echo (one message
 /// echoed on each) and returns the server's RSS growth per connection in bytes.
 fn idle_growth_per_conn(count: usize, offer: &str) -> f64 {
-    python_ready();
-    let mut echo = Echo::start(&["--debug", "0"]);
+    python_websockets();
+    let mut echo = start_echo(&["--debug", "0"]);
     // settle: one connection first, so lazily made buffers are counted in the base
     let _ = run_bounded(
         Command::new("python3").arg(script("idle_conns.py")).args([
@@ -1125,48 +766,28 @@ fn idle_growth_per_conn(count: usize, offer: &str) -> f64 {
         Duration::from_secs(20),
     );
     sleep(Duration::from_millis(300));
-    let (before, _) = echo.memory();
-    let mut child = Command::new("python3")
-        .arg("-u")
-        .arg(script("idle_conns.py"))
-        .args([
-            "--port",
-            &echo.port.to_string(),
-            "--count",
-            &count.to_string(),
-            "--offer",
-            offer,
-            "--hold",
-            "60",
-        ])
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start idle_conns.py");
-    let stdin: Option<ChildStdin> = child.stdin.take();
-    let (rx, lines) = line_reader(&mut child);
-    let ready = wait_line(&rx, "ready ", Duration::from_secs(60));
-    let Some(ready) = ready else {
-        kill_child(&mut child);
+    let (before, _) = memory(&echo);
+    let port = echo.port.to_string();
+    let count_arg = count.to_string();
+    let mut holder = python_helper(
+        "idle_conns.py",
+        &[
+            "--port", &port, "--count", &count_arg, "--offer", offer, "--hold", "60",
+        ],
+        true,
+    );
+    let Some(ready) = holder.try_line_starting("ready ", Duration::from_secs(60)) else {
         panic!(
-            "idle_conns.py ({offer}) never got ready: {:?}",
-            lines.lock().unwrap()
+            "idle_conns.py ({offer}) never got ready\n{}",
+            holder.output()
         );
     };
     sleep(Duration::from_millis(500)); // let the last echoes' buffers go
-    let (after, _) = echo.memory();
+    let (after, _) = memory(&echo);
     echo.assert_alive("holding idle connections");
-    drop(stdin); // EOF: the script closes its connections and exits
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        sleep(Duration::from_millis(50));
-    }
-    kill_child(&mut child);
+    holder.close_stdin(); // EOF: the script closes its connections and exits
+    holder.wait_exit(Duration::from_secs(20));
+    drop(holder);
     let want_neg = if offer == "none" { 0 } else { count };
     assert!(
         ready.contains(&format!("ready {count} negotiated={want_neg}")),
@@ -1214,20 +835,15 @@ fn idle_compressed_connections_memory() {
 /// and CI is unset. Takes several minutes.
 #[test]
 fn autobahn_compression_groups_12_13() {
-    let runner = repo().join("../shared/tools/autobahn/run-server-tests");
-    if !runner.exists() || !Path::new("/opt/autobahn/venv/bin/wstest").exists() {
-        if std::env::var_os("CI").is_some() {
-            panic!("Autobahn is not installed (.ci/run runs ../shared/tools/autobahn/setup)");
-        }
-        eprintln!("NOTICE: Autobahn not installed; skipping groups 12 and 13");
+    let Some(runner) = autobahn_runner("run-server-tests", "groups 12 and 13") else {
         return;
-    }
-    let mut echo = Echo::start(&["--debug", "0"]);
+    };
+    let mut echo = start_echo(&["--debug", "0"]);
     let report = out_dir().join("autobahn-12-13");
     // wstest (CPython 2.7) is the bottleneck: 216 cases took 27 min on a 2-core
     // machine shared with other jobs, the slowest case 92 s, hence the generous
     // per-case limit (the runner's default is 120 s).
-    let f = run_bounded_opt(
+    let f = run_bounded(
         Command::new(&runner)
             .arg(format!("ws://127.0.0.1:{}/", echo.port))
             .arg("12.*,13.*")
@@ -1238,26 +854,12 @@ fn autobahn_compression_groups_12_13() {
             .arg("--case-timeout")
             .arg("600"),
         Duration::from_secs(2500),
-        true,
     );
-    println!("{}", f.output);
-    let summary = f
-        .output
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("autobahn-server:"))
-        .unwrap_or("no summary line")
-        .to_string();
+    println!("{}", f.stdout);
     echo.assert_alive("after Autobahn 12/13");
-    assert!(
-        f.ok && summary.contains(" 0 failed") && !summary.contains("unimplemented"),
-        "Autobahn 12/13: {summary} (report in {})",
-        report.display()
-    );
-    assert!(
-        f.output
-            .contains("close-behavior failures (FAILED/UNCLEAN): 0"),
-        "unclean closes in Autobahn 12/13 (report in {})",
-        report.display()
+    assert_autobahn_passed(
+        &f,
+        "autobahn-server:",
+        &format!("12/13 (report in {})", report.display()),
     );
 }

@@ -6,131 +6,44 @@
 //! Programs are compiled into target/ctests/fault/ against include/libwebsockets.h and
 //! the newest libwebsockets.so under target/ (or LWS_LIB_DIR). Every process is started
 //! here, held by PID and killed when its guard drops; every wait has a deadline. Peers
-//! are plain sockets built in this file, so the frames on the wire are exactly the ones
-//! written here.
+//! are plain sockets (tests/common/ws.rs), so the frames on the wire are exactly the
+//! ones written here.
+
+mod common;
 
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::io::AsRawFd;
+use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{self, sleep};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
+
+use common::cc::{compiler, CBuild, Lang};
+use common::net::{addr, free_port, wait_until};
+use common::paths::{ctests_dir, lib_dir};
+use common::pattern;
+use common::proc::{run_merged, start_server, wrapped, Background};
+use common::tools::have;
+use common::ws::{close_frame, echo_ok, frame, frame_raw, reset, upgrade_request, Peer};
 
 // ------------------------------------------------------------------ where things are
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// target/ (the test binary is target/<profile>/deps/fault_behaviour-*).
-fn target_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(d);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.ancestors()
-        .nth(3)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| repo().join("target"))
-}
-
-/// The directory of the newest libwebsockets.so (release or debug), or LWS_LIB_DIR.
-fn lib_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("LWS_LIB_DIR") {
-        return PathBuf::from(d);
-    }
-    let mut newest: Option<(SystemTime, PathBuf)> = None;
-    for profile in ["release", "debug"] {
-        let dir = target_dir().join(profile);
-        let Ok(t) = fs::metadata(dir.join("libwebsockets.so")).and_then(|m| m.modified()) else {
-            continue;
-        };
-        if newest.as_ref().is_none_or(|(n, _)| t > *n) {
-            newest = Some((t, dir));
-        }
-    }
-    match newest {
-        Some((_, d)) => d,
-        None => panic!(
-            "no libwebsockets.so under {}: run cargo build --release first",
-            target_dir().display()
-        ),
-    }
-}
-
 fn out_dir() -> PathBuf {
-    let d = target_dir().join("ctests").join("fault");
-    fs::create_dir_all(&d).unwrap_or_else(|e| panic!("cannot create {}: {e}", d.display()));
-    d
+    ctests_dir("fault")
 }
-
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Runs a command to completion with a deadline; kills it (by PID) when late.
-fn run_bounded(cmd: &mut Command, limit: Duration) -> (Option<ExitStatus>, String) {
-    let log = out_dir().join(format!(
-        "run-{}-{}.log",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let f = fs::File::create(&log).expect("log file");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(f.try_clone().expect("dup"))
-        .stderr(f)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() < deadline => sleep(Duration::from_millis(50)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let text = fs::read_to_string(&log).unwrap_or_default();
-    let _ = fs::remove_file(&log);
-    (status, text)
-}
-
-static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Compiles one C file against our header and library.
-fn cc(src: &Path, name: &str, extra: &[&str]) -> Result<PathBuf, String> {
-    let exe = out_dir().join(name);
-    let lib = lib_dir();
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let mut cmd = Command::new(cc);
-    cmd.args(["-Wall", "-Wextra", "-Werror", "-O1", "-g"])
-        .args(extra)
-        .arg(format!("-I{}", repo().join("include").display()))
-        .arg("-o")
-        .arg(&exe)
-        .arg(src)
-        .arg(format!("-L{}", lib.display()))
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .arg("-lwebsockets");
-    let (status, text) = run_bounded(&mut cmd, Duration::from_secs(120));
-    if status.is_some_and(|s| s.success()) {
-        Ok(exe)
-    } else {
-        Err(format!("compiling {} failed: {text}", src.display()))
-    }
+fn cc(src: &str, name: &str, extra: &[&str]) -> Result<PathBuf, String> {
+    extra
+        .iter()
+        .fold(
+            CBuild::new(src, out_dir().join(name), &lib_dir()),
+            |b, f| b.flag(*f),
+        )
+        .build()
 }
 
 struct Progs {
@@ -142,18 +55,10 @@ struct Progs {
 fn progs() -> &'static Progs {
     static P: OnceLock<Result<Progs, String>> = OnceLock::new();
     let r = P.get_or_init(|| {
-        let r = repo();
-        let echo = cc(&r.join("examples/test-echo.c"), "test-echo", &[])?;
-        let flood = cc(&r.join("tests/fault/flood_server.c"), "flood_server", &[])?;
-        let destroy = cc(
-            &r.join("tests/fault/destroy_states.c"),
-            "destroy_states",
-            &[],
-        )?;
         Ok(Progs {
-            echo,
-            flood,
-            destroy,
+            echo: cc("examples/test-echo.c", "test-echo", &[])?,
+            flood: cc("tests/fault/flood_server.c", "flood_server", &[])?,
+            destroy: cc("tests/fault/destroy_states.c", "destroy_states", &[])?,
         })
     });
     match r {
@@ -164,165 +69,41 @@ fn progs() -> &'static Progs {
 
 // ------------------------------------------------------------------ processes
 
-/// A server process on `port`, killed (SIGKILL by PID) and reaped on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
+/// Starts `wrapper... bin args...` with `{port}` in args replaced by a free port, and
+/// waits until the port accepts connections.
+fn start_wrapped(
+    wrapper: &[&str],
+    bin: &Path,
+    args: &[&str],
+    ready_within: Duration,
+) -> Background {
+    let name = bin.file_name().unwrap().to_string_lossy().into_owned();
+    start_server(&name, 3, ready_within, |port| {
+        let mut cmd = wrapped(wrapper, bin);
+        cmd.args(args.iter().map(|a| a.replace("{port}", &port.to_string())));
+        cmd
+    })
 }
 
-impl Server {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Starts `wrapper... bin args...` with `{port}` in args replaced by a free port,
-    /// and waits until the port accepts connections.
-    fn start(wrapper: &[&str], bin: &Path, args: &[&str], ready_within: Duration) -> Server {
-        let name = bin.file_name().unwrap().to_string_lossy().into_owned();
-        let mut last = String::new();
-        for _attempt in 0..3 {
-            let port = free_port();
-            let log = out_dir().join(format!(
-                "{name}-{port}-{}.log",
-                SEQ.fetch_add(1, Ordering::Relaxed)
-            ));
-            let argv: Vec<String> = args
-                .iter()
-                .map(|a| a.replace("{port}", &port.to_string()))
-                .collect();
-            let mut cmd = match wrapper.split_first() {
-                Some((w, rest)) => {
-                    let mut c = Command::new(w);
-                    c.args(rest).arg(bin);
-                    c
-                }
-                None => Command::new(bin),
-            };
-            cmd.args(&argv)
-                .stdin(Stdio::null())
-                .stdout(fs::File::create(&log).expect("log"))
-                .stderr(fs::File::options().append(true).open(&log).expect("log"));
-            let child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            let mut srv = Server { child, port, log };
-            let deadline = Instant::now() + ready_within;
-            loop {
-                if let Ok(Some(st)) = srv.child.try_wait() {
-                    last = format!("{name} exited early ({st}): {}", srv.log_tail());
-                    break;
-                }
-                if TcpStream::connect_timeout(&addr(port), Duration::from_millis(200)).is_ok() {
-                    return srv;
-                }
-                if Instant::now() > deadline {
-                    panic!("{name} did not listen on {port}: {}", srv.log_tail());
-                }
-                sleep(Duration::from_millis(50));
-            }
-        }
-        panic!("cannot start {name}: {last}");
-    }
-
-    fn echo(args: &[&str]) -> Server {
-        let mut a = vec!["--port", "{port}"];
-        a.extend_from_slice(args);
-        Server::start(&[], &progs().echo, &a, Duration::from_secs(15))
-    }
-
-    fn assert_alive(&mut self, when: &str) {
-        if let Ok(Some(st)) = self.child.try_wait() {
-            panic!("server died {when}: {st}\n{}", self.log_tail());
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let t = fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = t.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    fn fds(&self) -> usize {
-        fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    }
-
-    /// The descriptor count once it stops changing (the readiness probe and other
-    /// short connections take a moment to be noticed as closed).
-    fn settled_fds(&self) -> usize {
-        let mut last = self.fds();
-        for _ in 0..40 {
-            sleep(Duration::from_millis(250));
-            let now = self.fds();
-            if now == last {
-                return now;
-            }
-            last = now;
-        }
-        last
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let s = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status_field(&s, "VmRSS:")
-    }
-
-    /// Sends `sig` and waits (bounded) for the exit.
-    fn stop(&mut self, sig: i32, within: Duration) -> Option<ExitStatus> {
-        // SAFETY: kill(2) on the PID of our own child, which has not been reaped.
-        unsafe { libc::kill(self.pid() as libc::pid_t, sig) };
-        let deadline = Instant::now() + within;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(st)) => return Some(st),
-                Ok(None) if Instant::now() < deadline => sleep(Duration::from_millis(50)),
-                _ => return None,
-            }
-        }
-    }
+fn echo_server(args: &[&str]) -> Background {
+    let mut a = vec!["--port", "{port}"];
+    a.extend_from_slice(args);
+    start_wrapped(&[], &progs().echo, &a, Duration::from_secs(15))
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn status_field(status: &str, field: &str) -> u64 {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// Waits (polling every 50 ms) until `f` holds or the deadline passes.
-fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if f() {
-            return true;
+/// The descriptor count once it stops changing (the readiness probe and other short
+/// connections take a moment to be noticed as closed).
+fn settled_fds(srv: &Background) -> usize {
+    let mut last = srv.fds();
+    for _ in 0..40 {
+        sleep(Duration::from_millis(250));
+        let now = srv.fds();
+        if now == last {
+            return now;
         }
-        if Instant::now() > deadline {
-            return false;
-        }
-        sleep(Duration::from_millis(50));
+        last = now;
     }
+    last
 }
 
 /// Raises this process's soft RLIMIT_NOFILE to the hard limit (children inherit it).
@@ -346,270 +127,13 @@ fn raise_nofile() -> libc::rlim_t {
     r.rlim_cur
 }
 
-/// SO_LINGER {on, 0}: closing the socket sends RST instead of FIN.
-fn set_rst_on_close(s: &TcpStream) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt on a socket we own, with a correctly sized linger struct.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            &l as *const libc::linger as *const libc::c_void,
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER");
-}
-
-fn reset(s: TcpStream) {
-    set_rst_on_close(&s);
-    drop(s);
-}
-
-// ------------------------------------------------------------------ WebSocket peer
-
-const KEY: [u8; 4] = [0x5a, 0x13, 0xc7, 0x81];
-
-fn upgrade_request(protocol: Option<&str>) -> String {
-    let mut r = String::from(
-        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
-    );
-    if let Some(p) = protocol {
-        r.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
-    }
-    r.push_str("\r\n");
-    r
-}
-
-/// A frame as a client sends it: header byte `b0` as given, masked with KEY unless
-/// `masked` is false; `len` overrides the announced length.
-fn frame_raw(b0: u8, payload: &[u8], masked: bool, len: Option<u64>) -> Vec<u8> {
-    let n = len.unwrap_or(payload.len() as u64);
-    let m = if masked { 0x80 } else { 0 };
-    let mut f = vec![b0];
-    match n {
-        0..=125 => f.push(m | n as u8),
-        126..=0xffff => {
-            f.push(m | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        _ => {
-            f.push(m | 127);
-            f.extend_from_slice(&n.to_be_bytes());
-        }
-    }
-    if masked {
-        f.extend_from_slice(&KEY);
-        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
-    } else {
-        f.extend_from_slice(payload);
-    }
-    f
-}
-
-fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    frame_raw(if fin { 0x80 } else { 0 } | opcode, payload, true, None)
-}
-
-fn close_frame(code: u16, reason: &[u8]) -> Vec<u8> {
-    let mut p = code.to_be_bytes().to_vec();
-    p.extend_from_slice(reason);
-    frame(true, 8, &p)
-}
-
-/// A raw WebSocket client connection: the socket plus bytes read but not yet parsed.
-struct Peer {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-/// What reading until the end found.
-#[derive(Debug, Default)]
-struct Ending {
-    frames: Vec<(u8, Vec<u8>)>,
-    eof: bool,
-    reset: bool,
-    timed_out: bool,
-}
-
-impl Ending {
-    fn close_code(&self) -> Option<u16> {
-        self.frames
-            .iter()
-            .find(|(b0, _)| b0 & 0x0f == 8)
-            .and_then(|(_, p)| (p.len() >= 2).then(|| u16::from_be_bytes([p[0], p[1]])))
-    }
-}
-
-impl Peer {
-    fn connect(port: u16) -> Peer {
-        let s = TcpStream::connect_timeout(&addr(port), Duration::from_secs(5))
-            .unwrap_or_else(|e| panic!("connect to {port}: {e}"));
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.set_nodelay(true).unwrap();
-        Peer { s, buf: Vec::new() }
-    }
-
-    /// Connects and completes the opening handshake (101 checked).
-    fn upgrade(port: u16, protocol: Option<&str>) -> Peer {
-        let mut p = Peer::connect(port);
-        p.s.write_all(upgrade_request(protocol).as_bytes())
-            .expect("send upgrade");
-        let head = p.read_head().expect("101 head");
-        assert!(
-            head.starts_with("HTTP/1.1 101"),
-            "expected 101, got {head:?}"
-        );
-        p
-    }
-
-    /// Reads up to and including the blank line of an HTTP head.
-    fn read_head(&mut self) -> Result<String, String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head: Vec<u8> = self.buf.drain(..i + 4).collect();
-                return Ok(String::from_utf8_lossy(&head).into_owned());
-            }
-            if Instant::now() > deadline {
-                return Err("no complete head within 10 s".into());
-            }
-            let mut b = [0u8; 4096];
-            match self.s.read(&mut b) {
-                Ok(0) => return Err(format!("EOF after {:?}", self.buf)),
-                Ok(n) => self.buf.extend_from_slice(&b[..n]),
-                Err(e) => return Err(format!("read: {e}")),
-            }
-        }
-    }
-
-    /// Parses one server frame from `buf` if complete.
-    fn take_frame(&mut self) -> Option<(u8, Vec<u8>)> {
-        let b = &self.buf;
-        if b.len() < 2 {
-            return None;
-        }
-        assert_eq!(b[1] & 0x80, 0, "server frame is masked");
-        let (len, hl) = match b[1] & 0x7f {
-            126 if b.len() >= 4 => (u64::from(u16::from_be_bytes([b[2], b[3]])), 4),
-            127 if b.len() >= 10 => (u64::from_be_bytes(b[2..10].try_into().unwrap()), 10),
-            126 | 127 => return None,
-            n => (u64::from(n), 2),
-        };
-        let end = hl + len as usize;
-        if b.len() < end {
-            return None;
-        }
-        let f = (b[0], b[hl..end].to_vec());
-        self.buf.drain(..end);
-        Some(f)
-    }
-
-    /// Reads one whole frame (bounded).
-    fn read_frame(&mut self) -> Result<(u8, Vec<u8>), String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(f) = self.take_frame() {
-                return Ok(f);
-            }
-            if Instant::now() > deadline {
-                return Err("no frame within 10 s".into());
-            }
-            let mut b = vec![0u8; 64 * 1024];
-            match self.s.read(&mut b) {
-                Ok(0) => return Err("EOF".into()),
-                Ok(n) => self.buf.extend_from_slice(&b[..n]),
-                Err(e) => return Err(format!("read: {e}")),
-            }
-        }
-    }
-
-    /// Reads frames until EOF, a reset or the deadline.
-    fn read_to_end(&mut self, within: Duration) -> Ending {
-        self.read_until_closed(within, true)
-    }
-
-    /// Reads until EOF, a reset or the deadline; parses frames out of what arrives when
-    /// `frames` is set, else leaves the raw bytes in `buf`.
-    fn read_until_closed(&mut self, within: Duration, frames: bool) -> Ending {
-        let deadline = Instant::now() + within;
-        let mut end = Ending::default();
-        self.s
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        loop {
-            if frames {
-                while let Some(f) = self.take_frame() {
-                    end.frames.push(f);
-                }
-            }
-            if Instant::now() > deadline {
-                end.timed_out = true;
-                return end;
-            }
-            let mut b = vec![0u8; 64 * 1024];
-            match self.s.read(&mut b) {
-                Ok(0) => {
-                    end.eof = true;
-                    return end;
-                }
-                Ok(n) => self.buf.extend_from_slice(&b[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
-                    end.reset = true;
-                    return end;
-                }
-            }
-        }
-    }
-}
-
-/// One echo round trip on a fresh connection, then a clean close.
-fn echo_ok(port: u16, tag: &str) -> Result<(), String> {
-    let mut p = Peer::connect(port);
-    p.s.write_all(upgrade_request(None).as_bytes())
-        .map_err(|e| format!("{tag}: send upgrade: {e}"))?;
-    let head = p.read_head().map_err(|e| format!("{tag}: {e}"))?;
-    if !head.starts_with("HTTP/1.1 101") {
-        return Err(format!("{tag}: expected 101, got {head:?}"));
-    }
-    let msg = format!("echo check {tag}");
-    p.s.write_all(&frame(true, 1, msg.as_bytes()))
-        .map_err(|e| format!("{tag}: send: {e}"))?;
-    let (b0, payload) = p.read_frame().map_err(|e| format!("{tag}: {e}"))?;
-    if b0 != 0x81 || payload != msg.as_bytes() {
-        return Err(format!("{tag}: echo came back as {b0:#x} {payload:?}"));
-    }
-    let _ = p.s.write_all(&close_frame(1000, b""));
-    Ok(())
-}
-
-/// Deterministic noise.
-fn noise(len: usize, mut seed: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 24) as u8
-        })
-        .collect()
-}
-
 // ------------------------------------------------------------------ slow and idle peers
 
 /// 20 connections trickle a request head at 1 byte/s: the server must drop each within
 /// 15 s, and keep echoing for a normal client meanwhile.
 #[test]
 fn slowloris_heads_are_dropped_while_echo_continues() {
-    let srv = Server::echo(&[]);
+    let srv = echo_server(&[]);
     let head = upgrade_request(None).into_bytes();
     let start = Instant::now();
     let mut slow: Vec<(TcpStream, Option<Duration>)> = (0..20)
@@ -666,8 +190,8 @@ fn slowloris_heads_are_dropped_while_echo_continues() {
 /// Connections that send nothing (and ones that only half-close) are closed within 15 s.
 #[test]
 fn idle_and_half_closed_connections_are_closed() {
-    let mut srv = Server::echo(&[]);
-    let baseline = srv.settled_fds();
+    let mut srv = echo_server(&[]);
+    let baseline = settled_fds(&srv);
     let start = Instant::now();
     let mut conns: Vec<(TcpStream, Option<Duration>)> = (0..25)
         .map(|i| {
@@ -725,8 +249,8 @@ fn two_thousand_upgraded_connections_reset() {
         limit as usize > N + 200,
         "RLIMIT_NOFILE {limit} is too low for {N} connections"
     );
-    let mut srv = Server::echo(&["--debug", "3"]);
-    let baseline = srv.settled_fds();
+    let mut srv = echo_server(&["--debug", "3"]);
+    let baseline = settled_fds(&srv);
     let req = upgrade_request(None);
     let mut conns: Vec<TcpStream> = Vec::with_capacity(N);
     for batch in 0..N / 200 {
@@ -778,9 +302,9 @@ fn two_thousand_upgraded_connections_reset() {
 /// request head.
 #[test]
 fn resets_mid_write_and_mid_handshake() {
-    let mut srv = Server::echo(&[]);
-    let baseline = srv.settled_fds();
-    let big = noise(16 << 20, 7);
+    let mut srv = echo_server(&[]);
+    let baseline = settled_fds(&srv);
+    let big = pattern(16 << 20, 7);
     let big_frame = frame(true, 2, &big);
     for round in 0..3 {
         let mut p = Peer::upgrade(srv.port, None);
@@ -833,9 +357,9 @@ fn resets_mid_write_and_mid_handshake() {
 /// descriptor and buffers forever.
 #[test]
 fn reset_mid_frame_releases_the_connection() {
-    let srv = Server::echo(&["--debug", "3"]);
-    let baseline = srv.settled_fds();
-    let partial = frame(true, 2, &noise(50_000, 21));
+    let srv = echo_server(&["--debug", "3"]);
+    let baseline = settled_fds(&srv);
+    let partial = frame(true, 2, &pattern(50_000, 21));
     let partial = &partial[..30_000];
     for _ in 0..200 {
         let mut p = Peer::upgrade(srv.port, None);
@@ -857,13 +381,13 @@ fn reset_mid_frame_releases_the_connection() {
 /// its 4 MiB queue, so the server's memory must stay bounded.
 #[test]
 fn never_reading_client_keeps_server_memory_bounded() {
-    let mut srv = Server::echo(&[]);
+    let mut srv = echo_server(&[]);
     // Warm up allocator and buffers with one ordinary exchange.
     echo_ok(srv.port, "warm-up").unwrap();
     sleep(Duration::from_millis(200));
     let baseline = srv.rss_kib();
     let p = Peer::upgrade(srv.port, None);
-    let msg = frame(true, 2, &noise(1 << 20, 3));
+    let msg = frame(true, 2, &pattern(1 << 20, 3));
     let sent = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -918,7 +442,7 @@ fn never_reading_client_keeps_server_memory_bounded() {
 /// second of flooding (1.6 GiB after 10 s).
 #[test]
 fn ping_flood_from_non_reading_client_keeps_memory_bounded() {
-    let mut srv = Server::echo(&["--debug", "3"]);
+    let mut srv = echo_server(&["--debug", "3"]);
     echo_ok(srv.port, "warm-up").unwrap();
     sleep(Duration::from_millis(200));
     let baseline = srv.rss_kib();
@@ -977,11 +501,11 @@ fn ping_flood_from_non_reading_client_keeps_memory_bounded() {
 /// pipelined_large_messages_between_our_client_and_server_do_not_stall).
 #[test]
 fn pong_owed_while_output_is_backed_up_goes_out_when_it_drains() {
-    let srv = Server::echo(&["--debug", "3"]);
+    let srv = echo_server(&["--debug", "3"]);
     let mut p = Peer::upgrade(srv.port, None);
     // 24 MiB: more than the socket buffers hold, so most of its echo stays queued in
     // the server while we do not read.
-    let big = noise(24 << 20, 7);
+    let big = pattern(24 << 20, 7);
     p.s.write_all(&frame(true, 2, &big)).expect("send 24 MiB");
     sleep(Duration::from_millis(1000));
     for i in 0..50 {
@@ -1028,12 +552,12 @@ fn pong_owed_while_output_is_backed_up_goes_out_when_it_drains() {
 
 /// test-echo limited to 40 descriptors (RLIMIT_NOFILE), with 80 connections waiting:
 /// returns the server (pinned at its limit) and the connections.
-fn echo_at_descriptor_limit() -> Option<(Server, Vec<TcpStream>)> {
+fn echo_at_descriptor_limit() -> Option<(Background, Vec<TcpStream>)> {
     if !have("prlimit") {
         eprintln!("NOTICE: prlimit is not installed; descriptor exhaustion test skipped");
         return None;
     }
-    let mut srv = Server::start(
+    let mut srv = start_wrapped(
         &["prlimit", "--nofile=40:40"],
         &progs().echo,
         &["--port", "{port}", "--debug", "1"],
@@ -1100,7 +624,7 @@ fn descriptor_exhaustion_is_survived() {
         )
         .is_ok()),
         "server does not serve again after descriptors were freed\n{}",
-        srv.log_tail()
+        srv.tail()
     );
 }
 
@@ -1135,7 +659,7 @@ fn descriptor_limit_does_not_spin() {
 /// or closed, promptly, and the server stays up.
 #[test]
 fn garbage_noise_and_http2_preface() {
-    let mut srv = Server::echo(&[]);
+    let mut srv = echo_server(&[]);
     let mut long_header = b"GET / HTTP/1.1\r\nHost: a\r\nX-Long: ".to_vec();
     long_header.extend(std::iter::repeat_n(b'a', 20000));
     long_header.extend_from_slice(b"\r\n\r\n");
@@ -1152,7 +676,7 @@ fn garbage_noise_and_http2_preface() {
             "tls-hello",
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n".to_vec(),
         ),
-        ("noise-64k", noise(64 * 1024, 11)),
+        ("noise-64k", pattern(64 * 1024, 11)),
         (
             "http2-preface-version",
             b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
@@ -1206,7 +730,7 @@ fn garbage_noise_and_http2_preface() {
 /// server answers with a close frame carrying 1002 (1007 for bad UTF-8) and closes.
 #[test]
 fn invalid_frames_fail_with_the_right_close_code() {
-    let mut srv = Server::echo(&[]);
+    let mut srv = echo_server(&[]);
     let mut cases: Vec<(String, Vec<u8>, u16)> = vec![
         (
             "unmasked frame".into(),
@@ -1369,7 +893,7 @@ fn upgrade_with_extension(port: u16, ext: &str, want: &str) -> Peer {
 #[test]
 fn compression_bombs_and_corrupt_deflate() {
     use websockets::engine::extensions::{PmdParams, PmdSession, Role};
-    let mut srv = Server::start(
+    let mut srv = start_wrapped(
         &["env", "LWS_MAX_MESSAGE=1048576"],
         &progs().echo,
         &["--port", "{port}", "--debug", "3"],
@@ -1462,7 +986,7 @@ fn compression_bombs_and_corrupt_deflate() {
 /// was answered with a pong instead of a close 1002.
 #[test]
 fn rsv1_on_control_frames_fails_with_compression_negotiated() {
-    let srv = Server::echo(&["--debug", "3"]);
+    let srv = echo_server(&["--debug", "3"]);
     let mut failures = Vec::new();
     for (ext, b0) in [
         ("permessage-deflate", 0xc9u8),
@@ -1496,7 +1020,7 @@ fn rsv1_on_control_frames_fails_with_compression_negotiated() {
 #[test]
 fn deflate_frame_message_limit_spans_fragments() {
     use websockets::engine::extensions::DeflateFrameSession;
-    let mut srv = Server::start(
+    let mut srv = start_wrapped(
         &["env", "LWS_MAX_MESSAGE=1048576"],
         &progs().echo,
         &["--port", "{port}", "--debug", "3"],
@@ -1564,8 +1088,8 @@ fn sigpipe_is_never_raised() {
     let dir = out_dir().join(format!("sigpipe-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     let file = dir.join("big.bin");
-    fs::write(&file, noise(8 << 20, 5)).unwrap();
-    let mut srv = Server::start(
+    fs::write(&file, pattern(8 << 20, 5)).unwrap();
+    let mut srv = start_wrapped(
         &[],
         &progs().flood,
         &["{port}", file.to_str().unwrap()],
@@ -1621,7 +1145,7 @@ fn sigpipe_is_never_raised() {
     assert!(
         st.is_some_and(|s| s.success()),
         "flood_server did not exit cleanly on SIGTERM: {st:?}\n{}",
-        srv.log_tail()
+        srv.tail()
     );
     let _ = fs::remove_dir_all(&dir);
 }
@@ -1663,7 +1187,7 @@ fn context_destroy_with_connections_in_every_state() {
     let dir = out_dir().join(format!("destroy-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     let file = dir.join("big.bin");
-    fs::write(&file, noise(32 << 20, 9)).unwrap();
+    fs::write(&file, pattern(32 << 20, 9)).unwrap();
     let vlog = dir.join("valgrind.log");
     let use_valgrind = have("valgrind");
     if !use_valgrind {
@@ -1673,23 +1197,24 @@ fn context_destroy_with_connections_in_every_state() {
     let mut last = String::new();
     for _ in 0..3 {
         let port = free_port().to_string();
-        let mut cmd = if use_valgrind {
-            let a = valgrind_args(&vlog);
-            let mut c = Command::new(&a[0]);
-            c.args(&a[1..]).arg(&p.destroy);
-            c
+        let valgrind = if use_valgrind {
+            valgrind_args(&vlog)
         } else {
-            Command::new(&p.destroy)
+            Vec::new()
         };
+        let wrapper: Vec<&str> = valgrind.iter().map(String::as_str).collect();
+        let mut cmd = wrapped(&wrapper, &p.destroy);
         cmd.arg(&port).arg(&file);
-        let (status, out) = run_bounded(&mut cmd, Duration::from_secs(120));
+        let f = run_merged(&mut cmd, Duration::from_secs(120));
+        let out = f.stdout.clone();
         if out.contains("create_context failed") {
             last = out;
             continue;
         }
         assert!(
-            status.is_some_and(|s| s.success()) && out.contains("destroy_states: ok"),
-            "destroy_states failed ({status:?}):\n{out}\n{}",
+            f.ok() && out.contains("destroy_states: ok"),
+            "destroy_states failed: {}\n{}",
+            f.describe(),
             fs::read_to_string(&vlog).unwrap_or_default()
         );
         if use_valgrind {
@@ -1717,7 +1242,7 @@ fn test_echo_under_load_in_valgrind() {
     let vlog = dir.join("valgrind.log");
     let wrapper = valgrind_args(&vlog);
     let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
-    let mut srv = Server::start(
+    let mut srv = start_wrapped(
         &wrapper,
         &progs().echo,
         &["--port", "{port}"],
@@ -1733,7 +1258,7 @@ fn test_echo_under_load_in_valgrind() {
                 let mut bytes = 0;
                 for i in 0..12usize {
                     let len = (1usize << i) * 16 + w;
-                    let data = noise(len, (w * 100 + i) as u64 + 1);
+                    let data = pattern(len, (w * 100 + i) as u64 + 1);
                     if i % 3 == 2 {
                         let (a, b) = data.split_at(len / 2);
                         p.s.write_all(&[frame(false, 2, a), frame(true, 0, b)].concat())
@@ -1761,10 +1286,10 @@ fn test_echo_under_load_in_valgrind() {
     for i in 0..4 {
         let mut p = Peer::upgrade(port, None);
         let _ =
-            p.s.write_all(&frame_raw(0x82, &noise(1000, i), true, Some(100_000)));
+            p.s.write_all(&frame_raw(0x82, &pattern(1000, i), true, Some(100_000)));
         reset(p.s);
         let mut s = TcpStream::connect_timeout(&addr(port), Duration::from_secs(10)).unwrap();
-        let _ = s.write_all(&noise(2048, i + 50));
+        let _ = s.write_all(&pattern(2048, i + 50));
         reset(s);
         let mut p = Peer::upgrade(port, None);
         let _ = p.s.write_all(&frame(true, 1, b"\xff"));
@@ -1774,7 +1299,7 @@ fn test_echo_under_load_in_valgrind() {
     for (w, h) in workers.into_iter().enumerate() {
         match h.join().unwrap() {
             Ok(_) => {}
-            Err(e) => panic!("echo worker {w}: {e}\n{}", srv.log_tail()),
+            Err(e) => panic!("echo worker {w}: {e}\n{}", srv.tail()),
         }
     }
     // Sessions still open (one mid-message) when the server is told to stop.
@@ -1808,11 +1333,10 @@ fn test_echo_under_load_in_valgrind() {
 /// past a buffer the library allocated, or freeing it twice, is caught).
 #[test]
 fn c_tests_under_address_sanitizer() {
-    let r = repo();
     let probe = out_dir().join("asan-probe.c");
     fs::write(&probe, "int main(void) { return 0; }\n").unwrap();
-    let cc_name = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let (st, text) = run_bounded(
+    let cc_name = compiler(Lang::C);
+    let probe_build = run_merged(
         Command::new(&cc_name)
             .arg("-fsanitize=address")
             .arg("-o")
@@ -1820,14 +1344,17 @@ fn c_tests_under_address_sanitizer() {
             .arg(&probe),
         Duration::from_secs(60),
     );
-    if !st.is_some_and(|s| s.success()) {
-        eprintln!("NOTICE: {cc_name} cannot build with -fsanitize=address; skipped: {text}");
+    if !probe_build.ok() {
+        eprintln!(
+            "NOTICE: {cc_name} cannot build with -fsanitize=address; skipped: {}",
+            probe_build.describe()
+        );
         return;
     }
     let mut failures = Vec::new();
     for name in ["util_test", "null_args_test"] {
         let exe = match cc(
-            &r.join(format!("tests/c/{name}.c")),
+            &format!("tests/c/{name}.c"),
             &format!("{name}-asan"),
             &["-fsanitize=address", "-fno-omit-frame-pointer"],
         ) {
@@ -1837,17 +1364,17 @@ fn c_tests_under_address_sanitizer() {
                 continue;
             }
         };
-        let (st, out) = run_bounded(
+        let f = run_merged(
             Command::new(&exe).env(
                 "ASAN_OPTIONS",
                 "detect_leaks=1:halt_on_error=1:abort_on_error=0:exitcode=86",
             ),
             Duration::from_secs(120),
         );
-        if !st.is_some_and(|s| s.success()) || out.contains("AddressSanitizer") {
-            failures.push(format!("{name} under ASan: {st:?}\n{out}"));
+        if !f.ok() || f.stdout.contains("AddressSanitizer") {
+            failures.push(format!("{name} under ASan: {}", f.describe()));
         } else {
-            eprintln!("asan {name}: {}", out.lines().last().unwrap_or(""));
+            eprintln!("asan {name}: {}", f.stdout.lines().last().unwrap_or(""));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

@@ -9,172 +9,40 @@
 //! removed at the end; consumers are started with a deadline and killed if they
 //! overrun.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::Duration;
+
+use common::cc::{compiler, Lang};
+use common::net::free_port_below_ephemeral;
+use common::paths::{lib_dir_with_archive, repo, TempDir};
+use common::proc::{self, Finished};
+use common::tools::need_tool;
 
 const SONAME: &str = "libwebsockets.so.4.0.0";
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn target_dir() -> PathBuf {
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(t) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
-            if t.join("release").exists() || t.join("debug").exists() {
-                return t.to_path_buf();
-            }
-        }
-    }
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"))
-}
-
-/// The directory holding the newest libwebsockets.so and .a (release or debug), or
-/// LWS_LIB_DIR when set.
-fn lib_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("LWS_LIB_DIR") {
-        return PathBuf::from(d);
-    }
-    let t = target_dir();
-    let mut best: Option<(SystemTime, PathBuf)> = None;
-    for profile in ["release", "debug"] {
-        let so = t.join(profile).join("libwebsockets.so");
-        if !t.join(profile).join("libwebsockets.a").exists() {
-            continue;
-        }
-        if let Ok(m) = fs::metadata(&so).and_then(|m| m.modified()) {
-            if best.as_ref().is_none_or(|(bm, _)| m > *bm) {
-                best = Some((m, t.join(profile)));
-            }
-        }
-    }
-    best.map(|(_, p)| p).unwrap_or_else(|| {
-        panic!(
-            "no libwebsockets.so + .a under {}: run cargo build --release",
-            t.display()
-        )
-    })
-}
-
-/// A free loopback port below Linux's ephemeral range (32768-60999), so that
-/// outgoing connections of other programs cannot take it before it is bound.
-fn free_port() -> u16 {
-    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64
-        ^ ((std::process::id() as u64) << 16)
-        ^ call.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let mut x = seed | 1;
-    for _ in 0..1000 {
-        // xorshift
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let port = 20000 + (x % 12000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port in 20000..32000");
-}
-
-fn need_tool(tool: &str, package: &str) {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{tool} is not installed: apt-get install {package} (.ci/run does)"
-    );
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "lws-install-{}-{}-{}",
-            std::process::id(),
-            tag,
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Runs `cmd` to completion within `within` (killed after); panics on failure
+/// Runs `cmd` to completion within `within` (a panic after); panics on failure
 /// unless `may_fail`.
-fn run(cmd: &mut Command, within: Duration, may_fail: bool) -> Output {
-    let shown = format!("{cmd:?}");
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
-    let pid = child.id();
-    let deadline = Instant::now() + within;
-    let mut child = child;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let out = child.wait_with_output().unwrap();
-                panic!(
-                    "{shown} (pid {pid}) did not finish within {within:?}:\n{}\n{}",
-                    text(&out.stdout),
-                    text(&out.stderr)
-                );
-            }
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    if !may_fail && !out.status.success() {
-        panic!(
-            "{shown} failed ({:?}):\n--- stdout\n{}\n--- stderr\n{}",
-            out.status,
-            text(&out.stdout),
-            text(&out.stderr)
-        );
+fn run(cmd: &mut Command, within: Duration, may_fail: bool) -> Finished {
+    let out = proc::run(cmd, within);
+    assert!(
+        !out.timed_out,
+        "{cmd:?} did not finish within {within:?}: {}",
+        out.describe()
+    );
+    if !may_fail && !out.ok() {
+        panic!("{cmd:?} failed: {}", out.describe());
     }
     out
 }
 
 fn ok(cmd: &mut Command) -> String {
-    text(&run(cmd, Duration::from_secs(120), false).stdout)
+    run(cmd, Duration::from_secs(120), false).stdout
 }
 
 /// PREFIX / DESTDIR / LIBDIR for one installation.
@@ -188,7 +56,7 @@ impl Layout {
     fn env(&self, cmd: &mut Command) {
         cmd.env("PREFIX", &self.prefix)
             .env("NO_BUILD", "1")
-            .env("BUILD_DIR", lib_dir())
+            .env("BUILD_DIR", lib_dir_with_archive())
             .env_remove("DESTDIR")
             .env_remove("LIBDIR")
             .env_remove("INCLUDEDIR");
@@ -205,7 +73,7 @@ impl Layout {
         self.env(&mut cmd);
         ok(&mut cmd)
     }
-    fn uninstall(&self) -> Output {
+    fn uninstall(&self) -> Finished {
         let mut cmd = Command::new("bash");
         cmd.arg(repo().join("uninstall.sh"));
         self.env(&mut cmd);
@@ -288,7 +156,7 @@ fn check_installed_files(l: &Layout, root: &Path) {
     assert_eq!(mode(&so), 0o755);
     assert_eq!(
         fs::read(&so).unwrap(),
-        fs::read(lib_dir().join("libwebsockets.so")).unwrap(),
+        fs::read(lib_dir_with_archive().join("libwebsockets.so")).unwrap(),
         "{SONAME} is the built library"
     );
     let dev = lib.join("libwebsockets.so");
@@ -297,7 +165,7 @@ fn check_installed_files(l: &Layout, root: &Path) {
     assert_eq!(mode(&lib.join("libwebsockets.a")), 0o644);
     assert_eq!(
         fs::metadata(lib.join("libwebsockets.a")).unwrap().len(),
-        fs::metadata(lib_dir().join("libwebsockets.a"))
+        fs::metadata(lib_dir_with_archive().join("libwebsockets.a"))
             .unwrap()
             .len()
     );
@@ -330,8 +198,7 @@ fn check_installed_files(l: &Layout, root: &Path) {
 
 /// Compiles tests/install/app.c with `flags` into `exe`.
 fn cc(exe: &Path, flags: &[String]) {
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    ok(Command::new(cc)
+    ok(Command::new(compiler(Lang::C))
         .args(["-Wall", "-Werror", "-o"])
         .arg(exe)
         .arg(repo().join("tests/install/app.c"))
@@ -342,7 +209,7 @@ fn cc(exe: &Path, flags: &[String]) {
 /// `ld_path`: LD_LIBRARY_PATH, or none at all. Returns the library version it printed.
 fn run_app(exe: &Path, ld_path: Option<&Path>) -> String {
     let mut cmd = Command::new(exe);
-    cmd.arg(free_port().to_string());
+    cmd.arg(free_port_below_ephemeral().to_string());
     match ld_path {
         Some(p) => cmd.env("LD_LIBRARY_PATH", p),
         None => cmd.env_remove("LD_LIBRARY_PATH"),
@@ -362,7 +229,7 @@ fn ldd(exe: &Path, ld_path: Option<&Path>) -> String {
         Some(p) => cmd.env("LD_LIBRARY_PATH", p),
         None => cmd.env_remove("LD_LIBRARY_PATH"),
     };
-    text(&run(&mut cmd, Duration::from_secs(30), true).stdout)
+    run(&mut cmd, Duration::from_secs(30), true).stdout
 }
 
 /// The consumers: pkg-config dynamic and static, and CMake.
@@ -491,14 +358,14 @@ fn prefix_install_builds_with_pkg_config_and_cmake_then_uninstalls() {
     check_installed_files(&l, &prefix);
 
     let out = l.uninstall();
-    assert!(out.status.success(), "uninstall: {}", text(&out.stderr));
+    assert!(out.ok(), "uninstall: {}", out.stderr);
     assert!(
         files_under(&prefix).is_empty(),
         "files left after uninstall: {:?}",
         files_under(&prefix)
     );
     // and again: nothing to remove is not an error
-    assert!(l.uninstall().status.success());
+    assert!(l.uninstall().ok());
 }
 
 /// DESTDIR staging with a Debian-style LIBDIR: the files go under DESTDIR, the .pc
@@ -529,7 +396,7 @@ fn destdir_staged_install_with_multiarch_libdir() {
     build_consumers(&l, &work);
 
     let out = l.uninstall();
-    assert!(out.status.success(), "uninstall: {}", text(&out.stderr));
+    assert!(out.ok(), "uninstall: {}", out.stderr);
     assert!(files_under(&stage).is_empty(), "{:?}", files_under(&stage));
 }
 
@@ -551,7 +418,7 @@ fn uninstall_leaves_other_files_alone() {
     fs::write(lib.join("pkgconfig/other.pc"), b"Name: other\n").unwrap();
     fs::write(prefix.join("include/other.h"), b"/* not ours */\n").unwrap();
     let out = l.uninstall();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.ok(), "{}", out.stderr);
     let left: BTreeSet<PathBuf> = [
         lib.join("libother.so.1"),
         lib.join("pkgconfig/other.pc"),
@@ -569,8 +436,8 @@ fn uninstall_leaves_other_files_alone() {
     )
     .unwrap();
     let out = l.uninstall();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let err = text(&out.stderr);
+    assert_eq!(out.code(), Some(1), "{}", out.stderr);
+    let err = out.stderr;
     assert!(
         err.contains("libwebsockets.so alone") && err.contains("libwebsockets.pc alone"),
         "{err}"
@@ -589,15 +456,11 @@ fn install_refuses_relative_prefix() {
             .current_dir(tmp.path())
             .env("PREFIX", "relative/prefix")
             .env("NO_BUILD", "1")
-            .env("BUILD_DIR", lib_dir()),
+            .env("BUILD_DIR", lib_dir_with_archive()),
         Duration::from_secs(30),
         true,
     );
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("absolute"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(!out.ok());
+    assert!(out.stderr.contains("absolute"), "{}", out.stderr);
     assert!(files_under(tmp.path()).is_empty());
 }

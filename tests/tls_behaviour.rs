@@ -21,291 +21,22 @@
 //! certificates go to `target/ctests/tls/`. Every process is killed by its PID when its
 //! test ends, and every wait is bounded.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, TcpStream};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{channel, Receiver};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
 
-// ----------------------------------------------------------------- locations
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                root().join(dir)
-            }
-        }
-        _ => root().join("target"),
-    }
-}
-
-fn release_dir() -> PathBuf {
-    let dir = target_dir().join("release");
-    dir.canonicalize().unwrap_or(dir)
-}
+use common::cc::CBuild;
+use common::net::free_port;
+use common::paths::{ctests_dir, release_dir, repo};
+use common::pattern;
+use common::proc::{run, start_server, Background, Finished};
+use common::tools::{assert_autobahn_passed, autobahn_runner, python_websockets};
 
 fn out_dir() -> PathBuf {
-    target_dir().join("ctests").join("tls")
-}
-
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
-}
-
-// ----------------------------------------------------------------- processes
-
-struct Finished {
-    status: Option<ExitStatus>,
-    stdout: String,
-    stderr: String,
-    timed_out: bool,
-    elapsed: Duration,
-}
-
-impl Finished {
-    fn ok(&self) -> bool {
-        !self.timed_out && self.status.is_some_and(|s| s.success())
-    }
-
-    fn code(&self) -> Option<i32> {
-        self.status.and_then(|s| s.code())
-    }
-
-    fn describe(&self) -> String {
-        let how = if self.timed_out {
-            "timed out (killed)".to_string()
-        } else {
-            match self.status {
-                Some(s) => format!("{s}"),
-                None => "could not be waited for".to_string(),
-            }
-        };
-        format!(
-            "{how} after {:.1}s\n--- stdout ---\n{}--- stderr ---\n{}",
-            self.elapsed.as_secs_f64(),
-            self.stdout,
-            self.stderr
-        )
-    }
-}
-
-fn prepare(cmd: &mut Command) {
-    // cargo's LD_LIBRARY_PATH could make the loader pick another copy of the library
-    // than the one the rpath names.
-    cmd.env_remove("LD_LIBRARY_PATH")
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-}
-
-fn reader<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = r.read_to_end(&mut s);
-        String::from_utf8_lossy(&s).into_owned()
-    })
-}
-
-/// Runs `cmd` to its end, killing it (by its PID, as leader of its own process group, so
-/// what it started goes too) after `limit`.
-fn run(cmd: &mut Command, limit: Duration) -> Finished {
-    use std::os::unix::process::CommandExt;
-    prepare(cmd);
-    cmd.process_group(0);
-    let start = Instant::now();
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            return Finished {
-                status: None,
-                stdout: String::new(),
-                stderr: format!("cannot start {cmd:?}: {e}\n"),
-                timed_out: false,
-                elapsed: Duration::ZERO,
-            }
-        }
-    };
-    let out = reader(child.stdout.take().unwrap());
-    let err = reader(child.stderr.take().unwrap());
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if start.elapsed() >= limit => {
-                timed_out = true;
-                if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-                    // SAFETY: kill(2) on the process group led by our own child, which
-                    // has not been waited for yet.
-                    unsafe { libc::kill(-pid, libc::SIGKILL) };
-                }
-                let _ = child.kill();
-                break child.wait().ok();
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(_) => break None,
-        }
-    };
-    let elapsed = start.elapsed();
-    Finished {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-        timed_out,
-        elapsed,
-    }
-}
-
-/// A background process (a server), killed by its PID when dropped. Its stdout lines
-/// arrive on `lines` and are kept in `out`; stderr is kept in `err`.
-struct Background {
-    name: String,
-    child: Child,
-    lines: Receiver<String>,
-    out: Arc<Mutex<String>>,
-    err: Arc<Mutex<String>>,
-}
-
-impl Background {
-    fn start(name: &str, cmd: &mut Command) -> Background {
-        prepare(cmd);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
-        let (tx, rx) = channel();
-        let out = Arc::new(Mutex::new(String::new()));
-        let err = Arc::new(Mutex::new(String::new()));
-        let stdout = child.stdout.take().unwrap();
-        let keep = out.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                keep.lock().unwrap().push_str(&format!("{line}\n"));
-                // nobody may listen any more: keep collecting regardless
-                let _ = tx.send(line);
-            }
-        });
-        let mut stderr = child.stderr.take().unwrap();
-        let keep = err.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                keep.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Background {
-            name: name.to_string(),
-            child,
-            lines: rx,
-            out,
-            err,
-        }
-    }
-
-    /// The next stdout line starting with `prefix`, within `limit`.
-    fn line_starting(&mut self, prefix: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return line,
-                Ok(_) => continue,
-                Err(_) => panic!(
-                    "{}: no line starting with '{prefix}' within {limit:?}\n{}",
-                    self.name,
-                    self.output()
-                ),
-            }
-        }
-    }
-
-    /// The port in the first stdout line "`word` PORT", within 20 s.
-    fn port(&mut self, word: &str) -> u16 {
-        let prefix = format!("{word} ");
-        let line = self.line_starting(&prefix, Duration::from_secs(20));
-        line[prefix.len()..]
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{}: bad port line '{line}'", self.name))
-    }
-
-    fn stderr(&self) -> String {
-        self.err.lock().unwrap().clone()
-    }
-
-    fn output(&self) -> String {
-        format!(
-            "--- {} stdout ---\n{}--- {} stderr ---\n{}",
-            self.name,
-            self.out.lock().unwrap(),
-            self.name,
-            self.err.lock().unwrap()
-        )
-    }
-
-    fn assert_running(&mut self) {
-        if let Ok(Some(s)) = self.child.try_wait() {
-            panic!("{} exited early ({s})\n{}", self.name, self.output());
-        }
-    }
-
-    /// Waits (bounded) until stderr contains `text`.
-    fn wait_stderr(&self, text: &str, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if self.stderr().contains(text) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.stderr().contains(text)
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_listening(port: u16, server: &mut Background) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        server.assert_running();
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!(
-        "{} did not listen on {port} within 10 s\n{}",
-        server.name,
-        server.output()
-    );
+    ctests_dir("tls")
 }
 
 // ----------------------------------------------------------------- building
@@ -318,26 +49,7 @@ struct Programs {
 }
 
 fn compile(source: &str, name: &str) -> Result<PathBuf, String> {
-    let lib = release_dir();
-    let bin = out_dir().join(name);
-    let f = run(
-        Command::new("cc")
-            .args(["-O2", "-g", "-Wall", "-Wextra", "-Werror", "-I"])
-            .arg(root().join("include"))
-            .arg("-o")
-            .arg(&bin)
-            .arg(root().join(source))
-            .arg("-L")
-            .arg(&lib)
-            .arg(format!("-Wl,-rpath,{}", lib.display()))
-            .arg("-lwebsockets"),
-        Duration::from_secs(180),
-    );
-    if f.ok() {
-        Ok(bin)
-    } else {
-        Err(format!("building {source} failed: {}", f.describe()))
-    }
+    CBuild::new(source, out_dir().join(name), &release_dir()).build()
 }
 
 fn programs() -> &'static Programs {
@@ -350,7 +62,6 @@ fn programs() -> &'static Programs {
                 so.display()
             ));
         }
-        std::fs::create_dir_all(out_dir()).map_err(|e| e.to_string())?;
         Ok(Programs {
             test_server: compile("examples/test-server.c", "test-server")?,
             test_echo: compile("examples/test-echo.c", "test-echo")?,
@@ -370,10 +81,9 @@ fn certs() -> &'static Path {
     let made = MADE.get_or_init(|| {
         let dir = out_dir().join("certs");
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(out_dir()).map_err(|e| e.to_string())?;
         let f = run(
             Command::new("bash")
-                .arg(root().join("examples/gen-test-certs.sh"))
+                .arg(repo().join("examples/gen-test-certs.sh"))
                 .arg("--ecdsa")
                 .arg(&dir),
             Duration::from_secs(90),
@@ -401,20 +111,20 @@ fn cert(name: &str) -> String {
 
 /// test-server with `--ssl` and `extra` arguments, on a free port.
 fn tls_test_server(extra: &[&str]) -> (Background, u16) {
-    let port = free_port();
-    let mut cmd = Command::new(&programs().test_server);
-    cmd.args(["--port", &port.to_string(), "--ssl"]).args(extra);
-    let mut server = Background::start("test-server", &mut cmd);
-    wait_listening(port, &mut server);
+    let server = start_server("test-server", 1, Duration::from_secs(10), |port| {
+        let mut cmd = Command::new(&programs().test_server);
+        cmd.args(["--port", &port.to_string(), "--ssl"]).args(extra);
+        cmd
+    });
+    let port = server.port;
     (server, port)
 }
 
 /// test-echo with `--ssl` and the RSA certificate.
 fn tls_test_echo() -> (Background, u16) {
-    let port = free_port();
-    let mut server = Background::start(
-        "test-echo",
-        Command::new(&programs().test_echo).args([
+    let server = start_server("test-echo", 1, Duration::from_secs(10), |port| {
+        let mut cmd = Command::new(&programs().test_echo);
+        cmd.args([
             "--port",
             &port.to_string(),
             "--ssl",
@@ -422,9 +132,10 @@ fn tls_test_echo() -> (Background, u16) {
             &cert("server.pem"),
             "--key",
             &cert("server-key.pem"),
-        ]),
-    );
-    wait_listening(port, &mut server);
+        ]);
+        cmd
+    });
+    let port = server.port;
     (server, port)
 }
 
@@ -443,25 +154,27 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 /// tests/tls/wss_server.py with the certificate `name`.pem.
 fn python_wss_server(name: &str) -> (Background, u16) {
+    python_websockets();
     let mut server = Background::start(
         "wss_server.py",
         Command::new("python3")
             .arg("-u")
-            .arg(root().join("tests/tls/wss_server.py"))
+            .arg(repo().join("tests/tls/wss_server.py"))
             .arg("--cert")
             .arg(cert(&format!("{name}.pem")))
             .arg("--key")
             .arg(cert(&format!("{name}-key.pem"))),
     );
-    let port = server.port("wss");
+    let port = server.read_port("wss");
     (server, port)
 }
 
 /// Runs tests/tls/tls_check.py (`args` then the check names) and asserts all passed.
 fn tls_check(port: u16, args: &[&str], server: &Background, limit: Duration) -> Finished {
+    python_websockets();
     let f = run(
         Command::new("python3")
-            .arg(root().join("tests/tls/tls_check.py"))
+            .arg(repo().join("tests/tls/tls_check.py"))
             .args(["--port", &port.to_string(), "--ca", &cert("ca.pem")])
             .args(args),
         limit,
@@ -487,7 +200,7 @@ fn curl(args: &[&str], limit_s: u64) -> Finished {
 
 /// curl https://localhost:PORT/ with the test CA: the body must equal examples/test.html.
 fn assert_page(port: u16, host: &str, server: &Background) {
-    let want = std::fs::read(root().join("examples/test.html")).unwrap();
+    let want = std::fs::read(repo().join("examples/test.html")).unwrap();
     let dest = out_dir().join(format!("page-{port}-{host}.html"));
     let url = format!("https://{host}:{port}/");
     let f = curl(
@@ -510,20 +223,6 @@ fn assert_page(port: u16, host: &str, server: &Background) {
     );
 }
 
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 // ----------------------------------------------------------------- https
 
 #[test]
@@ -537,7 +236,7 @@ fn https_page_and_parallel_downloads() {
     args.extend(["--resource-path".into(), res.display().to_string()]);
     let (mut server, port) = tls_test_server(&strs(&args));
     assert!(
-        server.wait_stderr("(TLS only)", Duration::from_secs(5)),
+        server.wait_for_stderr(|s| s.contains("(TLS only)"), Duration::from_secs(5)),
         "{}",
         server.output()
     );
@@ -587,7 +286,7 @@ fn https_page_and_parallel_downloads() {
         );
         let _ = std::fs::remove_file(&dest);
     }
-    server.assert_running();
+    server.assert_alive("");
 }
 
 #[test]
@@ -698,14 +397,9 @@ fn wss_fragments_close_codes_invalid_utf8() {
 
 #[test]
 fn autobahn_wss_groups_1_to_10() {
-    let runner = root().join("../shared/tools/autobahn/run-server-tests");
-    if !runner.exists() || !Path::new("/opt/autobahn/venv/bin/wstest").exists() {
-        if in_ci() {
-            panic!("Autobahn is not installed (.ci/run runs ../shared/tools/autobahn/setup)");
-        }
-        eprintln!("NOTICE: Autobahn not installed; skipping the wss conformance run");
+    let Some(runner) = autobahn_runner("run-server-tests", "the wss conformance run") else {
         return;
-    }
+    };
     let (server, port) = tls_test_echo();
     let report = out_dir().join("autobahn-wss");
     let _ = std::fs::remove_dir_all(&report);
@@ -722,23 +416,10 @@ fn autobahn_wss_groups_1_to_10() {
         Duration::from_secs(300),
     );
     println!("{}", f.stdout);
-    let summary = f
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("autobahn-server:"))
-        .unwrap_or("no summary line")
-        .to_string();
-    assert!(
-        f.ok(),
-        "Autobahn over wss: {summary}\n{}\n{}",
-        f.describe(),
-        server.output()
-    );
-    assert!(summary.contains(" 0 failed"), "{summary}");
-    assert!(
-        f.stdout
-            .contains("close-behavior failures (FAILED/UNCLEAN): 0"),
-        "unclean closes over wss"
+    assert_autobahn_passed(
+        &f,
+        "autobahn-server:",
+        &format!("over wss\n{}", server.output()),
     );
 }
 
@@ -791,7 +472,7 @@ fn client_verification_and_allow_self_signed() {
     }
     // SNI: the host argument, none for an address
     assert!(
-        py.wait_stderr("sni localhost", Duration::from_secs(5))
+        py.wait_for_stderr(|s| s.contains("sni localhost"), Duration::from_secs(5))
             && py.stderr().contains("sni wrong.example")
             && py.stderr().contains("sni none"),
         "SNI names not as expected\n{}",
@@ -803,7 +484,7 @@ fn client_verification_and_allow_self_signed() {
         "a client close was not clean\n{}",
         py.output()
     );
-    py.assert_running();
+    py.assert_alive("");
 
     // a self-signed server certificate
     let (py2, port2) = python_wss_server("selfsigned");
@@ -841,9 +522,9 @@ fn client_through_connect_proxy() {
         "connect_proxy.py",
         Command::new("python3")
             .arg("-u")
-            .arg(root().join("tests/client/connect_proxy.py")),
+            .arg(repo().join("tests/client/connect_proxy.py")),
     );
-    let px_port = px.port("proxy");
+    let px_port = px.read_port("proxy");
     // http_proxy is read by libwebsocket_create_context; TLS starts after the CONNECT
     let f = run(
         Command::new(&programs().client_tls)
@@ -914,7 +595,7 @@ fn ssl_option_errors() {
         assert!(f.stderr.contains(message), "{args:?}: {}", f.describe());
     }
     // the default certificate is not in the repository: a clear message, exit 1
-    if !root().join("examples/test-cert.pem").exists() {
+    if !repo().join("examples/test-cert.pem").exists() {
         for bin in [&p.test_server, &p.test_echo] {
             let f = run(
                 Command::new(bin).args(["--ssl", "--port", &free_port().to_string()]),
@@ -1033,23 +714,25 @@ fn required_client_certificates() {
         der_len(&cert("client.pem"))
     );
     assert!(
-        server.wait_stderr(&line, Duration::from_secs(5)),
+        server.wait_for_stderr(|s| s.contains(&line), Duration::from_secs(5)),
         "no '{line}' on the server's stderr\n{}",
         server.output()
     );
-    server.assert_running();
+    server.assert_alive("");
 
     // the application vetoes every certificate
     args.push("--veto-client-cert".into());
     let (mut veto, vport) = tls_test_server(&strs(&args));
     client_cert_check(vport, Some("client"), "refused", &veto);
     assert!(
-        veto.wait_stderr("client certificate verification: ", Duration::from_secs(5))
-            && veto.stderr().contains(", vetoed"),
+        veto.wait_for_stderr(
+            |s| s.contains("client certificate verification: "),
+            Duration::from_secs(5)
+        ) && veto.stderr().contains(", vetoed"),
         "the veto was not consulted\n{}",
         veto.output()
     );
-    veto.assert_running();
+    veto.assert_alive("");
 }
 
 // ----------------------------------------------------------------- ciphers
@@ -1093,7 +776,7 @@ fn misbehaving_tls_clients() {
         &server,
         Duration::from_secs(120),
     );
-    server.assert_running();
+    server.assert_alive("");
     assert!(
         f.stdout.contains("PASS idle"),
         "idle connections\n{}",
