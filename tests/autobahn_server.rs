@@ -22,7 +22,8 @@ fn autobahn_server_groups_1_to_10() {
         "target/release/libwebsockets.so missing: run `cargo build --release` first"
     );
     let out = ctests_dir("");
-    let bin = CBuild::new("examples/test-echo.c", out.join("test-echo-autobahn"), &lib)
+    let bin = CBuild::new("examples/test-echo.c", &out, &lib)
+        .named("test-echo-autobahn")
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     let server = start_server("test-echo", 1, Duration::from_secs(10), |port| {

@@ -33,7 +33,7 @@ fn demo_page_in_headless_chromium() {
     let out = target_dir().join("browser");
     fs::create_dir_all(&out).unwrap();
     let lib = lib_dir();
-    let server = CBuild::new("examples/test-server.c", out.join("test-server"), &lib)
+    let server = CBuild::new("examples/test-server.c", &out, &lib)
         .test_html()
         .build()
         .unwrap_or_else(|e| panic!("compiling test-server: {e}"));

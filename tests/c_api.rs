@@ -137,8 +137,7 @@ impl Variant {
 
 /// Compiles one program; returns the binary or the compiler's complaint.
 fn compile(src: &Path, variant: Variant, out_dir: &Path) -> Result<PathBuf, String> {
-    let stem = src.file_stem().unwrap().to_string_lossy().into_owned();
-    let mut build = CBuild::new(src, out_dir.join(stem), &release_dir())
+    let mut build = CBuild::new(src, out_dir, &release_dir())
         .lang(variant.lang)
         .link(variant.link);
     if variant.debug {

@@ -23,11 +23,12 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::cc::CBuild;
+use common::cc::{build_all, built_once};
 use common::net::free_port;
-use common::paths::{ctests_dir, release_dir, repo};
+use common::paths::{ctests_dir, release_dir};
 use common::proc::{run, start_server, Background, Finished};
-use common::tools::{assert_autobahn_passed, autobahn_runner, optional_tool, python_websockets};
+use common::py::{connect_proxy, start_python};
+use common::tools::{assert_autobahn_passed, autobahn_runner, optional_tool};
 
 fn out_dir() -> PathBuf {
     ctests_dir("client")
@@ -44,45 +45,37 @@ struct Programs {
     lwsload: PathBuf,
 }
 
-fn compile(source: &str, name: &str) -> Result<PathBuf, String> {
-    CBuild::new(source, out_dir().join(name), &release_dir()).build()
-}
-
 fn programs() -> &'static Programs {
     static BUILT: OnceLock<Result<Programs, String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let so = release_dir().join("libwebsockets.so");
-        if !so.is_file() {
-            return Err(format!(
-                "{} is missing: run `cargo build --release` first",
-                so.display()
-            ));
-        }
+    built_once(&BUILT, || {
+        let [test_server, test_client, autobahn_client, client_echo, test_echo, lwsload] =
+            build_all(
+                [
+                    "examples/test-server.c",
+                    "examples/test-client.c",
+                    "examples/autobahn-client.c",
+                    "tests/client/client_echo.c",
+                    "examples/test-echo.c",
+                    "benches/lwsload.c",
+                ],
+                &out_dir(),
+                &release_dir(),
+            )?;
         Ok(Programs {
-            test_server: compile("examples/test-server.c", "test-server")?,
-            test_client: compile("examples/test-client.c", "test-client")?,
-            autobahn_client: compile("examples/autobahn-client.c", "autobahn-client")?,
-            client_echo: compile("tests/client/client_echo.c", "client_echo")?,
-            test_echo: compile("examples/test-echo.c", "test-echo")?,
-            lwsload: compile("benches/lwsload.c", "lwsload")?,
+            test_server,
+            test_client,
+            autobahn_client,
+            client_echo,
+            test_echo,
+            lwsload,
         })
-    });
-    match built {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    }
+    })
 }
 
 // ----------------------------------------------------------------- peers
 
 fn python_server() -> (Background, u16, u16) {
-    python_websockets();
-    let mut server = Background::start(
-        "ws_server.py",
-        Command::new("python3")
-            .arg("-u")
-            .arg(repo().join("tests/client/ws_server.py")),
-    );
+    let mut server = start_python("tests/client/ws_server.py", &[]);
     let ws = server.read_port("ws");
     let raw = server.read_port("raw");
     (server, ws, raw)
@@ -360,21 +353,10 @@ fn connection_errors_delivered_once() {
 
 // ----------------------------------------------------------------- proxy
 
-fn proxy() -> (Background, u16) {
-    let mut p = Background::start(
-        "connect_proxy.py",
-        Command::new("python3")
-            .arg("-u")
-            .arg(repo().join("tests/client/connect_proxy.py")),
-    );
-    let port = p.read_port("proxy");
-    (p, port)
-}
-
 #[test]
 fn echo_through_connect_proxy_set_proxy() {
     let (server, ws, raw) = python_server();
-    let (mut px, px_port) = proxy();
+    let (mut px, px_port) = connect_proxy();
     let mut args = vec!["--proxy".to_string(), format!("127.0.0.1:{px_port}")];
     args.extend(echo_args(ws, raw, &["short", "fragments"]));
     client_echo(&args, Duration::from_secs(60), &server);
@@ -390,7 +372,7 @@ fn echo_through_connect_proxy_set_proxy() {
 #[test]
 fn echo_through_connect_proxy_http_proxy_env() {
     let (server, ws, raw) = python_server();
-    let (mut px, px_port) = proxy();
+    let (mut px, px_port) = connect_proxy();
     let f = run(
         Command::new(&programs().client_echo)
             .env("http_proxy", format!("127.0.0.1:{px_port}"))

@@ -24,8 +24,7 @@ use common::ws::Peer;
 fn test_echo() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let bin = ctests_dir("ecosystem").join("test-echo");
-        CBuild::new("examples/test-echo.c", bin, &lib_dir())
+        CBuild::new("examples/test-echo.c", &ctests_dir("ecosystem"), &lib_dir())
             .build()
             .unwrap_or_else(|e| panic!("compiling test-echo: {e}"))
     })

@@ -25,19 +25,16 @@ use flate2::{Compress, Compression, FlushCompress};
 use websockets::engine::extensions::deflate_frame::DeflateFrameSession;
 use websockets::engine::extensions::pmd::{PmdError, PmdParams, PmdSession, Role};
 
-use common::cc::CBuild;
-use common::paths::{ctests_dir, lib_dir, repo, TempDir};
+use common::cc::{build_all, built_once};
+use common::paths::{ctests_dir, lib_dir, TempDir};
 use common::proc::{run_merged, start_server, Background, Finished};
-use common::tools::{assert_autobahn_passed, autobahn_runner, python_websockets};
+use common::py::{python, start_python};
+use common::tools::{assert_autobahn_passed, autobahn_runner};
 
 // ------------------------------------------------------------------ locations
 
 fn out_dir() -> PathBuf {
     ctests_dir("ext")
-}
-
-fn script(name: &str) -> PathBuf {
-    repo().join("tests").join("ext").join(name)
 }
 
 struct Programs {
@@ -48,19 +45,16 @@ struct Programs {
 /// Compiles examples/test-echo.c and tests/ext/client_pmd.c once per test run.
 fn programs() -> &'static Programs {
     static P: OnceLock<Result<Programs, String>> = OnceLock::new();
-    let r = P.get_or_init(|| {
+    built_once(&P, || {
         let lib = lib_dir();
         eprintln!("extensions_behaviour: linking against {}", lib.display());
-        let compile = |src: &str, name: &str| CBuild::new(src, out_dir().join(name), &lib).build();
-        Ok(Programs {
-            echo: compile("examples/test-echo.c", "test-echo")?,
-            client: compile("tests/ext/client_pmd.c", "client_pmd")?,
-        })
-    });
-    match r {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    }
+        let [echo, client] = build_all(
+            ["examples/test-echo.c", "tests/ext/client_pmd.c"],
+            &out_dir(),
+            &lib,
+        )?;
+        Ok(Programs { echo, client })
+    })
 }
 
 // ------------------------------------------------------------------ processes
@@ -100,13 +94,8 @@ fn run_bounded(cmd: &mut Command, within: Duration) -> Finished {
 /// Runs tests/ext/<name> against `echo` and asserts that all its checks passed
 /// (exit 0 and a closing "<script>: N passed, 0 failed").
 fn run_script(echo: &mut Background, name: &str, args: &[&str], within: Duration) -> String {
-    python_websockets();
-    let mut cmd = Command::new("python3");
-    cmd.arg("-u")
-        .arg(script(name))
-        .arg("--port")
-        .arg(echo.port.to_string())
-        .args(args);
+    let mut cmd = python(&format!("tests/ext/{name}"));
+    cmd.arg("--port").arg(echo.port.to_string()).args(args);
     let f = run_bounded(&mut cmd, within);
     eprintln!("--- {name} {args:?} ---\n{}", f.stdout);
     let stem = name.trim_end_matches(".py");
@@ -124,21 +113,6 @@ fn run_script(echo: &mut Background, name: &str, args: &[&str], within: Duration
     );
     echo.assert_alive(&format!("after {name}"));
     f.stdout
-}
-
-/// A Python helper of tests/ext started with `args`, its stdout lines read as they come.
-fn python_helper(name: &str, args: &[&str], with_stdin: bool) -> Background {
-    python_websockets();
-    let mut cmd = Command::new("python3");
-    cmd.arg("-u")
-        .arg(script(name))
-        .args(args)
-        .env("PYTHONDONTWRITEBYTECODE", "1");
-    if with_stdin {
-        Background::start_with_stdin(name, &mut cmd)
-    } else {
-        Background::start(name, &mut cmd)
-    }
 }
 
 // ------------------------------------------------------------------ 1. server side
@@ -406,7 +380,7 @@ struct PyServer {
 
 impl PyServer {
     fn start() -> PyServer {
-        let mut proc = python_helper("pmd_server.py", &["--lifetime", "240"], false);
+        let mut proc = start_python("tests/ext/pmd_server.py", &["--lifetime", "240"]);
         let line = proc.line_starting("ports ", Duration::from_secs(20));
         let ports = line
             .trim_start_matches("ports ")
@@ -583,7 +557,7 @@ struct ReplyServer {
 
 impl ReplyServer {
     fn start() -> ReplyServer {
-        let mut proc = python_helper("reply_server.py", &["--lifetime", "240"], false);
+        let mut proc = start_python("tests/ext/reply_server.py", &["--lifetime", "240"]);
         let line = proc.line_starting("port ", Duration::from_secs(20));
         let port = line[5..].trim().parse().expect("port number");
         ReplyServer { proc, port }
@@ -749,11 +723,10 @@ fn client_reserved_bits_match_v1_23() {
 /// Opens `count` idle connections with `offer` to a fresh test-echo (one message
 /// echoed on each) and returns the server's RSS growth per connection in bytes.
 fn idle_growth_per_conn(count: usize, offer: &str) -> f64 {
-    python_websockets();
     let mut echo = start_echo(&["--debug", "0"]);
     // settle: one connection first, so lazily made buffers are counted in the base
     let _ = run_bounded(
-        Command::new("python3").arg(script("idle_conns.py")).args([
+        python("tests/ext/idle_conns.py").args([
             "--port",
             &echo.port.to_string(),
             "--count",
@@ -767,14 +740,18 @@ fn idle_growth_per_conn(count: usize, offer: &str) -> f64 {
     );
     sleep(Duration::from_millis(300));
     let (before, _) = memory(&echo);
-    let port = echo.port.to_string();
-    let count_arg = count.to_string();
-    let mut holder = python_helper(
+    let mut holder = Background::start_with_stdin(
         "idle_conns.py",
-        &[
-            "--port", &port, "--count", &count_arg, "--offer", offer, "--hold", "60",
-        ],
-        true,
+        python("tests/ext/idle_conns.py").args([
+            "--port",
+            &echo.port.to_string(),
+            "--count",
+            &count.to_string(),
+            "--offer",
+            offer,
+            "--hold",
+            "60",
+        ]),
     );
     let Some(ready) = holder.try_line_starting("ready ", Duration::from_secs(60)) else {
         panic!(

@@ -21,11 +21,11 @@ use std::sync::{Arc, OnceLock};
 use std::thread::{self, sleep};
 use std::time::{Duration, Instant};
 
-use common::cc::{compiler, CBuild, Lang};
+use common::cc::{build_all, built_once, compiler, CBuild, Lang};
 use common::net::{addr, free_port, wait_until};
 use common::paths::{ctests_dir, lib_dir};
 use common::pattern;
-use common::proc::{run_merged, start_server, wrapped, Background};
+use common::proc::{run_merged, start_program, wrapped, Background};
 use common::tools::have;
 use common::ws::{close_frame, echo_ok, frame, frame_raw, reset, upgrade_request, Peer};
 
@@ -33,17 +33,6 @@ use common::ws::{close_frame, echo_ok, frame, frame_raw, reset, upgrade_request,
 
 fn out_dir() -> PathBuf {
     ctests_dir("fault")
-}
-
-/// Compiles one C file against our header and library.
-fn cc(src: &str, name: &str, extra: &[&str]) -> Result<PathBuf, String> {
-    extra
-        .iter()
-        .fold(
-            CBuild::new(src, out_dir().join(name), &lib_dir()),
-            |b, f| b.flag(*f),
-        )
-        .build()
 }
 
 struct Progs {
@@ -54,41 +43,30 @@ struct Progs {
 
 fn progs() -> &'static Progs {
     static P: OnceLock<Result<Progs, String>> = OnceLock::new();
-    let r = P.get_or_init(|| {
+    built_once(&P, || {
+        let [echo, flood, destroy] = build_all(
+            [
+                "examples/test-echo.c",
+                "tests/fault/flood_server.c",
+                "tests/fault/destroy_states.c",
+            ],
+            &out_dir(),
+            &lib_dir(),
+        )?;
         Ok(Progs {
-            echo: cc("examples/test-echo.c", "test-echo", &[])?,
-            flood: cc("tests/fault/flood_server.c", "flood_server", &[])?,
-            destroy: cc("tests/fault/destroy_states.c", "destroy_states", &[])?,
+            echo,
+            flood,
+            destroy,
         })
-    });
-    match r {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    }
+    })
 }
 
 // ------------------------------------------------------------------ processes
 
-/// Starts `wrapper... bin args...` with `{port}` in args replaced by a free port, and
-/// waits until the port accepts connections.
-fn start_wrapped(
-    wrapper: &[&str],
-    bin: &Path,
-    args: &[&str],
-    ready_within: Duration,
-) -> Background {
-    let name = bin.file_name().unwrap().to_string_lossy().into_owned();
-    start_server(&name, 3, ready_within, |port| {
-        let mut cmd = wrapped(wrapper, bin);
-        cmd.args(args.iter().map(|a| a.replace("{port}", &port.to_string())));
-        cmd
-    })
-}
-
 fn echo_server(args: &[&str]) -> Background {
     let mut a = vec!["--port", "{port}"];
     a.extend_from_slice(args);
-    start_wrapped(&[], &progs().echo, &a, Duration::from_secs(15))
+    start_program(&[], &progs().echo, &a, Duration::from_secs(15))
 }
 
 /// The descriptor count once it stops changing (the readiness probe and other short
@@ -557,7 +535,7 @@ fn echo_at_descriptor_limit() -> Option<(Background, Vec<TcpStream>)> {
         eprintln!("NOTICE: prlimit is not installed; descriptor exhaustion test skipped");
         return None;
     }
-    let mut srv = start_wrapped(
+    let mut srv = start_program(
         &["prlimit", "--nofile=40:40"],
         &progs().echo,
         &["--port", "{port}", "--debug", "1"],
@@ -893,7 +871,7 @@ fn upgrade_with_extension(port: u16, ext: &str, want: &str) -> Peer {
 #[test]
 fn compression_bombs_and_corrupt_deflate() {
     use websockets::engine::extensions::{PmdParams, PmdSession, Role};
-    let mut srv = start_wrapped(
+    let mut srv = start_program(
         &["env", "LWS_MAX_MESSAGE=1048576"],
         &progs().echo,
         &["--port", "{port}", "--debug", "3"],
@@ -1020,7 +998,7 @@ fn rsv1_on_control_frames_fails_with_compression_negotiated() {
 #[test]
 fn deflate_frame_message_limit_spans_fragments() {
     use websockets::engine::extensions::DeflateFrameSession;
-    let mut srv = start_wrapped(
+    let mut srv = start_program(
         &["env", "LWS_MAX_MESSAGE=1048576"],
         &progs().echo,
         &["--port", "{port}", "--debug", "3"],
@@ -1089,7 +1067,7 @@ fn sigpipe_is_never_raised() {
     fs::create_dir_all(&dir).unwrap();
     let file = dir.join("big.bin");
     fs::write(&file, pattern(8 << 20, 5)).unwrap();
-    let mut srv = start_wrapped(
+    let mut srv = start_program(
         &[],
         &progs().flood,
         &["{port}", file.to_str().unwrap()],
@@ -1242,7 +1220,7 @@ fn test_echo_under_load_in_valgrind() {
     let vlog = dir.join("valgrind.log");
     let wrapper = valgrind_args(&vlog);
     let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
-    let mut srv = start_wrapped(
+    let mut srv = start_program(
         &wrapper,
         &progs().echo,
         &["--port", "{port}"],
@@ -1353,11 +1331,12 @@ fn c_tests_under_address_sanitizer() {
     }
     let mut failures = Vec::new();
     for name in ["util_test", "null_args_test"] {
-        let exe = match cc(
-            &format!("tests/c/{name}.c"),
-            &format!("{name}-asan"),
-            &["-fsanitize=address", "-fno-omit-frame-pointer"],
-        ) {
+        let exe = match CBuild::new(format!("tests/c/{name}.c"), &out_dir(), &lib_dir())
+            .named(&format!("{name}-asan"))
+            .flag("-fsanitize=address")
+            .flag("-fno-omit-frame-pointer")
+            .build()
+        {
             Ok(e) => e,
             Err(e) => {
                 failures.push(e);

@@ -119,13 +119,9 @@ fn python_echo_client_against_websockets_server() {
 fn python_echo_client_against_c_test_echo() {
     python_websockets();
     let lib = lib_dir();
-    let bin = CBuild::new(
-        "examples/test-echo.c",
-        ctests_dir("python").join("test-echo"),
-        &lib,
-    )
-    .build()
-    .unwrap_or_else(|e| panic!("compiling test-echo: {e}"));
+    let bin = CBuild::new("examples/test-echo.c", &ctests_dir("python"), &lib)
+        .build()
+        .unwrap_or_else(|e| panic!("compiling test-echo: {e}"));
     let mut server = start_server("test-echo", 3, Duration::from_secs(10), |port| {
         let mut cmd = Command::new(&bin);
         cmd.args(["--port", &port.to_string(), "--interface", "127.0.0.1"])

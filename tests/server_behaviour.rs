@@ -18,11 +18,12 @@ use std::sync::OnceLock;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::cc::CBuild;
+use common::cc::{built_once, CBuild};
 use common::paths::{ctests_dir, lib_dir, repo, TempDir};
 use common::pattern;
-use common::proc::{run, run_merged, start_server, wrapped, Background};
-use common::tools::{have, python_websockets};
+use common::proc::{run, run_merged, start_program_with, Background};
+use common::py::python;
+use common::tools::have;
 
 // ------------------------------------------------------------------ locations
 
@@ -39,25 +40,20 @@ impl Bins {
 /// Compiles the C programs once per test run.
 fn bins() -> &'static Bins {
     static BINS: OnceLock<Result<Bins, String>> = OnceLock::new();
-    let r = BINS.get_or_init(|| {
+    built_once(&BINS, || {
         let out = ctests_dir("server-behaviour");
         let lib = lib_dir();
         eprintln!("server_behaviour: linking against {}", lib.display());
-        let sources = [
-            ("test-server", "examples/test-server.c"),
-            ("test-echo", "examples/test-echo.c"),
-            ("server_flow", "tests/c/servers/server_flow.c"),
-            ("server_bigsend", "tests/c/servers/server_bigsend.c"),
-        ];
-        for (name, src) in sources {
-            CBuild::new(src, out.join(name), &lib).test_html().build()?;
+        for src in [
+            "examples/test-server.c",
+            "examples/test-echo.c",
+            "tests/c/servers/server_flow.c",
+            "tests/c/servers/server_bigsend.c",
+        ] {
+            CBuild::new(src, &out, &lib).test_html().build()?;
         }
         Ok(Bins { dir: out })
-    });
-    match r {
-        Ok(b) => b,
-        Err(e) => panic!("{e}"),
-    }
+    })
 }
 
 // ------------------------------------------------------------------ processes
@@ -76,15 +72,11 @@ fn serve_wrapped(
 ) -> Background {
     let name = bin.file_name().unwrap().to_string_lossy().into_owned();
     let dir = TempDir::new(&name);
-    let mut server = start_server(&name, 3, ready_within, |port| {
-        let mut cmd = wrapped(wrapper, bin);
+    let args = [&["--port", "{port}"], args].concat();
+    let mut server = start_program_with(wrapper, bin, &args, ready_within, |cmd| {
         // cargo test puts target/<profile> on LD_LIBRARY_PATH, which beats the rpath
         cmd.env("LD_LIBRARY_PATH", lib_dir())
-            .arg("--port")
-            .arg(port.to_string())
-            .args(args)
             .current_dir(dir.path());
-        cmd
     });
     server.keep_dir(dir);
     server
@@ -92,15 +84,8 @@ fn serve_wrapped(
 
 /// Runs tests/server/<script> against a server and asserts that every check passed.
 fn run_script(server: &mut Background, script: &str, args: &[&str], within: Duration) -> String {
-    python_websockets();
-    let path = repo().join("tests/server").join(script);
-    let mut cmd = Command::new("python3");
-    cmd.arg("-u")
-        .arg(&path)
-        .arg("--port")
-        .arg(server.port.to_string())
-        .args(args);
-    cmd.env("PYTHONDONTWRITEBYTECODE", "1");
+    let mut cmd = python(&format!("tests/server/{script}"));
+    cmd.arg("--port").arg(server.port.to_string()).args(args);
     let o = run_merged(&mut cmd, within);
     eprintln!(
         "--- {script} {args:?} against {} ---\n{}",
@@ -521,13 +506,10 @@ fn valgrind_session(bin: &str, script: &str, script_args: &[&str], hold: &[&str]
     run_script(&mut srv, script, script_args, Duration::from_secs(120));
 
     // sessions still open (and busy) when the server is told to stop
-    let mut cmd = Command::new("python3");
-    cmd.arg("-u")
-        .arg(repo().join("tests/server/hold_open.py"))
-        .arg("--port")
+    let mut cmd = python("tests/server/hold_open.py");
+    cmd.arg("--port")
         .arg(srv.port.to_string())
-        .args(["--seconds", "60"])
-        .env("PYTHONDONTWRITEBYTECODE", "1");
+        .args(["--seconds", "60"]);
     for p in hold {
         cmd.arg("--protocol").arg(p);
     }

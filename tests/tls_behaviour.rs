@@ -28,12 +28,13 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::cc::CBuild;
+use common::cc::{build_all, built_once, CBuild};
 use common::net::free_port;
 use common::paths::{ctests_dir, release_dir, repo};
 use common::pattern;
 use common::proc::{run, start_server, Background, Finished};
-use common::tools::{assert_autobahn_passed, autobahn_runner, python_websockets};
+use common::py::{connect_proxy, python, start_python};
+use common::tools::{assert_autobahn_passed, autobahn_runner};
 
 fn out_dir() -> PathBuf {
     ctests_dir("tls")
@@ -48,37 +49,32 @@ struct Programs {
     client_tls: PathBuf,
 }
 
-fn compile(source: &str, name: &str) -> Result<PathBuf, String> {
-    CBuild::new(source, out_dir().join(name), &release_dir()).build()
-}
-
 fn programs() -> &'static Programs {
     static BUILT: OnceLock<Result<Programs, String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let so = release_dir().join("libwebsockets.so");
-        if !so.is_file() {
-            return Err(format!(
-                "{} is missing: run `cargo build --release` first",
-                so.display()
-            ));
-        }
+    built_once(&BUILT, || {
+        let [test_server, test_echo, test_client, client_tls] = build_all(
+            [
+                "examples/test-server.c",
+                "examples/test-echo.c",
+                "examples/test-client.c",
+                "tests/tls/client_tls.c",
+            ],
+            &out_dir(),
+            &release_dir(),
+        )?;
         Ok(Programs {
-            test_server: compile("examples/test-server.c", "test-server")?,
-            test_echo: compile("examples/test-echo.c", "test-echo")?,
-            test_client: compile("examples/test-client.c", "test-client")?,
-            client_tls: compile("tests/tls/client_tls.c", "client_tls")?,
+            test_server,
+            test_echo,
+            test_client,
+            client_tls,
         })
-    });
-    match built {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    }
+    })
 }
 
 /// The certificates of this run (examples/gen-test-certs.sh --ecdsa), made once.
 fn certs() -> &'static Path {
     static MADE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let made = MADE.get_or_init(|| {
+    built_once::<PathBuf>(&MADE, || {
         let dir = out_dir().join("certs");
         let _ = std::fs::remove_dir_all(&dir);
         let f = run(
@@ -96,11 +92,7 @@ fn certs() -> &'static Path {
                 f.describe()
             ))
         }
-    });
-    match made {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    }
+    })
 }
 
 fn cert(name: &str) -> String {
@@ -154,16 +146,11 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 /// tests/tls/wss_server.py with the certificate `name`.pem.
 fn python_wss_server(name: &str) -> (Background, u16) {
-    python_websockets();
-    let mut server = Background::start(
-        "wss_server.py",
-        Command::new("python3")
-            .arg("-u")
-            .arg(repo().join("tests/tls/wss_server.py"))
-            .arg("--cert")
-            .arg(cert(&format!("{name}.pem")))
-            .arg("--key")
-            .arg(cert(&format!("{name}-key.pem"))),
+    let cert_arg = cert(&format!("{name}.pem"));
+    let key_arg = cert(&format!("{name}-key.pem"));
+    let mut server = start_python(
+        "tests/tls/wss_server.py",
+        &["--cert", &cert_arg, "--key", &key_arg],
     );
     let port = server.read_port("wss");
     (server, port)
@@ -171,10 +158,8 @@ fn python_wss_server(name: &str) -> (Background, u16) {
 
 /// Runs tests/tls/tls_check.py (`args` then the check names) and asserts all passed.
 fn tls_check(port: u16, args: &[&str], server: &Background, limit: Duration) -> Finished {
-    python_websockets();
     let f = run(
-        Command::new("python3")
-            .arg(repo().join("tests/tls/tls_check.py"))
+        python("tests/tls/tls_check.py")
             .args(["--port", &port.to_string(), "--ca", &cert("ca.pem")])
             .args(args),
         limit,
@@ -518,13 +503,7 @@ fn client_verification_and_allow_self_signed() {
 #[test]
 fn client_through_connect_proxy() {
     let (py, port) = python_wss_server("server");
-    let mut px = Background::start(
-        "connect_proxy.py",
-        Command::new("python3")
-            .arg("-u")
-            .arg(repo().join("tests/client/connect_proxy.py")),
-    );
-    let px_port = px.read_port("proxy");
+    let (mut px, px_port) = connect_proxy();
     // http_proxy is read by libwebsocket_create_context; TLS starts after the CONNECT
     let f = run(
         Command::new(&programs().client_tls)
@@ -551,8 +530,9 @@ fn client_through_connect_proxy() {
 #[test]
 fn application_extension_hooks_over_tls() {
     let _ = programs(); // the library is built
-    let bin =
-        compile("tests/c/ext_hooks_test.c", "ext_hooks_test").unwrap_or_else(|e| panic!("{e}"));
+    let bin = CBuild::new("tests/c/ext_hooks_test.c", &out_dir(), &release_dir())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
     let f = run(
         Command::new(&bin)
             .env("EXT_HOOKS_CERT", cert("server.pem"))

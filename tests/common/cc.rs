@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::paths::repo;
@@ -37,8 +38,8 @@ pub fn compiler(lang: Lang) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-/// One program to build: `source` (relative to the repository, or absolute) into
-/// `exe`, linked against the library in `lib`.
+/// One program to build: `source` (relative to the repository, or absolute) into `dir`,
+/// named after the source file, linked against the library in `lib`.
 pub struct CBuild {
     source: PathBuf,
     exe: PathBuf,
@@ -50,15 +51,23 @@ pub struct CBuild {
 
 impl CBuild {
     /// A C program, linked dynamically.
-    pub fn new(source: impl AsRef<Path>, exe: impl AsRef<Path>, lib: &Path) -> CBuild {
+    pub fn new(source: impl AsRef<Path>, dir: &Path, lib: &Path) -> CBuild {
+        let source = repo().join(source);
+        let stem = source.file_stem().unwrap_or_default().to_owned();
         CBuild {
-            source: repo().join(source),
-            exe: exe.as_ref().to_path_buf(),
+            exe: dir.join(stem),
+            source,
             lib: lib.to_path_buf(),
             lang: Lang::C,
             link: Link::Dynamic,
             flags: Vec::new(),
         }
+    }
+
+    /// Another name for the executable.
+    pub fn named(mut self, name: &str) -> CBuild {
+        self.exe.set_file_name(name);
+        self
     }
 
     /// The language (C++ compiles the source with `-x c++`).
@@ -128,5 +137,44 @@ impl CBuild {
                 f.describe()
             ))
         }
+    }
+}
+
+/// Builds each of `sources` (see [`CBuild::new`]); stops at the first failure.
+pub fn build_all<const N: usize>(
+    sources: [&str; N],
+    dir: &Path,
+    lib: &Path,
+) -> Result<[PathBuf; N], String> {
+    require_library(lib)?;
+    let mut built = Vec::with_capacity(N);
+    for source in sources {
+        built.push(CBuild::new(source, dir, lib).build()?);
+    }
+    Ok(built.try_into().expect("one executable per source"))
+}
+
+/// Ok when `lib` holds libwebsockets.so, else an error saying how to build it.
+pub fn require_library(lib: &Path) -> Result<(), String> {
+    let so = lib.join("libwebsockets.so");
+    if so.is_file() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is missing: run `cargo build --release` first",
+            so.display()
+        ))
+    }
+}
+
+/// What `build` made the first time `cell` was asked (C programs, built once per test
+/// binary); its error is a panic, then and at every later call.
+pub fn built_once<T>(
+    cell: &'static OnceLock<Result<T, String>>,
+    build: impl FnOnce() -> Result<T, String>,
+) -> &'static T {
+    match cell.get_or_init(build) {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
     }
 }

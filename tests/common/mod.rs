@@ -7,6 +7,7 @@
 //! * [`proc`]: commands run to their end within a limit, background processes killed
 //!   by PID when dropped, servers started on a free port;
 //! * [`cc`]: C and C++ programs compiled against `include/` and the built library;
+//! * [`py`]: the Python peers under tests/ (python3 with `websockets`);
 //! * [`tools`]: whether python3 `websockets`, valgrind, Autobahn... are there, and the
 //!   skip-or-fail policy when they are not;
 //! * [`ws`]: a raw WebSocket client on a plain socket, frames written by hand.
@@ -18,6 +19,7 @@ pub mod cc;
 pub mod net;
 pub mod paths;
 pub mod proc;
+pub mod py;
 pub mod tools;
 pub mod ws;
 

@@ -580,3 +580,32 @@ pub fn start_server(
     }
     panic!("cannot start {name} ({attempts} attempts): {last}");
 }
+
+/// `wrapper... bin args...` (see [`wrapped`]) started by [`start_server`] (3 attempts),
+/// `{port}` in `args` replaced by its port.
+pub fn start_program(
+    wrapper: &[&str],
+    bin: &Path,
+    args: &[&str],
+    ready_within: Duration,
+) -> Background {
+    start_program_with(wrapper, bin, args, ready_within, |_| {})
+}
+
+/// As [`start_program`], with `setup` applied to each command (environment, working
+/// directory).
+pub fn start_program_with(
+    wrapper: &[&str],
+    bin: &Path,
+    args: &[&str],
+    ready_within: Duration,
+    setup: impl Fn(&mut Command),
+) -> Background {
+    let name = bin.file_name().unwrap().to_string_lossy().into_owned();
+    start_server(&name, 3, ready_within, |port| {
+        let mut cmd = wrapped(wrapper, bin);
+        cmd.args(args.iter().map(|a| a.replace("{port}", &port.to_string())));
+        setup(&mut cmd);
+        cmd
+    })
+}
