@@ -5,11 +5,11 @@
 //! repository as working directory, and no inherited `LD_LIBRARY_PATH` (cargo's could
 //! make the loader pick another copy of the library than the one the rpath names).
 
+use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, sleep, JoinHandle};
 use std::time::{Duration, Instant};
@@ -63,39 +63,23 @@ pub fn wrapped(wrapper: &[&str], bin: &Path) -> Command {
 
 // ----------------------------------------------------------------- output
 
-/// What a thread reads from one of a child's pipes, readable while it arrives.
+/// What a thread reads from one of a child's pipes.
 struct Collector {
     text: Arc<Mutex<Vec<u8>>>,
     reader: JoinHandle<()>,
 }
 
 impl Collector {
-    /// Reads `pipe` to its end; complete lines also go to `lines` when given.
-    fn start<R: Read + Send + 'static>(mut pipe: R, lines: Option<Sender<String>>) -> Collector {
+    /// Reads `pipe` to its end.
+    fn start<R: Read + Send + 'static>(mut pipe: R) -> Collector {
         let text = Arc::new(Mutex::new(Vec::new()));
         let keep = text.clone();
         let reader = thread::spawn(move || {
             let mut buf = [0u8; 16384];
-            let mut partial: Vec<u8> = Vec::new();
             loop {
-                let n = match pipe.read(&mut buf) {
+                match pipe.read(&mut buf) {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                keep.lock().unwrap().extend_from_slice(&buf[..n]);
-                if let Some(tx) = &lines {
-                    partial.extend_from_slice(&buf[..n]);
-                    while let Some(i) = partial.iter().position(|&b| b == b'\n') {
-                        let line: Vec<u8> = partial.drain(..=i).collect();
-                        let line = String::from_utf8_lossy(&line[..i]);
-                        // nobody may listen any more: keep collecting regardless
-                        let _ = tx.send(line.trim_end_matches('\r').to_string());
-                    }
-                }
-            }
-            if let Some(tx) = &lines {
-                if !partial.is_empty() {
-                    let _ = tx.send(String::from_utf8_lossy(&partial).into_owned());
+                    Ok(n) => keep.lock().unwrap().extend_from_slice(&buf[..n]),
                 }
             }
         });
@@ -112,9 +96,9 @@ impl Collector {
 }
 
 /// Waits (up to DRAIN) until the pipes reached their end. When something the process
-/// started still holds them then and `group` is given, that process group is killed
-/// and waited for once more.
-fn drain(group: Option<u32>, collectors: &[&Collector]) {
+/// started still holds them then, the process group led by `pid` is killed and waited
+/// for once more.
+fn drain(pid: u32, collectors: &[&Collector]) {
     let wait = || {
         let deadline = Instant::now() + DRAIN;
         while !collectors.iter().all(|c| c.done()) && Instant::now() < deadline {
@@ -123,10 +107,8 @@ fn drain(group: Option<u32>, collectors: &[&Collector]) {
         collectors.iter().all(|c| c.done())
     };
     if !wait() {
-        if let Some(pid) = group {
-            kill_group(pid, libc::SIGKILL);
-            wait();
-        }
+        kill_group(pid, libc::SIGKILL);
+        wait();
     }
 }
 
@@ -216,10 +198,10 @@ fn run_to_end(cmd: &mut Command, limit: Duration, merged: bool) -> Finished {
         }
     };
     let out = match one_pipe {
-        Some(r) => Collector::start(r, None),
-        None => Collector::start(child.stdout.take().unwrap(), None),
+        Some(r) => Collector::start(r),
+        None => Collector::start(child.stdout.take().unwrap()),
     };
-    let err = child.stderr.take().map(|e| Collector::start(e, None));
+    let err = child.stderr.take().map(Collector::start);
     let pid = child.id();
     let mut timed_out = false;
     let status = loop {
@@ -242,7 +224,7 @@ fn run_to_end(cmd: &mut Command, limit: Duration, merged: bool) -> Finished {
     let elapsed = start.elapsed();
     let mut collectors = vec![&out];
     collectors.extend(err.as_ref());
-    drain(Some(pid), &collectors);
+    drain(pid, &collectors);
     Finished {
         status,
         stdout: out.text(),
@@ -255,18 +237,19 @@ fn run_to_end(cmd: &mut Command, limit: Duration, merged: bool) -> Finished {
 // ----------------------------------------------------------------- background processes
 
 /// A process that runs beside the test (a server, a proxy, a client holding
-/// connections), killed by its PID when dropped. Its stdout and stderr are collected
-/// as they arrive; stdout lines can also be waited for one by one.
+/// connections), killed by its PID when dropped. Its stdout and stderr go to files
+/// (what it has written is there to read at once); stdout lines can also be waited for
+/// one by one.
 pub struct Background {
     pub name: String,
     /// The port given to it by [`start_server`] (0 otherwise).
     pub port: u16,
     child: Child,
     stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    out: Collector,
-    err: Collector,
-    drained: bool,
+    /// stdout.log and stderr.log.
+    logs: TempDir,
+    /// How much of stdout the line readers have gone through.
+    read_to: usize,
     dir: Option<TempDir>,
 }
 
@@ -287,23 +270,23 @@ impl Background {
         if with_stdin {
             cmd.stdin(Stdio::piped());
         }
+        let logs = TempDir::new("output");
+        let file = |f: &str| {
+            File::create(logs.path().join(f))
+                .unwrap_or_else(|e| panic!("cannot create {f} for {name}: {e}"))
+        };
         let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(file("stdout.log"))
+            .stderr(file("stderr.log"))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
-        let (tx, lines) = channel();
-        let out = Collector::start(child.stdout.take().unwrap(), Some(tx));
-        let err = Collector::start(child.stderr.take().unwrap(), None);
         Background {
             name: name.to_string(),
             port: 0,
             stdin: child.stdin.take(),
             child,
-            lines,
-            out,
-            err,
-            drained: false,
+            logs,
+            read_to: 0,
             dir: None,
         }
     }
@@ -324,12 +307,17 @@ impl Background {
 
     // --- output
 
+    fn log(&self, name: &str) -> String {
+        String::from_utf8_lossy(&fs::read(self.logs.path().join(name)).unwrap_or_default())
+            .into_owned()
+    }
+
     pub fn stdout(&self) -> String {
-        self.out.text()
+        self.log("stdout.log")
     }
 
     pub fn stderr(&self) -> String {
-        self.err.text()
+        self.log("stderr.log")
     }
 
     /// Both streams, labelled, for an assertion message.
@@ -358,16 +346,32 @@ impl Background {
         )
     }
 
-    /// The next stdout line starting with `prefix` within `limit`, if any.
+    /// The next stdout line (after those this has returned or passed over) starting
+    /// with `prefix`, within `limit`; None also when the process ended without one.
     pub fn try_line_starting(&mut self, prefix: &str, limit: Duration) -> Option<String> {
         let deadline = Instant::now() + limit;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return Some(line),
-                Ok(_) => continue,
-                Err(_) => return None,
+            // once it has exited, what the file holds is all there will be
+            let ended = matches!(self.child.try_wait(), Ok(Some(_)));
+            let out = fs::read(self.logs.path().join("stdout.log")).unwrap_or_default();
+            while self.read_to < out.len() {
+                let rest = &out[self.read_to..];
+                let line = match rest.iter().position(|&b| b == b'\n') {
+                    Some(i) => &rest[..i],
+                    None if ended => rest,
+                    None => break,
+                };
+                self.read_to += (line.len() + 1).min(rest.len());
+                let line = String::from_utf8_lossy(line);
+                let line = line.trim_end_matches('\r');
+                if line.starts_with(prefix) {
+                    return Some(line.to_string());
+                }
             }
+            if ended || Instant::now() >= deadline {
+                return None;
+            }
+            sleep(Duration::from_millis(20));
         }
     }
 
@@ -419,14 +423,9 @@ impl Background {
 
     // --- life
 
-    /// Its exit status if it has exited (its output is then complete).
+    /// Its exit status if it has exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        let st = self.child.try_wait().ok().flatten()?;
-        if !self.drained {
-            drain(None, &[&self.out, &self.err]);
-            self.drained = true;
-        }
-        Some(st)
+        self.child.try_wait().ok().flatten()
     }
 
     /// Panics, with its output, when it has exited.
@@ -475,17 +474,8 @@ impl Background {
         }
     }
 
-    /// SIGKILL by its PID, then reaps it (waiting at most 5 s); its output is then
-    /// complete.
+    /// SIGKILL by its PID, then reaps it (waiting at most 5 s).
     pub fn kill(&mut self) {
-        self.kill_and_reap();
-        if self.child.try_wait().ok().flatten().is_some() && !self.drained {
-            drain(None, &[&self.out, &self.err]);
-            self.drained = true;
-        }
-    }
-
-    fn kill_and_reap(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
         }
@@ -541,7 +531,7 @@ fn wait_for_text(text: impl Fn() -> String, pred: impl Fn(&str) -> bool, within:
 
 impl Drop for Background {
     fn drop(&mut self) {
-        self.kill_and_reap();
+        self.kill();
     }
 }
 
