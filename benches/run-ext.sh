@@ -40,7 +40,7 @@ for arg in "$@"; do
 	case "$arg" in
 	--smoke) MODE=smoke ;;
 	-h | --help)
-		sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+		sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)

@@ -47,7 +47,6 @@
  * that its client really resumes against this server. The first TLS connection's
  * version, cipher and key-exchange group are printed once.
  */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +55,11 @@
 #include <libwebsockets.h>
 #include <openssl/objects.h>
 #include <openssl/ssl.h>
+
+/* the system's 4.x header, not ours (which has no version macros) */
+#if !defined(LWS_LIBRARY_VERSION_MAJOR) || LWS_LIBRARY_VERSION_MAJOR < 4
+#error "lws4-echo needs the libwebsockets 4.x header (libwebsockets-dev), not this project's"
+#endif
 
 #define QUEUE_HIGH_WATER (4u * 1024u * 1024u)
 #define QUEUE_LOW_WATER (1u * 1024u * 1024u)
