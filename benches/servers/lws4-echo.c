@@ -203,6 +203,9 @@ static int echo_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 	struct conn *c = user;
 	char v[8];
 
+	if (!c && (reason == LWS_CALLBACK_ESTABLISHED || reason == LWS_CALLBACK_RECEIVE ||
+		   reason == LWS_CALLBACK_SERVER_WRITEABLE))
+		return -1;
 	switch (reason) {
 	case LWS_CALLBACK_ESTABLISHED:
 		memset(c, 0, sizeof(*c));
@@ -243,7 +246,8 @@ static int echo_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		return on_writeable(wsi, c);
 
 	case LWS_CALLBACK_CLOSED:
-		conn_release(c);
+		if (c)
+			conn_release(c);
 		break;
 
 	default:
