@@ -3,10 +3,14 @@
 ext-results.md.
 
 Every line is an lwsload RESULT line with fields appended by run-ext.sh (round, test,
-variant, window_s, server_cpu_s, ...). Exit status 1 when any run is unhealthy: errors,
-bad lengths or data, peer closes, stalls, failed or timed-out handshakes, an extension not
-negotiated as asked, fewer open connections than asked, no RESULT at all, or a server
-that died. Speed is never judged in the exit status.
+variant, server, window_s, server_cpu_s, server_user_s, ...). Variants named "lws4-..."
+ran on the libwebsockets 4.x comparison server (benches/servers/lws4-echo.c) with the
+same load as the variant without the prefix on ours. Exit status 1 when any run is
+unhealthy: errors, bad lengths or data, peer closes, stalls, failed or timed-out
+handshakes, an extension not negotiated as asked (or negotiated but no echo compressed),
+fewer open connections than asked, no RESULT at all, a server that died, or, on
+libwebsockets 4.x, TLS sessions not resumed where the client resumes (or resumed where
+it must not). Speed is never judged in the exit status.
 """
 import argparse
 import json
@@ -23,6 +27,27 @@ def isnum(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def tls_resumption_problems(e):
+    """libwebsockets 4.x counts its full and resumed TLS handshakes (SSL_session_reused)
+    over the window: the client must resume there (nearly all: each worker's first
+    connection is full, in the warm-up) and only there."""
+    v = str(e.get("variant", ""))
+    if e.get("server") != "lws4" or e.get("mode") != "handshake" or not v.startswith("lws4-wss"):
+        return []
+    full, resumed = e.get("srv_tls_full"), e.get("srv_tls_resumed")
+    if not isnum(full) or not isnum(resumed) or full < 0 or resumed < 0:
+        return ["no TLS handshake counts from lws4-echo"]
+    total = full + resumed
+    if total == 0:
+        return ["lws4-echo counted no TLS handshake"]
+    e["srv_tls_resumed_pct"] = round(100 * resumed / total, 1)
+    if v == "lws4-wss-resumed" and resumed < 0.9 * total:
+        return [f"TLS resumption: only {resumed} of {total} handshakes resumed on lws4"]
+    if v != "lws4-wss-resumed" and resumed:
+        return [f"TLS: {resumed} of {total} handshakes resumed on lws4 where every one must be full"]
+    return []
+
+
 def derive(e):
     """Adds CPU figures and the health verdict to one parsed run."""
     win, cpu = e.get("window_s"), e.get("server_cpu_s")
@@ -35,10 +60,15 @@ def derive(e):
         if "core_server_busy_pct" in e:
             # CPU used on the server's core by anything but the server (approximate)
             e["other_on_server_core_pct"] = round(e["core_server_busy_pct"] - e["server_cpu_pct"], 1)
-        if e.get("mode") == "echo" and e.get("msgs_per_s"):
-            e["server_cpu_us_per_msg"] = round(frac * 1e6 / e["msgs_per_s"], 3)
-        if e.get("mode") == "handshake" and e.get("hs_per_s"):
-            e["server_cpu_us_per_handshake"] = round(frac * 1e6 / e["hs_per_s"], 2)
+        user = e.get("server_user_s")
+        # user-space share of the server CPU (the rest is kernel: syscalls, TCP, faults)
+        ufrac = user / win if isnum(user) and 0 <= user <= cpu else None
+        for mode, rate, op in (("echo", "msgs_per_s", "msg"), ("handshake", "hs_per_s", "handshake")):
+            if e.get("mode") == mode and e.get(rate):
+                e[f"server_cpu_us_per_{op}"] = round(frac * 1e6 / e[rate], 3)
+                if ufrac is not None:
+                    e[f"server_user_us_per_{op}"] = round(ufrac * 1e6 / e[rate], 3)
+                    e[f"server_kernel_us_per_{op}"] = round((frac - ufrac) * 1e6 / e[rate], 3)
     secs = e.get("secs")
     if isnum(secs) and secs > 0:
         # lwsload's own figures, over its own window
@@ -58,6 +88,10 @@ def derive(e):
         problems.append(f"open={e.get('open')} < conns={e['conns']}")
     if e.get("compress") == 1 and "negotiated" in e and e["negotiated"] < e.get("conns", 0):
         problems.append(f"permessage-deflate negotiated on {e['negotiated']} of {e.get('conns')}")
+    if (e.get("compress") == 1 and e.get("mode") == "echo" and e.get("msgs", 0) > 0
+            and e.get("compressed_echoes", 0) == 0):
+        problems.append("permessage-deflate negotiated but no echo came compressed")
+    problems += tls_resumption_problems(e)
     if e.get("server_alive") == 0:
         problems.append("server died")
     if e.get("ready") == 0:
@@ -79,7 +113,35 @@ METRICS = [
     "hs_wire_in_B", "bytes_per_conn", "server_cpu_pct", "server_cpu_us_per_msg",
     "server_cpu_us_per_handshake", "core_server_busy_pct", "core_load_busy_pct",
     "other_on_server_core_pct", "server_rq_wait_pct", "load_rq_wait_pct", "load_cpu_pct", "wire_ratio_out", "wire_ratio_in", "wire_ratio",
+    "server_user_us_per_msg", "server_kernel_us_per_msg", "server_user_us_per_handshake",
+    "server_kernel_us_per_handshake", "srv_tls_resumed_pct",
 ]
+
+# ours next to libwebsockets 4.x: (test, our variant, lws4 variant, rate metric, row name)
+VS_LWS4 = [
+    ("echo64-d16", "ws", "lws4-ws", "msgs_per_s", "ws, 64 B, {e64} conns, depth 16 — msgs/s"),
+    ("echo64-d16", "wss", "lws4-wss", "msgs_per_s", "wss, 64 B, {e64} conns, depth 16 — msgs/s"),
+    ("echo1m", "ws", "lws4-ws", "MB_per_s", "ws, 1 MiB, 4 conns — MB/s"),
+    ("echo1m", "wss", "lws4-wss", "MB_per_s", "wss, 1 MiB, 4 conns — MB/s"),
+    ("handshake", "ws", "lws4-ws", "hs_per_s", "handshakes/s, ws"),
+    ("handshake", "wss-resumed", "lws4-wss-resumed", "hs_per_s", "handshakes/s, wss, TLS 1.3 resumed"),
+    ("handshake", "wss-full", "lws4-wss-full", "hs_per_s", "handshakes/s, wss, full, RSA 2048"),
+    ("handshake", "wss-ecdsa-full", "lws4-wss-ecdsa-full", "hs_per_s", "handshakes/s, wss, full, ECDSA P-256"),
+    ("json64k", "ws-pmd", "lws4-ws-pmd", "MB_per_s", "permessage-deflate, 64 KiB JSON, 4 conns, depth 4 — MB/s"),
+]
+# memory rows (lower is better): (test, our variant, lws4 variant, row name)
+VS_LWS4_MEM = [
+    ("idle", "ws", "lws4-ws", "ws, upgraded"),
+    ("idle", "wss", "lws4-wss", "wss, upgraded"),
+    ("idle", "ws-pmd", "lws4-ws-pmd", "permessage-deflate, upgraded"),
+    ("idle-msg", "ws", "lws4-ws", "ws, after one 64 KiB JSON message"),
+    ("idle-msg", "ws-pmd", "lws4-ws-pmd", "permessage-deflate, after one 64 KiB JSON message"),
+]
+
+
+def op_of(test):
+    return "handshake" if test == "handshake" else "msg"
+
 
 
 def summarize(entries):
@@ -134,7 +196,9 @@ def ratios(entries, groups):
         ("idle", "ws-pmd", "ws", "bytes_per_conn"),
         ("idle", "wss", "ws", "bytes_per_conn"),
         ("idle-msg", "ws-pmd", "ws", "bytes_per_conn"),
-    ):
+    ) + tuple((t, a, b, k) for t, a, b, k, _ in VS_LWS4) + tuple(
+            (t, a, b, f"server_cpu_us_per_{op_of(t)}") for t, a, b, _, _ in VS_LWS4) + tuple(
+            (t, a, b, "bytes_per_conn") for t, a, b, _ in VS_LWS4_MEM):
         r[f"{test}:{key}:{va}/{vb}"] = {"of_medians": of_medians(test, va, vb, key),
                                        "per_round": per_round(test, va, vb, key)}
     return r
@@ -164,6 +228,73 @@ def fmt(v, kind="n"):
     return f"{v:g}"
 
 
+def vs_lws4_section(meta, groups, rat, m, rr, e64, idle_n):
+    """The rows of issue 17: ours next to libwebsockets 4.x, same load, same round."""
+    def cpu(test, v):
+        op = op_of(test)
+        tot, usr, ker = (m(test, v, f"server_{k}_us_per_{op}") for k in ("cpu", "user", "kernel"))
+        if tot is None:
+            return "–"
+        if usr is None or ker is None:
+            return fmt(tot, "us")
+        return f"{fmt(tot, 'us')} ({fmt(usr, 'us')} + {fmt(ker, 'us')})"
+
+    def ahead(x, higher_better=True):
+        if x is None:
+            return "–"
+        return "yes" if (x > 1 if higher_better else x < 1) else "**no**"
+
+    L = []
+    L.append(f"## Ours next to libwebsockets {meta.get('lws4_version', '4.x')} (OpenSSL)")
+    L.append("")
+    L.append("Same client, same load, same certificates, same cores, in the same round (ours and lws4 "
+             "one after the other, order reversed every other round). Rate ratio = ours / lws4: above 1, "
+             "ours is ahead. Server CPU per operation (per message, per MiB for 1 MiB messages, per "
+             "handshake), user + kernel, in µs; CPU ratio = ours / lws4: below 1, ours spends less.")
+    L.append("")
+    L.append("| row | ours | lws4 | ours / lws4 | ahead | server CPU µs/op, ours (user + kernel) "
+             "| lws4 (user + kernel) | CPU ours / lws4 |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    for test, va, vb, key, name in VS_LWS4:
+        kind = "mb" if key == "MB_per_s" else "rate"
+        ratio = rr(f"{test}:{key}:{va}/{vb}")
+        cratio = rr(f"{test}:server_cpu_us_per_{op_of(test)}:{va}/{vb}")
+        L.append(f"| {name.format(e64=e64)} | {fmt(m(test, va, key), kind)} | {fmt(m(test, vb, key), kind)} "
+                 f"| {fmt(ratio, 'ratio')} | {ahead(ratio)} | {cpu(test, va)} | {cpu(test, vb)} "
+                 f"| {fmt(cratio, 'ratio')} |")
+    L.append("")
+    L.append(f"Server memory per idle connection ({idle_n} connections to a fresh server, VmRSS growth / count; "
+             "lower is better):")
+    L.append("")
+    L.append("| idle connection | ours | lws4 | ours / lws4 | ahead |")
+    L.append("|---|---|---|---|---|")
+    for test, va, vb, name in VS_LWS4_MEM:
+        ratio = rr(f"{test}:bytes_per_conn:{va}/{vb}")
+        L.append(f"| {name} | {fmt(m(test, va, 'bytes_per_conn'), 'kb')} | {fmt(m(test, vb, 'bytes_per_conn'), 'kb')} "
+                 f"| {fmt(ratio, 'ratio')} | {ahead(ratio, higher_better=False)} |")
+    L.append("")
+    # what was checked about the comparison itself
+    res = groups.get("handshake/lws4-wss-resumed", {}).get("median", {}).get("srv_tls_resumed_pct")
+    notes = []
+    for k, name in (("lws4_tls_l4wss", "RSA"), ("lws4_tls_l4wsse", "ECDSA")):
+        if meta.get(k):
+            notes.append(f"{name} server: {meta[k]}")
+    L.append("Checks: lws4's TLS" + (" (" + "; ".join(notes) + ")" if notes else "") +
+             f" counted its resumed handshakes (`SSL_session_reused`) in each window: median "
+             f"{fmt(res, 'n')}% resumed in the *resumed* runs (a run under 90% is unhealthy), none in the "
+             "*full* runs (any is unhealthy). permessage-deflate answer "
+             f"from ours: `{meta.get('pmd_reply_ws-pmd', '?')}`, from lws4: "
+             f"`{meta.get('pmd_reply_lws4-ws-pmd', '?')}` (every connection must negotiate it and echoes must "
+             f"come compressed); wire / payload server → client: ours "
+             f"{fmt(m('json64k', 'ws-pmd', 'wire_ratio_in'), 'ratio3')}, lws4 "
+             f"{fmt(m('json64k', 'lws4-ws-pmd', 'wire_ratio_in'), 'ratio3')}. lws4's permessage-deflate runs "
+             "at zlib level 6 like ours (its default is 1) with 16 KiB deflate / inflate steps and a 64 KiB "
+             "rx buffer: at its default 4 KiB buffer, lws 4.1.6 corrupts compressed frames larger than the "
+             "buffer when several connections receive them (zlib errors, stalls).")
+    L.append("")
+    return L
+
+
 def markdown(meta, entries, groups, rat):
     def m(test, variant, key):
         return groups.get(f"{test}/{variant}", {}).get("median", {}).get(key)
@@ -189,9 +320,11 @@ def markdown(meta, entries, groups, rat):
              f"{' (src/include/lwsload modified)' if str(meta.get('dirty', '0')) != '0' else ''}, "
              f"{meta.get('start', '?')} – {meta.get('end', '?')}, load average at start/end "
              f"{meta.get('loadavg_start', '?')} / {meta.get('loadavg_end', '?')} on {meta.get('nproc', '?')} cores "
-             f"({meta.get('cpu_model', '?')}). Server `examples/test-echo` on core {meta.get('server_cpu')}, "
-             f"load `benches/lwsload` (our client API) on core {meta.get('load_cpu')}; TLS 1.3 (rustls) on both "
-             "sides. Medians over healthy runs; per-round values below. Server CPU = utime+stime of the server "
+             f"({meta.get('cpu_model', '?')}). Servers on core {meta.get('server_cpu')}: ours, `examples/test-echo`, "
+             f"and for comparison `benches/servers/lws4-echo` on libwebsockets {meta.get('lws4_version', '?')} "
+             f"(`{meta.get('lws4_lib', '?')}`, OpenSSL); load `benches/lwsload` (our client API, TLS 1.3 on "
+             f"rustls) on core {meta.get('load_cpu')}. Medians over healthy runs; per-round values below. "
+             "Server CPU = utime+stime of the server "
              "process over the measured window. CPU wait %: time the process was runnable but "
              "waiting for a CPU (`/proc/PID/schedstat`) as a share of the window: non-zero means other work "
              "took the cores, and rates are then lower than the machine can do; the CPU-per-operation "
@@ -202,6 +335,7 @@ def markdown(meta, entries, groups, rat):
         L.append("")
         L.append("**Smoke run: short runs on few connections; the figures are not meaningful.**")
     L.append("")
+    L += vs_lws4_section(meta, groups, rat, m, rr, e64, idle_n)
     L.append("## TLS: wss next to ws (same server binary, same client)")
     L.append("")
     L.append("| test | ws | wss | wss / ws | server CPU ws / wss | server CPU % ws / wss | CPU wait % server, load: ws / wss |")
@@ -293,7 +427,9 @@ def markdown(meta, entries, groups, rat):
         ("json64k", ("ws-pmd",), "wire_ratio", "ratio3"),
         ("idle", ("ws", "ws-pmd", "wss"), "bytes_per_conn", "int"),
         ("idle-msg", ("ws", "ws-pmd"), "bytes_per_conn", "int"),
-    ):
+    ) + tuple((t, (a, b), k, "mb" if k == "MB_per_s" else "rate") for t, a, b, k, _ in VS_LWS4) + tuple(
+            (t, (a, b), f"server_cpu_us_per_{op_of(t)}", "us") for t, a, b, _, _ in VS_LWS4) + tuple(
+            (t, (a, b), "bytes_per_conn", "int") for t, a, b, _ in VS_LWS4_MEM):
         L.append(f"- {test} {key}: " + "; ".join(f"{v} {pr(test, v, key, kind)}" for v in vs))
     others = [e["other_on_server_core_pct"] for e in entries if isnum(e.get("other_on_server_core_pct"))]
     if others:
