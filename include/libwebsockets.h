@@ -316,9 +316,13 @@ struct libwebsocket *libwebsocket_client_connect_extended(struct libwebsocket_co
                                                           void *userdata);
 
 // Sends `len` bytes at `buf` framed as `protocol` (an LWS_WRITE_* value, optionally
-// OR-ed with LWS_WRITE_NO_FIN / LWS_WRITE_CLIENT_IGNORE_XOR_MASK). The library never
-// writes into the caller's padding. Returns `len` (everything is accepted: what the
-// socket cannot take now is queued and sent first later) or -1 on error.
+// OR-ed with LWS_WRITE_NO_FIN; LWS_WRITE_CLIENT_IGNORE_XOR_MASK is accepted and, as in
+// v1.23, changes nothing: client frames are always masked). The library never writes
+// into the caller's padding. Everything is accepted (what the socket cannot take now
+// is queued and sent first later); returns, as v1.23, `len` for data and HTTP, the
+// whole frame (`len` plus the 2-byte header, plus the 4-byte mask on a client) for
+// CLOSE / PING / PONG, or -1 on error. `len` 0 sends an empty frame (v1.23 sent
+// nothing for TEXT / BINARY / CONTINUATION) and returns 0.
 LWS_VISIBLE LWS_EXTERN
 int libwebsocket_write(struct libwebsocket *wsi,
                        unsigned char *buf,
@@ -352,14 +356,17 @@ LWS_VISIBLE LWS_EXTERN
 int libwebsocket_callback_on_writable(struct libwebsocket_context *_context,
                                       struct libwebsocket *wsi);
 
-// WRITEABLE callbacks for every WebSocket connection using `protocol`.
+// WRITEABLE callbacks for every connection using `protocol`: its WebSocket
+// connections, and (as in v1.23) HTTP connections when `protocol` is protocols[0]
+// (HTTP_WRITEABLE, unless a file is being served on them).
 LWS_VISIBLE LWS_EXTERN
 int libwebsocket_callback_on_writable_all_protocol(const struct libwebsocket_protocols *protocol);
 
 // The connection's socket descriptor, or -1.
 LWS_VISIBLE LWS_EXTERN int libwebsocket_get_socket_fd(struct libwebsocket *wsi);
 
-// 1 when the frame being delivered to RECEIVE has FIN set.
+// 1 when the data being delivered to RECEIVE ends a message: the last piece of a frame
+// with FIN set (v1.23 answered 1 for every piece of such a frame).
 LWS_VISIBLE LWS_EXTERN int libwebsocket_is_final_fragment(struct libwebsocket *wsi);
 
 // RSV bits of the frame being delivered, unshifted as v1.23 returned them (RSV1 = 0x40).

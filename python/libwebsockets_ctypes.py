@@ -466,7 +466,8 @@ def write(wsi, data, protocol=None):
     sent as UTF-8) is copied into a buffer with LWS_SEND_BUFFER_PRE_PADDING bytes in
     front and LWS_SEND_BUFFER_POST_PADDING behind. ``protocol`` defaults to
     LWS_WRITE_TEXT for str, LWS_WRITE_BINARY otherwise (OR in LWS_WRITE_NO_FIN for
-    fragments). Returns what the library returns: len(data), or -1. The library
+    fragments). Returns what the library returns: len(data) (for CLOSE / PING / PONG
+    the whole frame, header and client mask included, as v1.23), or -1. The library
     queues what the socket cannot take, so the buffer may go when this returns.
     Call it on the context's service thread (prefer ``Context.write``)."""
     if isinstance(data, str):

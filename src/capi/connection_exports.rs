@@ -40,9 +40,13 @@ unsafe fn conn_any<'a>(wsi: *mut libwebsocket) -> Option<&'a Conn> {
 }
 
 /// Sends `len` bytes at `buf` framed as `protocol` (an LWS_WRITE_* value, optionally
-/// OR-ed with LWS_WRITE_NO_FIN / LWS_WRITE_CLIENT_IGNORE_XOR_MASK). The library never
-/// writes into the caller's padding. Returns `len` (everything is accepted: what the
-/// socket cannot take now is queued and sent first later) or -1 on error.
+/// OR-ed with LWS_WRITE_NO_FIN; LWS_WRITE_CLIENT_IGNORE_XOR_MASK is accepted and, as in
+/// v1.23, changes nothing: client frames are always masked). The library never writes
+/// into the caller's padding. Everything is accepted (what the socket cannot take now
+/// is queued and sent first later); returns, as v1.23, `len` for data and HTTP, the
+/// whole frame (`len` plus the 2-byte header, plus the 4-byte mask on a client) for
+/// CLOSE / PING / PONG, or -1 on error. `len` 0 sends an empty frame (v1.23 sent
+/// nothing for TEXT / BINARY / CONTINUATION) and returns 0.
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_write(
     wsi: *mut libwebsocket,
@@ -184,7 +188,9 @@ unsafe fn protocol_target(
     Some((ctx, idx as usize))
 }
 
-/// WRITEABLE callbacks for every WebSocket connection using `protocol`.
+/// WRITEABLE callbacks for every connection using `protocol`: its WebSocket
+/// connections, and (as in v1.23) HTTP connections when `protocol` is protocols[0]
+/// (HTTP_WRITEABLE, unless a file is being served on them).
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_callback_on_writable_all_protocol(
     protocol: *const libwebsocket_protocols,
@@ -194,12 +200,25 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable_all_protocol(
             return -1;
         };
         for conn in ctx.all_conns() {
-            if conn.protocol.get() == idx && conn.state.get() == ConnState::Ws {
-                request_writeable_asking_extensions(ctx, &conn);
+            if conn.protocol.get() != idx {
+                continue;
+            }
+            match conn.state.get() {
+                ConnState::Ws => request_writeable_asking_extensions(ctx, &conn),
+                ConnState::Http if !serving_file(&conn) => service::request_writeable(ctx, &conn),
+                _ => {}
             }
         }
         0
     })
+}
+
+/// True while `libwebsockets_serve_http_file` streams a file on the connection (or its
+/// HTTP state is in use and cannot be looked at).
+fn serving_file(conn: &Conn) -> bool {
+    conn.http
+        .try_borrow()
+        .map_or(true, |h| h.as_ref().is_some_and(|h| h.file.is_some()))
 }
 
 /// The connection's socket descriptor, or -1.
@@ -208,7 +227,8 @@ pub unsafe extern "C" fn libwebsocket_get_socket_fd(wsi: *mut libwebsocket) -> c
     ffi_guard!(-1, { conn_any(wsi).map_or(-1, |c| c.fd) })
 }
 
-/// 1 when the frame being delivered to RECEIVE has FIN set.
+/// 1 when the data being delivered to RECEIVE ends a message: the last piece of a frame
+/// with FIN set (v1.23 answered 1 for every piece of such a frame).
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_is_final_fragment(wsi: *mut libwebsocket) -> c_int {
     ffi_guard!(0, {

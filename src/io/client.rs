@@ -589,16 +589,20 @@ fn finish_handshake(
     *conn.client.borrow_mut() = None;
     conn.state.set(ConnState::Ws);
     ctx.set_timeout(conn, 0, 0);
-    if invoke_conn(
+    let n = invoke_conn(
         ctx,
         conn,
         LWS_CALLBACK_CLIENT_ESTABLISHED,
         std::ptr::null_mut(),
         0,
-    ) < 0
-    {
-        crate::io::service::close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
-        return;
+    );
+    if n != 0 {
+        // v1.23 ignored CLIENT_ESTABLISHED's return value; applications rely on that.
+        crate::log::lws_info!(
+            "CLIENT_ESTABLISHED returned {} on fd {}: ignored",
+            n,
+            conn.fd
+        );
     }
     crate::io::extensions::notify_established(ctx, conn);
     if !rest.is_empty() && conn.state.get() == ConnState::Ws {

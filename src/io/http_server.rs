@@ -214,13 +214,13 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, info: UpgradeInfo, mut rest: Vec<u8>)
     conn.state.set(ConnState::Ws);
     ctx.set_timeout(conn, 0, 0);
     let n = invoke_conn(ctx, conn, LWS_CALLBACK_ESTABLISHED, std::ptr::null_mut(), 0);
+    if n != 0 {
+        // v1.23 ignored ESTABLISHED's return value; applications rely on that.
+        crate::log::lws_info!("ESTABLISHED returned {} on fd {}: ignored", n, conn.fd);
+    }
     // Headers are no longer needed once the application has seen ESTABLISHED.
     *conn.http.borrow_mut() = None;
     crate::io::extensions::notify_established(ctx, conn);
-    if n < 0 {
-        crate::io::service::close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
-        return;
-    }
     if !rest.is_empty() && conn.state.get() == ConnState::Ws {
         // Frames pipelined right behind the handshake.
         crate::io::service::process_received(ctx, conn, &mut rest);

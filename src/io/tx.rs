@@ -24,7 +24,9 @@ pub const WRITE_CLIENT_IGNORE_XOR_MASK: u32 = 0x80;
 /// Payloads at least this big go straight to the socket when nothing is queued.
 const DIRECT_SEND_MIN: usize = 16 * 1024;
 
-/// `libwebsocket_write`. Returns the payload length accepted (all of it) or -1.
+/// `libwebsocket_write`. Everything is accepted (queued when the socket is full); the
+/// return value is v1.23's: the payload length for data frames and HTTP, the whole
+/// frame (header, mask key and payload) for CLOSE / PING / PONG; -1 on error.
 pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
     if !conn.is_open() || conn.has(flag::FAILED) {
         return -1;
@@ -79,11 +81,9 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
         Err(_) => return -1,
     };
     let wire: &[u8] = payload_owned.as_deref().unwrap_or(payload);
-    let mask = if conn.side == Side::Client && protocol & WRITE_CLIENT_IGNORE_XOR_MASK == 0 {
-        Some(mask_key())
-    } else {
-        None
-    };
+    // LWS_WRITE_CLIENT_IGNORE_XOR_MASK is ignored, as v1.23 ignored it: every client
+    // frame is masked (RFC 6455 5.3; servers close on unmasked frames).
+    let mask = (conn.side == Side::Client).then(mask_key);
     let mut hdr = [0u8; MAX_HEADER_LEN];
     let hl = encode_header(&mut hdr, fin, rsv, opcode, mask, wire.len() as u64);
     if conn.has(flag::APP_EXT) && !ws::is_control(opcode) {
@@ -105,6 +105,11 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
     if opcode == ws::OP_CLOSE {
         conn.set(flag::CLOSE_SENT);
         ctx.set_timeout(conn, 6, ctx.limits.close_secs as i32);
+    }
+    if matches!(protocol, WRITE_CLOSE | WRITE_PING | WRITE_PONG) {
+        // v1.23 sent these raw and returned what the socket took: the whole frame.
+        // (With a flag added they took its data-frame path, which returned `len`.)
+        return (hl + wire.len()) as i32;
     }
     payload.len() as i32
 }

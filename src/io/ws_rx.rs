@@ -3,7 +3,8 @@
 //!
 //! Data is delivered as the original did: in chunks of at most the protocol's
 //! `rx_buffer_size` (4096 when 0), a chunk ending early only at the end of a frame, in
-//! a buffer with LWS_SEND_BUFFER_PRE_PADDING before and POST_PADDING + NUL after.
+//! a buffer with LWS_SEND_BUFFER_PRE_PADDING before and POST_PADDING + NUL after. A
+//! frame compressed with deflate-frame comes in one piece, inflated, as in v1.23.
 
 use crate::capi::abi_types::libwebsocket_callback_reasons::*;
 use crate::capi::user_callbacks::invoke_conn;
@@ -318,11 +319,13 @@ fn ext_data(
     if !utf8_ok {
         return fail(1007);
     }
-    let remaining_hint = match mode {
-        ExtMode::Plain => frame_remaining,
-        _ => u64::from(frame_remaining > 0),
-    };
-    deliver_data(ctx, conn, data, info, remaining_hint);
+    match mode {
+        ExtMode::Plain => deliver_data(ctx, conn, data, info, frame_remaining),
+        ExtMode::Inflate => deliver_data(ctx, conn, data, info, u64::from(frame_remaining > 0)),
+        // deflate-frame: as v1.23, each compressed frame reaches RECEIVE in one call,
+        // inflated, whatever rx_buffer_size says (the whole frame is known by now).
+        ExtMode::InflateFrame => receive(ctx, conn, data, info, 0),
+    }
 }
 
 /// Chunks `payload` for the RECEIVE callback, accumulating across reads as needed.
@@ -377,8 +380,14 @@ fn deliver_data(
 }
 
 /// One RECEIVE / CLIENT_RECEIVE callback with the padded, NUL-terminated copy.
+///
+/// `libwebsocket_is_final_fragment` is true only for the last piece of a FIN frame
+/// (`remaining` 0): v1.23 reported the frame's FIN bit for every piece, so code that
+/// ended a message on it alone (its own test-fraggle) cut messages whose last frame
+/// spanned several RECEIVE calls. Later libwebsockets releases made the same change.
 fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], mut info: RxInfo, remaining: u64) {
     info.remaining = remaining;
+    info.final_fragment = info.final_fragment && remaining == 0;
     conn.rx_info.set(info);
     let replaced;
     let mut data = data;
@@ -401,14 +410,21 @@ fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], mut info: RxInfo, remain
         replaced = v;
         data = &replaced;
     }
+    let need = PRE + data.len() + POST + 1;
+    // Pieces bigger than the shared buffer (whole deflate-frame frames, what an
+    // application extension produced) get a buffer of their own for this call, so the
+    // shared one keeps the size of the largest rx_buffer_size.
+    let mut own: Vec<u8>;
     let ptr = {
-        let Ok(mut buf) = ctx.deliver_buf.try_borrow_mut() else {
+        let Ok(mut shared) = ctx.deliver_buf.try_borrow_mut() else {
             return;
         };
-        let need = PRE + data.len() + POST + 1;
-        if buf.len() < need {
-            buf.resize(need, 0);
-        }
+        let buf: &mut Vec<u8> = if shared.len() < need {
+            own = vec![0u8; need];
+            &mut own
+        } else {
+            &mut shared
+        };
         buf[PRE..PRE + data.len()].copy_from_slice(data);
         buf[PRE + data.len()] = 0;
         buf[PRE..].as_mut_ptr() as *mut libc::c_void

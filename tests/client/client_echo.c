@@ -430,8 +430,13 @@ static int write_frames(struct conn *c, struct libwebsocket *wsi)
 		struct frame *f = c->head;
 		int n = libwebsocket_write(wsi, f->buf + LWS_SEND_BUFFER_PRE_PADDING, f->len,
 					   (enum libwebsocket_write_protocol)f->flags);
+		size_t want = f->len;
 
-		if (n < 0 || (size_t)n != f->len) {
+		/* as v1.23: control frames count their 2-byte header and 4-byte mask */
+		if (f->flags == LWS_WRITE_PING || f->flags == LWS_WRITE_PONG ||
+		    f->flags == LWS_WRITE_CLOSE)
+			want += 6;
+		if (n < 0 || (size_t)n != want) {
 			c->write_failed = 1;
 			fail("%s: libwebsocket_write(%zu bytes, flags %#x) returned %d", c->label,
 			     f->len, f->flags, n);
