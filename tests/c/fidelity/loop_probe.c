@@ -68,8 +68,8 @@ static const char *proto_of(struct libwebsocket *wsi)
 }
 
 /* The POLL_FD callbacks: log them and keep the application's own poll table. */
-static void poll_fd(struct libwebsocket_context *context, struct libwebsocket *wsi, enum libwebsocket_callback_reasons reason,
-		    void *in, size_t len)
+static void poll_fd(struct libwebsocket_context *context, struct libwebsocket *wsi,
+		    enum libwebsocket_callback_reasons reason, void *in, size_t len)
 {
 	int fd = (int)(long)in;
 	int s = slot_of(fd);
@@ -93,7 +93,8 @@ static void poll_fd(struct libwebsocket_context *context, struct libwebsocket *w
 		       libwebsocket_write(wsi, &buf[LWS_SEND_BUFFER_PRE_PADDING], 1,
 					  LWS_WRITE_TEXT),
 		       libwebsocket_callback_on_writable(context, wsi),
-		       /* (v1.23 dereferenced the listener's absent header table) */
+		       /* set PROBE_NO_LISTENER_HDR when comparing with the original
+			* v1.23 library: it dereferenced the listener's absent header table */
 		       getenv("PROBE_NO_LISTENER_HDR") ? 0 :
 				lws_hdr_total_length(wsi, WSI_TOKEN_HOST),
 		       getenv("PROBE_NO_LISTENER_HDR") ? -1 :
