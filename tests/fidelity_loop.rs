@@ -168,7 +168,11 @@ impl Probe {
                 // Let the reader thread take the last lines.
                 sleep(Duration::from_millis(100));
                 let l = self.lines();
-                assert!(st.success(), "probe exited with {st}; log:\n{}", l.join("\n"));
+                assert!(
+                    st.success(),
+                    "probe exited with {st}; log:\n{}",
+                    l.join("\n")
+                );
                 return l;
             }
             if Instant::now() > deadline {
@@ -339,7 +343,8 @@ enum Got {
 
 /// Reads frames (unmasking masked ones) until EOF or `secs` of silence.
 fn read_frames(s: &mut TcpStream, secs: u64) -> Vec<Got> {
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut data = Vec::new();
     let mut out = Vec::new();
@@ -384,7 +389,8 @@ fn read_frames(s: &mut TcpStream, secs: u64) -> Vec<Got> {
 
 /// Reads frames until one with `opcode` arrives (at most `secs`).
 fn expect_frame(s: &mut TcpStream, opcode: u8, secs: u64) -> Vec<u8> {
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut seen = Vec::new();
     while Instant::now() < deadline {
@@ -427,7 +433,8 @@ fn accept_ws(l: &TcpListener, secs: u64) -> Option<TcpStream> {
         .lines()
         .find_map(|l| {
             let (n, v) = l.split_once(':')?;
-            n.eq_ignore_ascii_case("sec-websocket-key").then(|| v.trim().to_string())
+            n.eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| v.trim().to_string())
         })
         .unwrap_or_else(|| {
             panic!("no upgrade request (did the client see its connect complete?): {head:?}")
@@ -482,7 +489,8 @@ fn client_run(lp: &str) -> (Vec<String>, Vec<u8>) {
     };
     // The client sends "hello" from a CLIENT_WRITEABLE it did not ask for.
     let got = expect_frame(&mut s, 1, 5);
-    s.write_all(&frame(8, &1000u16.to_be_bytes(), false)).unwrap();
+    s.write_all(&frame(8, &1000u16.to_be_bytes(), false))
+        .unwrap();
     let _ = expect_frame(&mut s, 8, 5);
     s.shutdown(Shutdown::Both).ok();
     drop(s);
@@ -496,7 +504,11 @@ fn check_client_sequence(log: &[String]) {
     let fd = field(&log[add], "fd").to_string();
     let set = must_find(log, add, &format!("EV SET fd={fd} ev=4 "));
     let connect = must_find(log, 0, "EV CONNECT wsi=set");
-    assert!(set < connect, "no SET_MODE POLLOUT before connect returned:\n{}", log.join("\n"));
+    assert!(
+        set < connect,
+        "no SET_MODE POLLOUT before connect returned:\n{}",
+        log.join("\n")
+    );
     // The handshake went out: POLLOUT given back, then established.
     let clear = must_find(log, set, &format!("EV CLEAR fd={fd} ev=4 "));
     let est = must_find(log, clear, "EV CLIENT_ESTABLISHED");
@@ -506,7 +518,9 @@ fn check_client_sequence(log: &[String]) {
     let clear2 = must_find(log, set2, &format!("EV CLEAR fd={fd} ev=4 "));
     let w = must_find(log, clear2, "EV CLIENT_WRITEABLE");
     assert_eq!(
-        log.iter().filter(|l| l.starts_with("EV CLIENT_WRITEABLE")).count(),
+        log.iter()
+            .filter(|l| l.starts_with("EV CLIENT_WRITEABLE"))
+            .count(),
         1,
         "{}",
         log.join("\n")
@@ -546,7 +560,11 @@ fn refused_client_hears_error_then_del() {
         let log = p.wait_exit(15);
         let err = must_find(&log, 0, "EV CLIENT_CONNECTION_ERROR");
         let del = must_find(&log, 0, "EV DEL fd=");
-        assert!(err < del, "{lp}: DEL before CLIENT_CONNECTION_ERROR:\n{}", log.join("\n"));
+        assert!(
+            err < del,
+            "{lp}: DEL before CLIENT_CONNECTION_ERROR:\n{}",
+            log.join("\n")
+        );
         assert!(find(&log, 0, "EV CLOSED").is_none(), "{}", log.join("\n"));
     }
 }
@@ -580,7 +598,8 @@ fn del_poll_fd_comes_before_closed() {
         // The peer closes.
         let mut s = ws_client(port, [127, 0, 0, 1], "");
         assert_eq!(expect_frame(&mut s, 1, 5), b"hi");
-        s.write_all(&frame(8, &1000u16.to_be_bytes(), true)).unwrap();
+        s.write_all(&frame(8, &1000u16.to_be_bytes(), true))
+            .unwrap();
         assert_eq!(expect_frame(&mut s, 8, 5), 1000u16.to_be_bytes());
         p.wait_for("EV CLOSED fd=", 5);
         drop(s);
@@ -589,7 +608,13 @@ fn del_poll_fd_comes_before_closed() {
         assert_eq!(expect_frame(&mut s, 1, 5), b"hi");
         drop(s);
         let deadline = Instant::now() + Duration::from_secs(5);
-        while p.lines().iter().filter(|l| l.starts_with("EV CLOSED fd=")).count() < 2 {
+        while p
+            .lines()
+            .iter()
+            .filter(|l| l.starts_with("EV CLOSED fd="))
+            .count()
+            < 2
+        {
             assert!(Instant::now() < deadline, "{}", p.lines().join("\n"));
             sleep(Duration::from_millis(20));
         }
@@ -700,13 +725,20 @@ fn peer_addresses_read_as_ipv4() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let log = loop {
         let l = p.lines();
-        if l.iter().filter(|x| x.starts_with("EV FILTER_NETWORK")).count() >= 2 {
+        if l.iter()
+            .filter(|x| x.starts_with("EV FILTER_NETWORK"))
+            .count()
+            >= 2
+        {
             break l;
         }
         assert!(Instant::now() < deadline, "{}", l.join("\n"));
         sleep(Duration::from_millis(20));
     };
-    let filters: Vec<&String> = log.iter().filter(|x| x.starts_with("EV FILTER_NETWORK")).collect();
+    let filters: Vec<&String> = log
+        .iter()
+        .filter(|x| x.starts_with("EV FILTER_NETWORK"))
+        .collect();
     for (line, ip) in filters.iter().zip([[127u8, 0, 0, 1], [127, 0, 0, 2]]) {
         let dotted = format!("{}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3]);
         assert_eq!(field(line, "rip"), dotted, "{line}");
