@@ -197,6 +197,7 @@ pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket
             crate::io::net::close(fd);
         }
         service::close_all(ctx);
+        crate::io::linger::forget(ctx);
         let destruct = if ctx.listener.get().is_some() || ctx.listen_port.get() != 0 {
             libwebsocket_extension_callback_reasons::LWS_EXT_CALLBACK_SERVER_CONTEXT_DESTRUCT
         } else {

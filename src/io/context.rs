@@ -176,6 +176,10 @@ pub struct Context {
     /// Plaintext out of rustls, before it is handed to the HTTP/WebSocket layers.
     pub tls_plain: RefCell<Vec<u8>>,
     pub resolver: RefCell<Option<crate::io::resolver::Resolver>>,
+    /// Where detached connections finish closing (created on first use).
+    pub linger: RefCell<Option<crate::io::linger::Linger>>,
+    /// The linger instance has events left over from the last pass.
+    pub linger_pending: Cell<bool>,
 }
 
 impl Context {
@@ -235,6 +239,8 @@ impl Context {
             ssl_cipher_list: cfg.ssl_cipher_list,
             tls_plain: RefCell::new(vec![0u8; READ_BUF_SIZE]),
             resolver: RefCell::new(None),
+            linger: RefCell::new(None),
+            linger_pending: Cell::new(false),
         });
         if cfg.port != 0 {
             let fd = open_listener(cfg.port, cfg.iface.as_deref())?;

@@ -7,7 +7,7 @@ use crate::capi::abi_types::libwebsocket_callback_reasons::*;
 use crate::capi::user_callbacks::{invoke, invoke_conn, poll_fd_event};
 use crate::io::conn::{flag, Conn, ConnState, Side};
 use crate::io::context::{Context, LISTENER};
-use crate::io::{client, http_server, net, tx, ws_rx};
+use crate::io::{client, http_server, linger, net, tx, ws_rx};
 use std::io::ErrorKind;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -90,22 +90,32 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
             client::resolutions_ready(ctx);
             continue;
         }
+        if ev.token() == linger::LINGER {
+            linger::drain(ctx);
+            continue;
+        }
         let Some(conn) = ctx.conn(ev.token().0 as u32 - 1) else {
             continue;
         };
-        if ev.is_writable() {
-            conn_writable(ctx, &conn);
-        }
-        if ev.is_read_closed() || ev.is_error() {
-            conn.set(flag::PEER_HUP);
-        }
-        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-            conn_readable(ctx, &conn);
-        }
+        let hup = ev.is_read_closed() || ev.is_error();
+        dispatch(ctx, &conn, ev.is_writable(), hup, ev.is_readable());
     }
     drop(events);
     run_deferred(ctx);
     0
+}
+
+/// One connection's readiness: writable first (flush, WRITEABLE), then reading.
+pub fn dispatch(ctx: &Context, conn: &Rc<Conn>, writable: bool, hup: bool, readable: bool) {
+    if writable {
+        conn_writable(ctx, conn);
+    }
+    if hup {
+        conn.set(flag::PEER_HUP);
+    }
+    if readable || hup {
+        conn_readable(ctx, conn);
+    }
 }
 
 /// `libwebsocket_service_fd`: services one descriptor reported by the application's
@@ -122,6 +132,9 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
         } else if ctx.resolver.borrow().as_ref().is_some_and(|r| r.fd() == fd) {
             handled = true;
             client::resolutions_ready(ctx);
+        } else if ctx.linger.borrow().as_ref().is_some_and(|l| l.fd() == fd) {
+            handled = true;
+            linger::drain(ctx);
         } else if let Some(conn) = ctx.conn_by_fd(fd) {
             handled = true;
             if revents & POLLNVAL != 0 {
@@ -145,6 +158,7 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
 
 fn has_deferred(ctx: &Context) -> bool {
     !ctx.writable_q.borrow().is_empty()
+        || ctx.linger_pending.get()
         || !ctx.read_q.borrow().is_empty()
         || !ctx.close_q.borrow().is_empty()
         || (ctx.accept_pending.get()
@@ -160,6 +174,9 @@ fn has_deferred(ctx: &Context) -> bool {
 pub fn run_deferred(ctx: &Context) {
     if ctx.accept_pending.get() {
         accept_ready(ctx);
+    }
+    if ctx.linger_pending.get() {
+        linger::drain(ctx);
     }
     let reads = std::mem::take(&mut *ctx.read_q.borrow_mut());
     for slot in reads {
@@ -725,12 +742,7 @@ fn closed_reason(conn: &Conn, was: ConnState) -> Option<libwebsocket_callback_re
         | ConnState::ClientProxy
         | ConnState::ClientHandshake => Some(LWS_CALLBACK_CLIENT_CONNECTION_ERROR),
         ConnState::Ws => Some(LWS_CALLBACK_CLOSED),
-        ConnState::Flushing | ConnState::Draining if conn.has(flag::CLOSE_FROM_WS) => {
-            Some(LWS_CALLBACK_CLOSED)
-        }
-        ConnState::Http | ConnState::HttpHeaders | ConnState::Flushing | ConnState::Draining
-            if conn.has(flag::HTTP_CALLED) =>
-        {
+        ConnState::Http | ConnState::HttpHeaders if conn.has(flag::HTTP_CALLED) => {
             Some(LWS_CALLBACK_CLOSED_HTTP)
         }
         _ => None,
@@ -762,12 +774,16 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
                 tx::queue_close(ctx, conn, code, b"");
             }
         }
-        // CLOSED / CLOSED_HTTP come when the socket goes (finalize), after DEL_POLL_FD
-        // as in v1.23, so that an external poll loop still serves the close meanwhile.
-        if state == ConnState::Ws {
-            conn.set(flag::CLOSE_FROM_WS);
-        }
         ext_closing(ctx, conn);
+        if conn.state.get() == ConnState::Dead {
+            return;
+        }
+        // As in v1.23, the application hears DEL_POLL_FD and then CLOSED / CLOSED_HTTP
+        // now; the close handshake goes on out of its sight (io::linger).
+        linger::detach(ctx, conn);
+        if let Some(r) = closed_reason(conn, state) {
+            notify_closed(ctx, conn, r);
+        }
         if conn.state.get() == ConnState::Dead {
             return;
         }
@@ -798,7 +814,7 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
 /// Closes the socket. The order of the callbacks is v1.23's: a client that never got
 /// established hears CLIENT_CONNECTION_ERROR, then DEL_POLL_FD; any other connection
 /// DEL_POLL_FD, then CLOSED / CLOSED_HTTP (with the socket still open, the connection
-/// already dead to writes).
+/// already dead to writes). A detached connection heard both when it was detached.
 fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
     if conn.state.get() == ConnState::Dead {
         return;
