@@ -3,9 +3,10 @@
 //! v1.23 delivered `DEL_POLL_FD` and then CLOSED / CLOSED_HTTP at the moment a
 //! connection closed, because it dropped the socket there. Here a close is graceful
 //! (close frame, the queued output flushed, the peer's EOF awaited), so the socket
-//! outlives that moment: it is *detached*. The application gets `DEL_POLL_FD` and
-//! CLOSED as in v1.23 and never sees the socket again; the library finishes the close
-//! on a second epoll instance of its own. That instance is registered in the context's
+//! may outlive that moment. The application gets `DEL_POLL_FD` and CLOSED as in v1.23
+//! and never sees the socket again (`hide`); when the close cannot finish at once the
+//! socket is *detached* (`keep`) and the library finishes the close on a second epoll
+//! instance of its own. That instance is registered in the context's
 //! epoll (so `libwebsocket_service` serves it) and announced once, on first use, to
 //! external poll loops with `ADD_POLL_FD` and a NULL wsi, like the resolver's eventfd,
 //! so `libwebsocket_service_fd` on it serves it there.
@@ -76,16 +77,23 @@ fn ensure(ctx: &Context) -> bool {
     true
 }
 
-/// Takes the connection out of the application's poll set (`DEL_POLL_FD`) and serves
-/// it from the linger instance from now on.
-pub fn detach(ctx: &Context, conn: &Rc<Conn>) {
+/// Takes the connection out of the application's poll set (`DEL_POLL_FD`): from now
+/// on the library alone serves it (see `keep`).
+pub fn hide(ctx: &Context, conn: &Rc<Conn>) {
     if conn.has(flag::NO_POLL) {
         return;
     }
-    let lingering = ensure(ctx);
     poll_fd_event(ctx, Some(conn), LWS_CALLBACK_DEL_POLL_FD, conn.fd, 0);
     conn.set(flag::NO_POLL);
-    if !lingering {
+}
+
+/// A hidden connection whose close could not finish at once (output to flush, the
+/// peer's answer to wait for): served from the linger instance from now on.
+pub fn keep(ctx: &Context, conn: &Rc<Conn>) {
+    if !conn.is_open() || !conn.has(flag::NO_POLL) || conn.has(flag::DETACHED) {
+        return;
+    }
+    if !ensure(ctx) {
         return; // stays in the context's epoll: libwebsocket_service still serves it
     }
     let fd = conn.fd;

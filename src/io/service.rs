@@ -780,7 +780,7 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
         }
         // As in v1.23, the application hears DEL_POLL_FD and then CLOSED / CLOSED_HTTP
         // now; the close handshake goes on out of its sight (io::linger).
-        linger::detach(ctx, conn);
+        linger::hide(ctx, conn);
         if let Some(r) = closed_reason(conn, state) {
             notify_closed(ctx, conn, r);
         }
@@ -797,6 +797,7 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
             tx::flush(ctx, conn);
         }
         after_flush(ctx, conn);
+        linger::keep(ctx, conn);
         return;
     }
     if matches!(how, CloseHow::Graceful(_)) && state == ConnState::Flushing {
