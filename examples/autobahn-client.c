@@ -438,7 +438,8 @@ static int run_connection(const char *path)
 			context = NULL;
 			break;
 		}
-		if (libwebsocket_service(context, 50) < 0) {
+		/* -1 also when a signal interrupted the wait (as in v1.23) */
+		if (libwebsocket_service(context, 50) < 0 && !interrupted) {
 			fprintf(stderr, "autobahn-client: libwebsocket_service failed\n");
 			libwebsocket_context_destroy(context);
 			context = NULL;

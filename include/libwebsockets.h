@@ -347,7 +347,8 @@ int lws_hdr_copy(struct libwebsocket *wsi,
                  int len,
                  enum lws_token_indexes h);
 
-// The protocol this connection uses: a pointer into the application's array.
+// The protocol this connection uses: a pointer into the application's array (NULL
+// for the listener's wsi).
 LWS_VISIBLE LWS_EXTERN
 const struct libwebsocket_protocols *libwebsockets_get_protocol(struct libwebsocket *wsi);
 
@@ -409,8 +410,10 @@ LWS_VISIBLE LWS_EXTERN
 int libwebsockets_serve_http_file_fragment(struct libwebsocket_context *_context,
                                            struct libwebsocket *wsi);
 
-// Fills `name` (host name) and `rip` (numeric address) of the peer of socket `fd`;
-// each is an empty string when it cannot be determined.
+// Fills `name` with the peer's host name (reverse lookup: hosts file, then DNS) and
+// `rip` with its numeric address, for socket `fd`; an IPv4 peer of the dual-stack
+// listener reads as IPv4. Each is an empty string when it cannot be determined (no
+// name found: `name` empty, `rip` still the address).
 LWS_VISIBLE LWS_EXTERN
 void libwebsockets_get_peer_addresses(struct libwebsocket_context *_context,
                                       struct libwebsocket *_wsi,
@@ -426,12 +429,14 @@ void libwebsockets_get_peer_addresses(struct libwebsocket_context *_context,
 LWS_VISIBLE LWS_EXTERN
 struct libwebsocket_context *libwebsocket_create_context(struct lws_context_creation_info *info);
 
-// Closes every connection (CLOSED / CLOSED_HTTP delivered), calls PROTOCOL_DESTROY
-// for each protocol and frees the context.
+// Drops the listener, closes every connection (a close frame with 1001 to live
+// WebSocket peers; DEL_POLL_FD, then CLOSED / CLOSED_HTTP / CLIENT_CONNECTION_ERROR),
+// calls PROTOCOL_DESTROY for each protocol and frees the context.
 LWS_VISIBLE LWS_EXTERN void libwebsocket_context_destroy(struct libwebsocket_context *context);
 
 // Services pending events, waiting up to `timeout_ms` (negative: indefinitely).
-// Returns 0, or -1 on a NULL context or a fatal poll error.
+// Returns 0, or -1 on a NULL context, a fatal poll error or when the wait was
+// interrupted by a signal (EINTR, as v1.23's poll() loop reported it).
 LWS_VISIBLE LWS_EXTERN
 int libwebsocket_service(struct libwebsocket_context *context,
                          int timeout_ms);

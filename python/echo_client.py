@@ -127,7 +127,7 @@ def main():
         ctx.client_connect(args.host, args.port, path=args.path, protocol=args.protocol)
         deadline = time.monotonic() + args.timeout
         while not (client.closed or client.error) and time.monotonic() < deadline:
-            if ctx.service(50) < 0:
+            if ctx.service(50) < 0 and not ctx.interrupted():
                 client.error = client.error or "service failed"
     finally:
         ctx.destroy()

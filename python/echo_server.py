@@ -179,7 +179,8 @@ def main():
           file=sys.stderr, flush=True)
     try:
         while not stop:
-            if ctx.service(50) < 0:
+            # -1 also when SIGTERM/SIGINT interrupted the wait (as v1.23)
+            if ctx.service(50) < 0 and not (stop or ctx.interrupted()):
                 print("echo_server: service failed", file=sys.stderr)
                 return 1
     finally:

@@ -44,6 +44,7 @@ Rules (the C library's, made explicit):
 """
 
 import ctypes
+import errno
 import os
 import sys
 import threading
@@ -365,7 +366,7 @@ _PROTOTYPES = {
 def load_library(path=None):
     """dlopen()s the library and declares every prototype. The module does this once
     at import time (``lib``); call it yourself only for a second copy."""
-    handle = ctypes.CDLL(path or library_path(), mode=os.RTLD_NOW)
+    handle = ctypes.CDLL(path or library_path(), mode=os.RTLD_NOW, use_errno=True)
     for name, (restype, argtypes) in _PROTOTYPES.items():
         fn = getattr(handle, name)
         fn.restype = restype
@@ -663,7 +664,8 @@ class Context:
     def service(self, timeout_ms=50):
         """One libwebsocket_service() pass (waits up to timeout_ms), after running
         what call_soon() queued. The first call makes this thread the context's
-        service thread. Returns the library's result (0, or -1 on error)."""
+        service thread. Returns the library's result: 0, or -1 on error or when a
+        signal interrupted the wait (as v1.23; ``interrupted()`` tells which)."""
         if self._owner is None:
             self._owner = threading.get_ident()
         self._check_thread()
@@ -674,10 +676,16 @@ class Context:
             raise e
         return r
 
+    @staticmethod
+    def interrupted():
+        """True when the last service() returned -1 because a signal interrupted it."""
+        return ctypes.get_errno() == errno.EINTR
+
     def run(self, stop, timeout_ms=50):
-        """Services until ``stop`` (a threading.Event) is set or service fails."""
+        """Services until ``stop`` (a threading.Event) is set or service fails (a
+        signal interrupting a pass is not a failure)."""
         while not stop.is_set():
-            if self.service(timeout_ms) < 0:
+            if self.service(timeout_ms) < 0 and not self.interrupted():
                 return -1
         return 0
 

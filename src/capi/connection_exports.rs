@@ -130,7 +130,8 @@ pub unsafe extern "C" fn lws_hdr_copy(
     })
 }
 
-/// The protocol this connection uses: a pointer into the application's array.
+/// The protocol this connection uses: a pointer into the application's array (NULL
+/// for the listener's wsi).
 #[no_mangle]
 pub unsafe extern "C" fn libwebsockets_get_protocol(
     wsi: *mut libwebsocket,
@@ -142,6 +143,9 @@ pub unsafe extern "C" fn libwebsockets_get_protocol(
         let Some(ctx) = conn.ctx.as_ref() else {
             return std::ptr::null();
         };
+        if conn.has(crate::io::conn::flag::LISTENER) {
+            return std::ptr::null(); // the listener has no protocol (v1.23: NULL too)
+        }
         if ctx.c_protocols.is_null() || conn.protocol.get() >= ctx.protocols.len() {
             return std::ptr::null();
         }
@@ -370,8 +374,10 @@ pub unsafe extern "C" fn libwebsockets_serve_http_file_fragment(
     })
 }
 
-/// Fills `name` (host name) and `rip` (numeric address) of the peer of socket `fd`;
-/// each is an empty string when it cannot be determined.
+/// Fills `name` with the peer's host name (reverse lookup: hosts file, then DNS) and
+/// `rip` with its numeric address, for socket `fd`; an IPv4 peer of the dual-stack
+/// listener reads as IPv4. Each is an empty string when it cannot be determined (no
+/// name found: `name` empty, `rip` still the address).
 #[no_mangle]
 pub unsafe extern "C" fn libwebsockets_get_peer_addresses(
     _context: *mut libwebsocket_context,
@@ -394,18 +400,14 @@ pub unsafe extern "C" fn libwebsockets_get_peer_addresses(
         let Some(addr) = crate::io::net::peer_addr(fd) else {
             return;
         };
-        let ip = match addr.ip() {
-            std::net::IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
-            v4 => v4.to_string(),
-        };
+        let addr = crate::io::net::unmapped(addr);
         if let Some(b) = rip_buf {
-            copy_cstr_truncating(b, ip.as_bytes());
+            copy_cstr_truncating(b, addr.ip().to_string().as_bytes());
         }
         if let Some(b) = name_buf {
-            let n = crate::io::net::name_of(&addr);
-            copy_cstr_truncating(b, n.as_bytes());
+            if let Some(n) = crate::io::net::name_of(&addr) {
+                copy_cstr_truncating(b, n.as_bytes());
+            }
         }
     })
 }

@@ -134,7 +134,7 @@ pub unsafe extern "C" fn libwebsocket_create_context(
             crate::log::lws_notice!(" Listening on port {}", ctx.listen_port.get());
             poll_fd_event(
                 ctx,
-                None,
+                ctx.listener_conn().as_deref(),
                 libwebsocket_callback_reasons::LWS_CALLBACK_ADD_POLL_FD,
                 fd,
                 1,
@@ -171,8 +171,9 @@ pub unsafe extern "C" fn libwebsocket_create_context(
     })
 }
 
-/// Closes every connection (CLOSED / CLOSED_HTTP delivered), calls PROTOCOL_DESTROY
-/// for each protocol and frees the context.
+/// Drops the listener, closes every connection (a close frame with 1001 to live
+/// WebSocket peers; DEL_POLL_FD, then CLOSED / CLOSED_HTTP / CLIENT_CONNECTION_ERROR),
+/// calls PROTOCOL_DESTROY for each protocol and frees the context.
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket_context) {
     ffi_guard!((), {
@@ -184,17 +185,19 @@ pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket
             return;
         }
         ctx.destroying.set(true);
-        service::close_all(ctx);
+        // The listener goes first (as in v1.23), so nothing new arrives meanwhile.
         if let Some(fd) = ctx.listener.take() {
             poll_fd_event(
                 ctx,
-                None,
+                ctx.listener_conn().as_deref(),
                 libwebsocket_callback_reasons::LWS_CALLBACK_DEL_POLL_FD,
                 fd,
                 0,
             );
             crate::io::net::close(fd);
         }
+        service::close_all(ctx);
+        crate::io::linger::forget(ctx);
         let destruct = if ctx.listener.get().is_some() || ctx.listen_port.get() != 0 {
             libwebsocket_extension_callback_reasons::LWS_EXT_CALLBACK_SERVER_CONTEXT_DESTRUCT
         } else {
@@ -227,7 +230,8 @@ pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket
 }
 
 /// Services pending events, waiting up to `timeout_ms` (negative: indefinitely).
-/// Returns 0, or -1 on a NULL context or a fatal poll error.
+/// Returns 0, or -1 on a NULL context, a fatal poll error or when the wait was
+/// interrupted by a signal (EINTR, as v1.23's poll() loop reported it).
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_service(
     context: *mut libwebsocket_context,

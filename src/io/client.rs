@@ -605,6 +605,12 @@ fn finish_handshake(
         );
     }
     crate::io::extensions::notify_established(ctx, conn);
+    // v1.23 left the connect's POLLOUT armed, so one CLIENT_WRITEABLE followed
+    // CLIENT_ESTABLISHED without the application asking; clients that send their
+    // first message from CLIENT_WRITEABLE rely on it.
+    if conn.is_ws_live() {
+        crate::io::service::request_writeable(ctx, conn);
+    }
     if !rest.is_empty() && conn.state.get() == ConnState::Ws {
         crate::io::service::process_received(ctx, conn, &mut rest);
     }

@@ -78,6 +78,14 @@ pub mod flag {
     /// The socket is not in the poll set (a client connection an extension claimed
     /// with CAN_PROXY_CLIENT_CONNECTION): no POLL_FD callbacks for it.
     pub const NO_POLL: u32 = 1 << 21;
+    /// The extension side of the close (DESTROY, DESTROY_ANY_WSI_CLOSING) has run.
+    pub const EXT_CLOSED: u32 = 1 << 22;
+    /// Closing after DEL_POLL_FD and CLOSED were delivered: served from the linger
+    /// epoll instance (see `io::linger`), no longer from the context's.
+    pub const DETACHED: u32 = 1 << 23;
+    /// The listening socket's own wsi (the one POLL_FD and FILTER_NETWORK_CONNECTION
+    /// callbacks carry for it): never in the connection table.
+    pub const LISTENER: u32 = 1 << 24;
 }
 
 pub use crate::io::sys::UserSpace;

@@ -137,6 +137,9 @@ pub struct Context {
     pub ka: (i32, i32, i32),
     pub limits: Limits,
     pub listener: Cell<Option<RawFd>>,
+    /// The listening socket's wsi, handed to the application with its POLL_FD and
+    /// FILTER_NETWORK_CONNECTION callbacks (as v1.23 did); not a connection.
+    pub listener_wsi: RefCell<Option<Rc<Conn>>>,
     pub listen_port: Cell<u16>,
     pub conns: RefCell<Vec<Option<Rc<Conn>>>>,
     free_slots: RefCell<Vec<u32>>,
@@ -153,8 +156,6 @@ pub struct Context {
     pub next_stamp: Cell<u32>,
     /// Depth of service calls in progress (writes are batched while > 0).
     pub in_service: Cell<u32>,
-    /// Set once the application drives us through `libwebsocket_service_fd`.
-    pub external_poll: Cell<bool>,
     /// Accepting is paused until this time (fd exhaustion back-off).
     pub accept_paused_until: Cell<Option<Instant>>,
     pub accept_pending: Cell<bool>,
@@ -175,6 +176,10 @@ pub struct Context {
     /// Plaintext out of rustls, before it is handed to the HTTP/WebSocket layers.
     pub tls_plain: RefCell<Vec<u8>>,
     pub resolver: RefCell<Option<crate::io::resolver::Resolver>>,
+    /// Where detached connections finish closing (created on first use).
+    pub linger: RefCell<Option<crate::io::linger::Linger>>,
+    /// The linger instance has events left over from the last pass.
+    pub linger_pending: Cell<bool>,
 }
 
 impl Context {
@@ -203,6 +208,7 @@ impl Context {
             ka: (cfg.ka_time, cfg.ka_probes, cfg.ka_interval),
             limits: Limits::from_env(),
             listener: Cell::new(None),
+            listener_wsi: RefCell::new(None),
             listen_port: Cell::new(0),
             conns: RefCell::new(Vec::new()),
             free_slots: RefCell::new(Vec::new()),
@@ -218,7 +224,6 @@ impl Context {
             timers: RefCell::new(TimerHeap::new()),
             next_stamp: Cell::new(1),
             in_service: Cell::new(0),
-            external_poll: Cell::new(false),
             accept_paused_until: Cell::new(None),
             accept_pending: Cell::new(false),
             start: Instant::now(),
@@ -234,6 +239,8 @@ impl Context {
             ssl_cipher_list: cfg.ssl_cipher_list,
             tls_plain: RefCell::new(vec![0u8; READ_BUF_SIZE]),
             resolver: RefCell::new(None),
+            linger: RefCell::new(None),
+            linger_pending: Cell::new(false),
         });
         if cfg.port != 0 {
             let fd = open_listener(cfg.port, cfg.iface.as_deref())?;
@@ -249,6 +256,9 @@ impl Context {
                 .register(&mut SourceFd(&fd), LISTENER, Interest::READABLE)
                 .map_err(|e| format!("epoll register: {e}"))?;
             ctx.listener.set(Some(fd));
+            let wsi = ctx.new_conn(fd, u32::MAX, Side::Server, ConnState::Dead);
+            wsi.set(flag::LISTENER);
+            *ctx.listener_wsi.borrow_mut() = Some(Rc::new(wsi));
             net::drop_privileges(cfg.gid, cfg.uid);
         }
         Ok(ctx)
@@ -286,7 +296,29 @@ impl Context {
                 (conns.len() - 1) as u32
             }
         };
-        let conn = Rc::new(Conn {
+        let conn = Rc::new(self.new_conn(fd, slot, side, state));
+        let token = Token(slot as usize + 1);
+        if let Err(e) = self.poll.borrow().registry().register(
+            &mut SourceFd(&fd),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            crate::log::lws_err!("epoll register fd {}: {}", fd, e);
+            self.free_slots.borrow_mut().push(slot);
+            return None;
+        }
+        self.conns.borrow_mut()[slot as usize] = Some(conn.clone());
+        let mut map = self.fd_map.borrow_mut();
+        if map.len() <= fd as usize {
+            map.resize(fd as usize + 1, 0);
+        }
+        map[fd as usize] = slot + 1;
+        Some(conn)
+    }
+
+    /// A connection record for socket `fd` (not yet in any table).
+    fn new_conn(&self, fd: RawFd, slot: u32, side: Side, state: ConnState) -> Conn {
+        Conn {
             ctx: self as *const Context,
             fd,
             slot,
@@ -307,24 +339,12 @@ impl Context {
             tls: RefCell::new(None),
             exts: RefCell::new(None),
             owed_pong: Cell::new(None),
-        });
-        let token = Token(slot as usize + 1);
-        if let Err(e) = self.poll.borrow().registry().register(
-            &mut SourceFd(&fd),
-            token,
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
-            crate::log::lws_err!("epoll register fd {}: {}", fd, e);
-            self.free_slots.borrow_mut().push(slot);
-            return None;
         }
-        self.conns.borrow_mut()[slot as usize] = Some(conn.clone());
-        let mut map = self.fd_map.borrow_mut();
-        if map.len() <= fd as usize {
-            map.resize(fd as usize + 1, 0);
-        }
-        map[fd as usize] = slot + 1;
-        Some(conn)
+    }
+
+    /// The listening socket's wsi (None without a listener).
+    pub fn listener_conn(&self) -> Option<Rc<Conn>> {
+        self.listener_wsi.borrow().clone()
     }
 
     /// Removes a connection from the tables and closes its socket.

@@ -6,6 +6,7 @@ pub mod context;
 pub mod daemon;
 pub mod extensions;
 pub mod http_server;
+pub mod linger;
 pub mod mask_keys;
 pub mod net;
 pub mod resolver;

@@ -154,8 +154,21 @@ pub fn peer_addr(fd: RawFd) -> Option<SocketAddr> {
     }
 }
 
-/// Reverse-resolves `addr` (falls back to the numeric form).
-pub fn name_of(addr: &SocketAddr) -> String {
+/// The peer address as an application should see it: an IPv4 peer of a dual-stack
+/// socket (`::ffff:a.b.c.d`) is the IPv4 address it is.
+pub fn unmapped(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), a.port()),
+            None => addr,
+        },
+        a => a,
+    }
+}
+
+/// Reverse-resolves `addr` (hosts file, then DNS); None when no name is found (no
+/// numeric fallback).
+pub fn name_of(addr: &SocketAddr) -> Option<String> {
     let (ss, len) = sockaddr_from(addr);
     let mut host = [0 as libc::c_char; 256];
     // SAFETY: ss/len valid; host buffer and its length passed together.
@@ -167,16 +180,17 @@ pub fn name_of(addr: &SocketAddr) -> String {
             host.len() as libc::socklen_t,
             std::ptr::null_mut(),
             0,
-            0,
+            libc::NI_NAMEREQD,
         )
     };
     if r != 0 {
-        return addr.ip().to_string();
+        return None;
     }
     // SAFETY: getnameinfo NUL-terminates on success.
-    unsafe { std::ffi::CStr::from_ptr(host.as_ptr()) }
+    let name = unsafe { std::ffi::CStr::from_ptr(host.as_ptr()) }
         .to_string_lossy()
-        .into_owned()
+        .into_owned();
+    Some(name)
 }
 
 /// Accepts one pending connection, non-blocking and close-on-exec.

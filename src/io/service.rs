@@ -2,11 +2,12 @@
 //! socket until drained within a fairness budget) and `libwebsocket_service_fd` for
 //! applications that run their own poll loop. Both feed the same per-connection code.
 
+use crate::capi::abi_types::libwebsocket_callback_reasons;
 use crate::capi::abi_types::libwebsocket_callback_reasons::*;
 use crate::capi::user_callbacks::{invoke, invoke_conn, poll_fd_event};
 use crate::io::conn::{flag, Conn, ConnState, Side};
 use crate::io::context::{Context, LISTENER};
-use crate::io::{client, http_server, net, tx, ws_rx};
+use crate::io::{client, http_server, linger, net, tx, ws_rx};
 use std::io::ErrorKind;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -74,8 +75,11 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
     if let Err(e) = polled {
         if e.kind() != ErrorKind::Interrupted {
             crate::log::lws_err!("epoll_wait: {}", e);
-            return -1;
         }
+        // A signal interrupted the wait: -1, as v1.23's poll() loop returned, so that
+        // `while (libwebsocket_service(context, ms) >= 0)` ends on SIGINT. Queued work
+        // waits for the next call.
+        return -1;
     }
     for ev in events.iter() {
         if ev.token() == LISTENER {
@@ -86,28 +90,37 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
             client::resolutions_ready(ctx);
             continue;
         }
+        if ev.token() == linger::LINGER {
+            linger::drain(ctx);
+            continue;
+        }
         let Some(conn) = ctx.conn(ev.token().0 as u32 - 1) else {
             continue;
         };
-        if ev.is_writable() {
-            conn_writable(ctx, &conn);
-        }
-        if ev.is_read_closed() || ev.is_error() {
-            conn.set(flag::PEER_HUP);
-        }
-        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-            conn_readable(ctx, &conn);
-        }
+        let hup = ev.is_read_closed() || ev.is_error();
+        dispatch(ctx, &conn, ev.is_writable(), hup, ev.is_readable());
     }
     drop(events);
     run_deferred(ctx);
     0
 }
 
+/// One connection's readiness: writable first (flush, WRITEABLE), then reading.
+pub fn dispatch(ctx: &Context, conn: &Rc<Conn>, writable: bool, hup: bool, readable: bool) {
+    if writable {
+        conn_writable(ctx, conn);
+    }
+    if hup {
+        conn.set(flag::PEER_HUP);
+    }
+    if readable || hup {
+        conn_readable(ctx, conn);
+    }
+}
+
 /// `libwebsocket_service_fd`: services one descriptor reported by the application's
 /// own poll(). `None` only runs timeouts and deferred work. Returns (result, handled).
 pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) {
-    ctx.external_poll.set(true);
     let _guard = InService::enter(ctx);
     let mut handled = false;
     if let Some((fd, revents)) = fd_revents {
@@ -119,6 +132,9 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
         } else if ctx.resolver.borrow().as_ref().is_some_and(|r| r.fd() == fd) {
             handled = true;
             client::resolutions_ready(ctx);
+        } else if ctx.linger.borrow().as_ref().is_some_and(|l| l.fd() == fd) {
+            handled = true;
+            linger::drain(ctx);
         } else if let Some(conn) = ctx.conn_by_fd(fd) {
             handled = true;
             if revents & POLLNVAL != 0 {
@@ -142,6 +158,7 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
 
 fn has_deferred(ctx: &Context) -> bool {
     !ctx.writable_q.borrow().is_empty()
+        || ctx.linger_pending.get()
         || !ctx.read_q.borrow().is_empty()
         || !ctx.close_q.borrow().is_empty()
         || (ctx.accept_pending.get()
@@ -157,6 +174,9 @@ fn has_deferred(ctx: &Context) -> bool {
 pub fn run_deferred(ctx: &Context) {
     if ctx.accept_pending.get() {
         accept_ready(ctx);
+    }
+    if ctx.linger_pending.get() {
+        linger::drain(ctx);
     }
     let reads = std::mem::take(&mut *ctx.read_q.borrow_mut());
     for slot in reads {
@@ -256,10 +276,11 @@ pub fn accept_ready(ctx: &Context) {
             }
         };
         // TCP_NODELAY and keepalive come from the listening socket (see Context::new).
+        // As in v1.23, the filter gets the listener's wsi and the new socket in `in`.
         if invoke(
             ctx,
             0,
-            None,
+            ctx.listener_conn().as_deref(),
             LWS_CALLBACK_FILTER_NETWORK_CONNECTION,
             std::ptr::null_mut(),
             fd as isize as *mut libc::c_void,
@@ -368,9 +389,11 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
     ctx.enqueue(conn, flag::IN_READ_Q);
 }
 
-/// External poll: ask for POLLIN exactly while the connection wants to read.
+/// POLL_FD convention: ask for POLLIN exactly while the connection wants to read.
+/// Delivered whatever loop the application runs (v1.23 always sent them to
+/// protocols[0]); applications on `libwebsocket_service` may ignore them.
 fn update_pollin(ctx: &Context, conn: &Conn) {
-    if !ctx.external_poll.get() || !conn.is_open() || conn.has(flag::NO_POLL) {
+    if !conn.is_open() || conn.has(flag::NO_POLL) {
         return;
     }
     let want = !conn.has(flag::RX_PAUSED);
@@ -540,6 +563,9 @@ pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
         return; // woken only to spill
     }
     conn.clear(flag::WANT_WRITEABLE);
+    // One shot, as in v1.23: POLLOUT is given back (CLEAR_MODE) before the callback
+    // unless queued output still needs it; asking again from the callback sets it anew.
+    update_pollout(ctx, conn);
     let reason = match conn.state.get() {
         ConnState::Ws if !conn.has(flag::CLOSE_SENT) => match conn.side {
             Side::Server => LWS_CALLBACK_SERVER_WRITEABLE,
@@ -549,6 +575,7 @@ pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
         _ => return,
     };
     let n = invoke_conn(ctx, conn, reason, std::ptr::null_mut(), 0);
+    update_pollout(ctx, conn);
     if rearm && conn.is_ws_live() {
         // IS_WRITEABLE answered 1: v1.23 left POLLOUT armed, so WRITEABLE came again.
         request_writeable(ctx, conn);
@@ -569,7 +596,8 @@ pub fn close_unless_vetoed(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
     close_conn(ctx, conn, how);
 }
 
-/// `libwebsocket_callback_on_writable`.
+/// `libwebsocket_callback_on_writable`: every request announces POLLOUT with
+/// SET_MODE_POLL_FD, as in v1.23 (even when it is already set).
 pub fn request_writeable(ctx: &Context, conn: &Rc<Conn>) {
     if !conn.is_open() {
         return;
@@ -578,17 +606,32 @@ pub fn request_writeable(ctx: &Context, conn: &Rc<Conn>) {
     if !conn.has(flag::CHOKED) {
         ctx.enqueue(conn, flag::IN_WRITABLE_Q);
     }
-    update_pollout(ctx, conn);
-}
-
-/// External poll: keep POLLOUT requested exactly while we have something to write or
-/// a WRITEABLE callback (or stashed input) is waiting.
-pub fn update_pollout(ctx: &Context, conn: &Conn) {
-    if !ctx.external_poll.get() || !conn.is_open() || conn.has(flag::NO_POLL) {
+    if conn.has(flag::NO_POLL) {
         return;
     }
+    conn.set(flag::POLLOUT_SET);
+    poll_fd_event(
+        ctx,
+        Some(conn),
+        LWS_CALLBACK_SET_MODE_POLL_FD,
+        conn.fd,
+        POLLOUT,
+    );
+}
+
+/// POLL_FD convention (delivered whatever loop the application runs): keep POLLOUT
+/// requested exactly while we have something to write, a connect is in progress or
+/// a WRITEABLE callback (or stashed input) is waiting.
+pub fn update_pollout(ctx: &Context, conn: &Conn) {
+    if !conn.is_open() || conn.has(flag::NO_POLL) {
+        return;
+    }
+    // Output merely batched for the flush at the end of this pass needs no POLLOUT
+    // (that flush decides again); output the socket refused does.
+    let output_waits =
+        (!conn.has(flag::IN_DIRTY_Q) || conn.has(flag::CHOKED)) && tx::has_pending_output(conn);
     let want = conn.state.get() == ConnState::ClientConnecting
-        || tx::has_pending_output(conn)
+        || output_waits
         || conn.has(flag::WANT_WRITEABLE)
         || conn.has(flag::EXT_SPILL_PENDING)
         || (!conn.rx_stash().is_empty() && !conn.has(flag::RX_PAUSED))
@@ -681,35 +724,37 @@ pub fn check_timeouts(ctx: &Context) {
     }
 }
 
-/// Delivers CLOSED / CLOSED_HTTP once.
-fn notify_closed(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
+/// The extension side of a close, once: DESTROY for the active extensions and
+/// DESTROY_ANY_WSI_CLOSING for all, while the connection still has its state.
+fn ext_closing(ctx: &Context, conn: &Rc<Conn>) {
+    if conn.has(flag::EXT_CLOSED) {
+        return;
+    }
+    conn.set(flag::EXT_CLOSED);
+    crate::io::extensions::on_close(ctx, conn);
+}
+
+/// What the application hears when a connection that was in state `was` goes.
+fn closed_reason(conn: &Conn, was: ConnState) -> Option<libwebsocket_callback_reasons> {
+    match was {
+        ConnState::ClientResolving
+        | ConnState::ClientConnecting
+        | ConnState::ClientProxy
+        | ConnState::ClientHandshake => Some(LWS_CALLBACK_CLIENT_CONNECTION_ERROR),
+        ConnState::Ws => Some(LWS_CALLBACK_CLOSED),
+        ConnState::Http | ConnState::HttpHeaders if conn.has(flag::HTTP_CALLED) => {
+            Some(LWS_CALLBACK_CLOSED_HTTP)
+        }
+        _ => None,
+    }
+}
+
+/// Delivers `reason` (CLOSED / CLOSED_HTTP / CLIENT_CONNECTION_ERROR) once.
+fn notify_closed(ctx: &Context, conn: &Rc<Conn>, reason: libwebsocket_callback_reasons) {
     if conn.has(flag::CLOSED_NOTIFIED) {
         return;
     }
     conn.set(flag::CLOSED_NOTIFIED);
-    crate::io::extensions::on_close(ctx, conn);
-    if matches!(
-        was,
-        ConnState::ClientResolving
-            | ConnState::ClientConnecting
-            | ConnState::ClientProxy
-            | ConnState::ClientHandshake
-    ) {
-        invoke_conn(
-            ctx,
-            conn,
-            LWS_CALLBACK_CLIENT_CONNECTION_ERROR,
-            std::ptr::null_mut(),
-            0,
-        );
-        return;
-    }
-    let reason = match was {
-        ConnState::Ws => LWS_CALLBACK_CLOSED,
-        ConnState::Http if conn.has(flag::HTTP_CALLED) => LWS_CALLBACK_CLOSED_HTTP,
-        ConnState::HttpHeaders if conn.has(flag::HTTP_CALLED) => LWS_CALLBACK_CLOSED_HTTP,
-        _ => return,
-    };
     invoke_conn(ctx, conn, reason, std::ptr::null_mut(), 0);
 }
 
@@ -729,7 +774,16 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
                 tx::queue_close(ctx, conn, code, b"");
             }
         }
-        notify_closed(ctx, conn, state);
+        ext_closing(ctx, conn);
+        if conn.state.get() == ConnState::Dead {
+            return;
+        }
+        // As in v1.23, the application hears DEL_POLL_FD and then CLOSED / CLOSED_HTTP
+        // now; the close handshake goes on out of its sight (io::linger).
+        linger::hide(ctx, conn);
+        if let Some(r) = closed_reason(conn, state) {
+            notify_closed(ctx, conn, r);
+        }
         if conn.state.get() == ConnState::Dead {
             return;
         }
@@ -743,6 +797,7 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
             tx::flush(ctx, conn);
         }
         after_flush(ctx, conn);
+        linger::keep(ctx, conn);
         return;
     }
     if matches!(how, CloseHow::Graceful(_)) && state == ConnState::Flushing {
@@ -757,15 +812,33 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
     finalize(ctx, conn, state);
 }
 
+/// Closes the socket. The order of the callbacks is v1.23's: a client that never got
+/// established hears CLIENT_CONNECTION_ERROR, then DEL_POLL_FD; any other connection
+/// DEL_POLL_FD, then CLOSED / CLOSED_HTTP (with the socket still open, the connection
+/// already dead to writes). A detached connection heard both when it was detached.
 fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
-    notify_closed(ctx, conn, was);
     if conn.state.get() == ConnState::Dead {
         return;
+    }
+    ext_closing(ctx, conn);
+    if conn.state.get() == ConnState::Dead {
+        return;
+    }
+    let reason = closed_reason(conn, was);
+    let connect_failed = reason == Some(LWS_CALLBACK_CLIENT_CONNECTION_ERROR);
+    if connect_failed {
+        notify_closed(ctx, conn, LWS_CALLBACK_CLIENT_CONNECTION_ERROR);
+        if conn.state.get() == ConnState::Dead {
+            return;
+        }
     }
     conn.state.set(ConnState::Dead);
     conn.timeout_reason.set(0);
     if !conn.has(flag::NO_POLL) {
         poll_fd_event(ctx, Some(conn), LWS_CALLBACK_DEL_POLL_FD, conn.fd, 0);
+    }
+    if let Some(r) = reason.filter(|_| !connect_failed) {
+        notify_closed(ctx, conn, r);
     }
     ctx.remove_conn(conn);
     // Free buffers now; the Rc itself goes when the last in-flight reference drops.
@@ -776,7 +849,9 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
     *conn.user.borrow_mut() = None;
 }
 
-/// Closes everything (context destroy): CLOSED / CLOSED_HTTP for each connection.
+/// Closes everything (context destroy): a close frame (1001) to each live WebSocket
+/// peer, sent as far as the socket takes it now (v1.23 sent none), then DEL_POLL_FD
+/// and CLOSED / CLOSED_HTTP / CLIENT_CONNECTION_ERROR for each connection.
 pub fn close_all(ctx: &Context) {
     for conn in ctx.all_conns() {
         let state = conn.state.get();
