@@ -175,12 +175,23 @@ pub struct Context {
     /// Plaintext out of rustls, before it is handed to the HTTP/WebSocket layers.
     pub tls_plain: RefCell<Vec<u8>>,
     pub resolver: RefCell<Option<crate::io::resolver::Resolver>>,
+    /// What other threads may touch: the service thread's identity, the wake-up
+    /// eventfd, the table of live connections and the queue of their requests.
+    pub threads: crate::io::threads::Threads,
 }
 
 impl Context {
     pub fn new(cfg: ContextConfig) -> Result<Box<Context>, String> {
         crate::io::sys::tune_malloc_once();
         let poll = mio::Poll::new().map_err(|e| format!("epoll: {e}"))?;
+        let threads = crate::io::threads::Threads::new().map_err(|e| format!("eventfd: {e}"))?;
+        poll.registry()
+            .register(
+                &mut SourceFd(&threads.waker_fd()),
+                crate::io::threads::WAKER,
+                Interest::READABLE,
+            )
+            .map_err(|e| format!("epoll register: {e}"))?;
         let max_chunk = cfg
             .protocols
             .iter()
@@ -234,7 +245,9 @@ impl Context {
             ssl_cipher_list: cfg.ssl_cipher_list,
             tls_plain: RefCell::new(vec![0u8; READ_BUF_SIZE]),
             resolver: RefCell::new(None),
+            threads,
         });
+        crate::io::threads::register(&ctx);
         if cfg.port != 0 {
             let fd = open_listener(cfg.port, cfg.iface.as_deref())?;
             // Linux copies TCP_NODELAY and the keepalive settings from the listening
@@ -319,6 +332,7 @@ impl Context {
             return None;
         }
         self.conns.borrow_mut()[slot as usize] = Some(conn.clone());
+        self.threads.add_live(&conn);
         let mut map = self.fd_map.borrow_mut();
         if map.len() <= fd as usize {
             map.resize(fd as usize + 1, 0);
@@ -338,6 +352,7 @@ impl Context {
         let removed = self.conns.borrow_mut()[conn.slot as usize].take();
         if removed.is_some() {
             self.free_slots.borrow_mut().push(conn.slot);
+            self.threads.remove_live(conn);
         }
         net::close(conn.fd);
     }

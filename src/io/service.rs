@@ -53,6 +53,7 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
         return -1;
     };
     let _guard = InService::enter(ctx);
+    let _serving = crate::io::threads::Serving::enter(ctx);
     let mut timeout = if timeout_ms < 0 {
         None
     } else {
@@ -82,8 +83,8 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
             accept_ready(ctx);
             continue;
         }
-        if ev.token() == crate::io::resolver::WAKER {
-            client::resolutions_ready(ctx);
+        if ev.token() == crate::io::threads::WAKER {
+            crate::io::threads::on_wake(ctx);
             continue;
         }
         let Some(conn) = ctx.conn(ev.token().0 as u32 - 1) else {
@@ -109,6 +110,7 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
 pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) {
     ctx.external_poll.set(true);
     let _guard = InService::enter(ctx);
+    let _serving = crate::io::threads::Serving::enter(ctx);
     let mut handled = false;
     if let Some((fd, revents)) = fd_revents {
         if Some(fd) == ctx.listener.get() {
@@ -116,9 +118,9 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
             if revents & POLLIN != 0 {
                 accept_ready(ctx);
             }
-        } else if ctx.resolver.borrow().as_ref().is_some_and(|r| r.fd() == fd) {
+        } else if fd == ctx.threads.waker_fd() {
             handled = true;
-            client::resolutions_ready(ctx);
+            crate::io::threads::on_wake(ctx);
         } else if let Some(conn) = ctx.conn_by_fd(fd) {
             handled = true;
             if revents & POLLNVAL != 0 {
@@ -136,6 +138,8 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
             }
         }
     }
+    // Requests from other threads, also for loops that do not poll the eventfd.
+    crate::io::threads::run_requests(ctx);
     run_deferred(ctx);
     (0, handled)
 }
