@@ -183,6 +183,7 @@ pub struct Context {
 impl Context {
     pub fn new(cfg: ContextConfig) -> Result<Box<Context>, String> {
         crate::io::sys::tune_malloc_once();
+        crate::io::threads::warm_up_once();
         let poll = mio::Poll::new().map_err(|e| format!("epoll: {e}"))?;
         let threads = crate::io::threads::Threads::new().map_err(|e| format!("eventfd: {e}"))?;
         poll.registry()

@@ -138,8 +138,10 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
             }
         }
     }
-    // Requests from other threads, also for loops that do not poll the eventfd.
-    crate::io::threads::run_requests(ctx);
+    if fd_revents.is_none() {
+        // Requests from other threads, also for loops that do not poll the eventfd.
+        crate::io::threads::run_requests(ctx);
+    }
     run_deferred(ctx);
     (0, handled)
 }

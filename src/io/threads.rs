@@ -21,12 +21,12 @@
 
 use crate::io::conn::Conn;
 use crate::io::context::Context;
-use std::cell::{Cell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// mio token of the wake-up eventfd.
@@ -36,24 +36,44 @@ pub const WAKER: mio::Token = mio::Token(usize::MAX - 1);
 /// thread has taken them.
 const MAX_QUEUED: usize = 1 << 20;
 
-/// A number for the calling thread, unique for the life of the process (thread ids
-/// and `pthread_t` values are reused; these never are). 0 only while the thread's
-/// locals are being destroyed.
-pub fn thread_id() -> u64 {
-    thread_local! {
-        static ID: Cell<u64> = const { Cell::new(0) };
+/// What a thread knows about itself: a number unique for the life of the process
+/// (thread ids and `pthread_t` values are reused; these never are), and the contexts it
+/// has served. Only a thread that served a context ever reads that context's `owner`,
+/// so threads that never served it do not touch memory its service thread writes.
+struct Me {
+    id: Cell<u64>,
+    /// Addresses of contexts this thread entered a service call for (newest last;
+    /// bounded, so entries of destroyed contexts do not pile up).
+    served: RefCell<Vec<usize>>,
+}
+
+/// Contexts remembered per thread; a thread serving more is only slower (its calls
+/// between service calls on the oldest ones go through the queue).
+const SERVED_MAX: usize = 16;
+
+thread_local! {
+    static ME: Me = const {
+        Me {
+            id: Cell::new(0),
+            served: RefCell::new(Vec::new()),
+        }
+    };
+}
+
+fn my_id(me: &Me) -> u64 {
+    let v = me.id.get();
+    if v != 0 {
+        return v;
     }
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    ID.try_with(|c| {
-        let v = c.get();
-        if v != 0 {
-            return v;
-        }
-        let v = NEXT.fetch_add(1, Ordering::Relaxed);
-        c.set(v);
-        v
-    })
-    .unwrap_or(0)
+    let v = NEXT.fetch_add(1, Ordering::Relaxed);
+    me.id.set(v);
+    v
+}
+
+/// The calling thread's number (0 only while its thread-locals are being destroyed).
+pub fn thread_id() -> u64 {
+    ME.try_with(my_id).unwrap_or(0)
 }
 
 /// A mutex on `pthread_mutex_t` (std's is built on futexes, which valgrind's thread
@@ -164,14 +184,15 @@ struct Inner {
     live: LiveMap,
     next_gen: u32,
     queue: Vec<Request>,
+    /// The eventfd was written since the queue was last taken.
+    woken: bool,
 }
 
 /// The part of a context other threads may touch.
 pub struct Threads {
-    /// `thread_id()` of the service thread; 0 before the first service call.
+    /// `thread_id()` of the service thread; 0 before the first service call. Written
+    /// by a thread entering a service call; read only by threads that once did.
     owner: AtomicU64,
-    /// Set when the queue is not empty (a hint read without the lock).
-    pending: AtomicBool,
     /// The eventfd that wakes the service loop (also the resolver's).
     waker: Arc<OwnedFd>,
     inner: PMutex<Inner>,
@@ -186,13 +207,13 @@ impl Threads {
         }
         Ok(Threads {
             owner: AtomicU64::new(0),
-            pending: AtomicBool::new(false),
             // SAFETY: fd is a fresh descriptor we own.
             waker: Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }),
             inner: PMutex::new(Inner {
                 live: LiveMap::default(),
                 next_gen: 0,
                 queue: Vec::new(),
+                woken: false,
             }),
         })
     }
@@ -206,10 +227,13 @@ impl Threads {
         self.waker.clone()
     }
 
-    /// True on the context's service thread.
-    pub fn is_service_thread(&self) -> bool {
-        let owner = self.owner.load(Ordering::Relaxed);
-        owner != 0 && owner == thread_id()
+    /// True on the service thread of context `ctx` (these are its `threads`). Costs a
+    /// thread-local lookup and, on threads that served `ctx`, one atomic load.
+    pub fn is_service_thread(&self, ctx: usize) -> bool {
+        ME.try_with(|me| {
+            me.served.borrow().contains(&ctx) && self.owner.load(Ordering::Relaxed) == my_id(me)
+        })
+        .unwrap_or(false)
     }
 
     /// Records a new connection (service thread).
@@ -246,7 +270,8 @@ impl Threads {
             return false;
         }
         g.queue.push(r);
-        if !self.pending.swap(true, Ordering::AcqRel) {
+        if !g.woken {
+            g.woken = true;
             wake(self.waker_fd());
         }
         true
@@ -302,10 +327,23 @@ pub struct Serving {
 
 impl Serving {
     pub fn enter(ctx: &Context) -> Serving {
-        let me = thread_id();
-        if ctx.threads.owner.load(Ordering::Relaxed) != me {
-            ctx.threads.owner.store(me, Ordering::Relaxed);
-        }
+        let addr = ctx as *const Context as usize;
+        let _ = ME.try_with(|me| {
+            let id = my_id(me);
+            let mut served = me.served.borrow_mut();
+            if served.last() != Some(&addr) {
+                served.retain(|&a| a != addr);
+                if served.len() >= SERVED_MAX {
+                    served.remove(0);
+                }
+                served.push(addr);
+            }
+            // Read by a thread that served before, or written by this one: a hand-over
+            // between threads is ordered by the application (see the README).
+            if ctx.threads.owner.load(Ordering::Relaxed) != id {
+                ctx.threads.owner.store(id, Ordering::Relaxed);
+            }
+        });
         let prev = SERVING
             .try_with(|c| c.replace(ctx as *const Context))
             .unwrap_or(std::ptr::null());
@@ -336,7 +374,7 @@ pub unsafe fn route_conn(
     queued: libc::c_int,
 ) -> Option<libc::c_int> {
     if let Some(ctx) = context.as_ref() {
-        if ctx.threads.is_service_thread() {
+        if ctx.threads.is_service_thread(context as usize) {
             return None;
         }
     }
@@ -352,7 +390,6 @@ pub unsafe fn route_conn(
             return None;
         }
     }
-    let me = thread_id();
     let reg = REGISTRY.lock();
     for e in reg.iter() {
         // SAFETY: registered contexts are live while the registry lock is held.
@@ -361,7 +398,7 @@ pub unsafe fn route_conn(
         let Some(&gen) = g.live.get(&wsi) else {
             continue;
         };
-        if me != 0 && t.owner.load(Ordering::Relaxed) == me {
+        if t.is_service_thread(e.ctx) {
             // Our own context, called between service calls.
             return None;
         }
@@ -381,7 +418,10 @@ pub unsafe fn route_conn(
 /// # Safety
 /// `ctx` must be a live context.
 pub unsafe fn route_protocol(ctx: &Context, index: usize) -> Option<libc::c_int> {
-    if ctx.threads.is_service_thread() {
+    if ctx
+        .threads
+        .is_service_thread(ctx as *const Context as usize)
+    {
         return None;
     }
     let reg = REGISTRY.lock();
@@ -418,15 +458,14 @@ pub fn on_wake(ctx: &Context) {
 /// call). A request for a connection that has closed since, even if its address now
 /// belongs to a newer connection, is dropped: the generation differs.
 pub fn run_requests(ctx: &Context) {
-    let t = &ctx.threads;
-    if !t.pending.load(Ordering::Acquire) {
-        return;
-    }
     let reqs = {
-        let mut g = t.inner.lock();
-        t.pending.store(false, Ordering::Release);
+        let mut g = ctx.threads.inner.lock();
+        g.woken = false;
         std::mem::take(&mut g.queue)
     };
+    if reqs.is_empty() {
+        return;
+    }
     use crate::capi::connection_exports as api;
     let cctx = crate::capi::user_callbacks::ctx_ptr(ctx);
     for r in reqs {
@@ -517,5 +556,37 @@ mod tests {
         }
         assert!(low.len() > 128, "low bits: {} distinct", low.len());
         assert!(high.len() > 64, "high bits: {} distinct", high.len());
+    }
+}
+
+/// Fills, once per process and under a pthread mutex (at the first context creation),
+/// the CPU-feature caches that dependencies fill lazily on first use: httparse, sha1,
+/// std's feature detection, zlib-rs and ring. Each is a benign race when two threads
+/// first use them at once (both store the same value), but one that thread checkers
+/// such as helgrind report; filled here, every later use is ordered after this by the
+/// mutex and the application's own hand-over of the context.
+pub fn warm_up_once() {
+    static DONE: PMutex<bool> = PMutex::new(false);
+    let mut done = DONE.lock();
+    if *done {
+        return;
+    }
+    *done = true;
+    // Long enough for httparse's vector paths (URI and header values).
+    let head = b"GET /warming-up-the-vectorised-parser/of-httparse HTTP/1.1\r\n\
+Host: warm-up.localdomain.invalid\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    let _ = crate::engine::http::request::parse_request_head(head, &Default::default());
+    let _ = crate::engine::handshake::accept_key(b"dGhlIHNhbXBsZSBub25jZQ==");
+    #[cfg(target_arch = "x86_64")]
+    let _ = std::is_x86_feature_detected!("avx2");
+    let mut c = flate2::Compress::new(flate2::Compression::fast(), false);
+    let mut out = [0u8; 64];
+    let _ = c.compress(b"warm-up", &mut out, flate2::FlushCompress::Finish);
+    for s in rustls::crypto::ring::ALL_CIPHER_SUITES {
+        if let rustls::SupportedCipherSuite::Tls13(t) = s {
+            let _ = t.common.hash_provider.hash(b"warm-up");
+            break;
+        }
     }
 }
