@@ -5,7 +5,7 @@
 //! * **The service thread** of a context is the thread that last entered
 //!   `libwebsocket_service` / `libwebsocket_service_fd` on it (none before the first
 //!   call). A call made on it takes the direct path, as before; the only extra cost is
-//!   comparing a thread-local number with an atomic load.
+//!   a thread-local lookup and an atomic load.
 //! * **Other threads** never touch the connection or the context's single-threaded
 //!   state. They look the `wsi` up in the context's table of live connections (keyed
 //!   by address, each entry with a generation number, under a short mutex), queue the
@@ -42,9 +42,9 @@ const MAX_QUEUED: usize = 1 << 20;
 /// so threads that never served it do not touch memory its service thread writes.
 struct Me {
     id: Cell<u64>,
-    /// Addresses of contexts this thread entered a service call for (newest last;
-    /// bounded, so entries of destroyed contexts do not pile up).
-    served: RefCell<Vec<usize>>,
+    /// Serial numbers of the contexts this thread entered a service call for (newest
+    /// last; bounded, so entries of destroyed contexts do not pile up).
+    served: RefCell<Vec<u64>>,
 }
 
 /// Contexts remembered per thread; a thread serving more is only slower (its calls
@@ -193,6 +193,9 @@ pub struct Threads {
     /// `thread_id()` of the service thread; 0 before the first service call. Written
     /// by a thread entering a service call; read only by threads that once did.
     owner: AtomicU64,
+    /// Unique for the life of the process (context addresses are reused); set at
+    /// creation, before any other thread can know the context.
+    serial: u64,
     /// The eventfd that wakes the service loop (also the resolver's).
     waker: Arc<OwnedFd>,
     inner: PMutex<Inner>,
@@ -205,8 +208,10 @@ impl Threads {
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
         }
+        static SERIAL: AtomicU64 = AtomicU64::new(1);
         Ok(Threads {
             owner: AtomicU64::new(0),
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             // SAFETY: fd is a fresh descriptor we own.
             waker: Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }),
             inner: PMutex::new(Inner {
@@ -227,11 +232,12 @@ impl Threads {
         self.waker.clone()
     }
 
-    /// True on the service thread of context `ctx` (these are its `threads`). Costs a
-    /// thread-local lookup and, on threads that served `ctx`, one atomic load.
-    pub fn is_service_thread(&self, ctx: usize) -> bool {
+    /// True on the context's service thread. Costs a thread-local lookup and, on
+    /// threads that served this context, one atomic load.
+    pub fn is_service_thread(&self) -> bool {
         ME.try_with(|me| {
-            me.served.borrow().contains(&ctx) && self.owner.load(Ordering::Relaxed) == my_id(me)
+            me.served.borrow().contains(&self.serial)
+                && self.owner.load(Ordering::Relaxed) == my_id(me)
         })
         .unwrap_or(false)
     }
@@ -327,16 +333,16 @@ pub struct Serving {
 
 impl Serving {
     pub fn enter(ctx: &Context) -> Serving {
-        let addr = ctx as *const Context as usize;
+        let serial = ctx.threads.serial;
         let _ = ME.try_with(|me| {
             let id = my_id(me);
             let mut served = me.served.borrow_mut();
-            if served.last() != Some(&addr) {
-                served.retain(|&a| a != addr);
+            if served.last() != Some(&serial) {
+                served.retain(|&s| s != serial);
                 if served.len() >= SERVED_MAX {
                     served.remove(0);
                 }
-                served.push(addr);
+                served.push(serial);
             }
             // Read by a thread that served before, or written by this one: a hand-over
             // between threads is ordered by the application (see the README).
@@ -374,7 +380,7 @@ pub unsafe fn route_conn(
     queued: libc::c_int,
 ) -> Option<libc::c_int> {
     if let Some(ctx) = context.as_ref() {
-        if ctx.threads.is_service_thread(context as usize) {
+        if ctx.threads.is_service_thread() {
             return None;
         }
     }
@@ -398,7 +404,7 @@ pub unsafe fn route_conn(
         let Some(&gen) = g.live.get(&wsi) else {
             continue;
         };
-        if t.is_service_thread(e.ctx) {
+        if t.is_service_thread() {
             // Our own context, called between service calls.
             return None;
         }
@@ -418,10 +424,7 @@ pub unsafe fn route_conn(
 /// # Safety
 /// `ctx` must be a live context.
 pub unsafe fn route_protocol(ctx: &Context, index: usize) -> Option<libc::c_int> {
-    if ctx
-        .threads
-        .is_service_thread(ctx as *const Context as usize)
-    {
+    if ctx.threads.is_service_thread() {
         return None;
     }
     let reg = REGISTRY.lock();
@@ -511,6 +514,38 @@ fn live_conn(ctx: &Context, addr: usize, gen: u32) -> Option<Rc<Conn>> {
         .filter(|c| std::ptr::eq(Rc::as_ptr(c), conn))
 }
 
+/// Fills, once per process and under a pthread mutex (at the first context creation),
+/// the CPU-feature caches that dependencies fill lazily on first use: httparse, sha1,
+/// std's feature detection, zlib-rs and ring. Each is a benign race when two threads
+/// first use them at once (both store the same value), but one that thread checkers
+/// such as helgrind report; filled here, every later use is ordered after this by the
+/// mutex and the application's own hand-over of the context.
+pub fn warm_up_once() {
+    static DONE: PMutex<bool> = PMutex::new(false);
+    let mut done = DONE.lock();
+    if *done {
+        return;
+    }
+    *done = true;
+    // Long enough for httparse's vector paths (URI and header values).
+    let head = b"GET /warming-up-the-vectorised-parser/of-httparse HTTP/1.1\r\n\
+Host: warm-up.localdomain.invalid\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    let _ = crate::engine::http::request::parse_request_head(head, &Default::default());
+    let _ = crate::engine::handshake::accept_key(b"dGhlIHNhbXBsZSBub25jZQ==");
+    #[cfg(target_arch = "x86_64")]
+    let _ = std::is_x86_feature_detected!("avx2");
+    let mut c = flate2::Compress::new(flate2::Compression::fast(), false);
+    let mut out = [0u8; 64];
+    let _ = c.compress(b"warm-up", &mut out, flate2::FlushCompress::Finish);
+    for s in rustls::crypto::ring::ALL_CIPHER_SUITES {
+        if let rustls::SupportedCipherSuite::Tls13(t) = s {
+            let _ = t.common.hash_provider.hash(b"warm-up");
+            break;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,37 +591,5 @@ mod tests {
         }
         assert!(low.len() > 128, "low bits: {} distinct", low.len());
         assert!(high.len() > 64, "high bits: {} distinct", high.len());
-    }
-}
-
-/// Fills, once per process and under a pthread mutex (at the first context creation),
-/// the CPU-feature caches that dependencies fill lazily on first use: httparse, sha1,
-/// std's feature detection, zlib-rs and ring. Each is a benign race when two threads
-/// first use them at once (both store the same value), but one that thread checkers
-/// such as helgrind report; filled here, every later use is ordered after this by the
-/// mutex and the application's own hand-over of the context.
-pub fn warm_up_once() {
-    static DONE: PMutex<bool> = PMutex::new(false);
-    let mut done = DONE.lock();
-    if *done {
-        return;
-    }
-    *done = true;
-    // Long enough for httparse's vector paths (URI and header values).
-    let head = b"GET /warming-up-the-vectorised-parser/of-httparse HTTP/1.1\r\n\
-Host: warm-up.localdomain.invalid\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-    let _ = crate::engine::http::request::parse_request_head(head, &Default::default());
-    let _ = crate::engine::handshake::accept_key(b"dGhlIHNhbXBsZSBub25jZQ==");
-    #[cfg(target_arch = "x86_64")]
-    let _ = std::is_x86_feature_detected!("avx2");
-    let mut c = flate2::Compress::new(flate2::Compression::fast(), false);
-    let mut out = [0u8; 64];
-    let _ = c.compress(b"warm-up", &mut out, flate2::FlushCompress::Finish);
-    for s in rustls::crypto::ring::ALL_CIPHER_SUITES {
-        if let rustls::SupportedCipherSuite::Tls13(t) = s {
-            let _ = t.common.hash_provider.hash(b"warm-up");
-            break;
-        }
     }
 }
