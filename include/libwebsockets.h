@@ -352,14 +352,18 @@ int lws_hdr_copy(struct libwebsocket *wsi,
 LWS_VISIBLE LWS_EXTERN
 const struct libwebsocket_protocols *libwebsockets_get_protocol(struct libwebsocket *wsi);
 
-// Asks for a WRITEABLE callback when the connection can take more data.
+// Asks for a WRITEABLE callback when the connection can take more data. May be
+// called from any thread: from a thread other than the context's service thread the
+// request is queued and the service loop woken (`context` must then be the
+// connection's context or NULL).
 LWS_VISIBLE LWS_EXTERN
-int libwebsocket_callback_on_writable(struct libwebsocket_context *_context,
+int libwebsocket_callback_on_writable(struct libwebsocket_context *context,
                                       struct libwebsocket *wsi);
 
 // WRITEABLE callbacks for every connection using `protocol`: its WebSocket
 // connections, and (as in v1.23) HTTP connections when `protocol` is protocols[0]
-// (HTTP_WRITEABLE, unless a file is being served on them).
+// (HTTP_WRITEABLE, unless a file is being served on them). May be called from any
+// thread (queued for the service thread of the protocol's context).
 LWS_VISIBLE LWS_EXTERN
 int libwebsocket_callback_on_writable_all_protocol(const struct libwebsocket_protocols *protocol);
 
@@ -374,7 +378,8 @@ LWS_VISIBLE LWS_EXTERN int libwebsocket_is_final_fragment(struct libwebsocket *w
 LWS_VISIBLE LWS_EXTERN unsigned char libwebsocket_get_reserved_bits(struct libwebsocket *wsi);
 
 // Pauses (0) or resumes (non-zero) receiving; takes effect when the current callback
-// returns. Returns 0, or -1 for an invalid connection.
+// returns. Returns 0, or -1 for an invalid connection. May be called from any thread
+// (queued for the connection's service thread).
 LWS_VISIBLE LWS_EXTERN int libwebsocket_rx_flow_control(struct libwebsocket *wsi, int enable);
 
 // Resumes receiving on every connection using `protocol`.

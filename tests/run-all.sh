@@ -5,8 +5,8 @@
 #   3. cargo fmt --check
 #   4. cargo clippy --all-targets --release -- -D warnings
 #   5. cargo test --release           (unit tests and every tests/*.rs)
-#   6. benches/run.sh --smoke and     (the benchmark harnesses still run; no speed judged)
-#      benches/run-ext.sh --smoke
+#   6. benches/run.sh --smoke,        (the benchmark harnesses still run; no speed judged)
+#      benches/run-ext.sh --smoke and benches/run-threads.sh --smoke
 #   7. bash fuzz/run-short.sh 10      (every fuzz target for 10 s, stable, no sanitizer)
 # A failed build stops the run; the other steps all run and are summed up in the last
 # line, "run-all: N passed, M failed". Each step is bounded by RUN_ALL_STEP_TIMEOUT
@@ -108,8 +108,8 @@ fi
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --all-targets --release -- -D warnings
 step test cargo test --release --no-fail-fast
-# both harnesses run even when the first fails; the step fails when either does
-step bench-smoke bash -c 'rc=0; bash benches/run.sh --smoke || rc=1; bash benches/run-ext.sh --smoke || rc=1; exit $rc'
+# every harness runs even when one fails; the step fails when any does
+step bench-smoke bash -c 'rc=0; bash benches/run.sh --smoke || rc=1; bash benches/run-ext.sh --smoke || rc=1; bash benches/run-threads.sh --smoke || rc=1; exit $rc'
 step fuzz-short bash fuzz/run-short.sh 10
 
 summary

@@ -7,6 +7,7 @@ use crate::capi::context_exports::ctx_ref;
 use crate::engine::http::headers::TOKEN_COUNT;
 use crate::io::conn::{Conn, ConnState};
 use crate::io::context::Context;
+use crate::io::threads::{self, Request};
 use crate::io::{http_server, service, tx};
 use libc::{c_char, c_int, c_uchar, c_uint, size_t};
 use std::rc::Rc;
@@ -153,13 +154,24 @@ pub unsafe extern "C" fn libwebsockets_get_protocol(
     })
 }
 
-/// Asks for a WRITEABLE callback when the connection can take more data.
+/// Asks for a WRITEABLE callback when the connection can take more data. May be
+/// called from any thread: from a thread other than the context's service thread the
+/// request is queued and the service loop woken (`context` must then be the
+/// connection's context or NULL).
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_callback_on_writable(
-    _context: *mut libwebsocket_context,
+    context: *mut libwebsocket_context,
     wsi: *mut libwebsocket,
 ) -> c_int {
     ffi_guard!(-1, {
+        if let Some(r) = threads::route_conn(
+            context as *const Context,
+            wsi as usize,
+            |addr, gen| Request::Writable { addr, gen },
+            1,
+        ) {
+            return r;
+        }
         let Some((ctx, conn)) = wsi_ref(wsi) else {
             return -1;
         };
@@ -194,7 +206,8 @@ unsafe fn protocol_target(
 
 /// WRITEABLE callbacks for every connection using `protocol`: its WebSocket
 /// connections, and (as in v1.23) HTTP connections when `protocol` is protocols[0]
-/// (HTTP_WRITEABLE, unless a file is being served on them).
+/// (HTTP_WRITEABLE, unless a file is being served on them). May be called from any
+/// thread (queued for the service thread of the protocol's context).
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_callback_on_writable_all_protocol(
     protocol: *const libwebsocket_protocols,
@@ -203,6 +216,9 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable_all_protocol(
         let Some((ctx, idx)) = protocol_target(protocol) else {
             return -1;
         };
+        if let Some(r) = threads::route_protocol(ctx, idx) {
+            return r;
+        }
         for conn in ctx.all_conns() {
             if conn.protocol.get() != idx {
                 continue;
@@ -249,13 +265,26 @@ pub unsafe extern "C" fn libwebsocket_get_reserved_bits(wsi: *mut libwebsocket) 
 }
 
 /// Pauses (0) or resumes (non-zero) receiving; takes effect when the current callback
-/// returns. Returns 0, or -1 for an invalid connection.
+/// returns. Returns 0, or -1 for an invalid connection. May be called from any thread
+/// (queued for the connection's service thread).
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_rx_flow_control(
     wsi: *mut libwebsocket,
     enable: c_int,
 ) -> c_int {
     ffi_guard!(-1, {
+        if let Some(r) = threads::route_conn(
+            std::ptr::null(),
+            wsi as usize,
+            |addr, gen| Request::RxFlow {
+                addr,
+                gen,
+                enable: enable != 0,
+            },
+            0,
+        ) {
+            return r;
+        }
         let Some((ctx, conn)) = wsi_ref(wsi) else {
             return -1;
         };

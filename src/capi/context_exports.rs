@@ -140,6 +140,15 @@ pub unsafe extern "C" fn libwebsocket_create_context(
                 1,
             );
         }
+        // The wake-up eventfd (requests from other threads, name lookups): external
+        // poll loops must watch it too.
+        poll_fd_event(
+            ctx,
+            None,
+            libwebsocket_callback_reasons::LWS_CALLBACK_ADD_POLL_FD,
+            ctx.threads.waker_fd(),
+            1,
+        );
         for i in 0..ctx.protocols.len() {
             invoke(
                 ctx,
@@ -198,6 +207,13 @@ pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket
         }
         service::close_all(ctx);
         crate::io::linger::forget(ctx);
+        poll_fd_event(
+            ctx,
+            None,
+            libwebsocket_callback_reasons::LWS_CALLBACK_DEL_POLL_FD,
+            ctx.threads.waker_fd(),
+            0,
+        );
         let destruct = if ctx.listener.get().is_some() || ctx.listen_port.get() != 0 {
             libwebsocket_extension_callback_reasons::LWS_EXT_CALLBACK_SERVER_CONTEXT_DESTRUCT
         } else {

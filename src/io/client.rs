@@ -10,11 +10,10 @@ use crate::engine::util::b64_encode_into;
 use crate::engine::ws::{FrameParser, ParserConfig, Role};
 use crate::io::conn::{flag, ClientSetup, Conn, ConnState, HttpState, Side, UserSpace};
 use crate::io::context::Context;
-use crate::io::resolver::{Resolver, WAKER};
+use crate::io::resolver::Resolver;
 use crate::io::service::{close_conn, update_pollout, CloseHow};
 use crate::io::{net, tx};
 use mio::unix::SourceFd;
-use mio::Interest;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 
@@ -136,31 +135,12 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<Rc<Conn>> {
 }
 
 fn ensure_resolver(ctx: &Context) -> bool {
-    if ctx.resolver.borrow().is_some() {
-        return true;
+    let mut r = ctx.resolver.borrow_mut();
+    if r.is_none() {
+        // Results wake the loop through the context's eventfd (io::threads), which is
+        // registered with epoll and announced to external poll loops at creation.
+        *r = Some(Resolver::new(ctx.threads.waker()));
     }
-    let Ok(r) = Resolver::new() else { return false };
-    let fd = r.fd();
-    if ctx
-        .poll
-        .borrow()
-        .registry()
-        .register(&mut SourceFd(&fd), WAKER, Interest::READABLE)
-        .is_err()
-    {
-        return false;
-    }
-    *ctx.resolver.borrow_mut() = Some(r);
-    // External poll loops must watch it too, or lookups would never complete there.
-    invoke(
-        ctx,
-        0,
-        None,
-        LWS_CALLBACK_ADD_POLL_FD,
-        std::ptr::null_mut(),
-        fd as isize as *mut libc::c_void,
-        1,
-    );
     true
 }
 

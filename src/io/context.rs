@@ -180,12 +180,24 @@ pub struct Context {
     pub linger: RefCell<Option<crate::io::linger::Linger>>,
     /// The linger instance has events left over from the last pass.
     pub linger_pending: Cell<bool>,
+    /// What other threads may touch: the service thread's identity, the wake-up
+    /// eventfd, the table of live connections and the queue of their requests.
+    pub threads: crate::io::threads::Threads,
 }
 
 impl Context {
     pub fn new(cfg: ContextConfig) -> Result<Box<Context>, String> {
         crate::io::sys::tune_malloc_once();
+        crate::io::threads::warm_up_once();
         let poll = mio::Poll::new().map_err(|e| format!("epoll: {e}"))?;
+        let threads = crate::io::threads::Threads::new().map_err(|e| format!("eventfd: {e}"))?;
+        poll.registry()
+            .register(
+                &mut SourceFd(&threads.waker_fd()),
+                crate::io::threads::WAKER,
+                Interest::READABLE,
+            )
+            .map_err(|e| format!("epoll register: {e}"))?;
         let max_chunk = cfg
             .protocols
             .iter()
@@ -241,7 +253,9 @@ impl Context {
             resolver: RefCell::new(None),
             linger: RefCell::new(None),
             linger_pending: Cell::new(false),
+            threads,
         });
+        crate::io::threads::register(&ctx);
         if cfg.port != 0 {
             let fd = open_listener(cfg.port, cfg.iface.as_deref())?;
             // Linux copies TCP_NODELAY and the keepalive settings from the listening
@@ -308,6 +322,7 @@ impl Context {
             return None;
         }
         self.conns.borrow_mut()[slot as usize] = Some(conn.clone());
+        self.threads.add_live(&conn);
         let mut map = self.fd_map.borrow_mut();
         if map.len() <= fd as usize {
             map.resize(fd as usize + 1, 0);
@@ -358,6 +373,7 @@ impl Context {
         let removed = self.conns.borrow_mut()[conn.slot as usize].take();
         if removed.is_some() {
             self.free_slots.borrow_mut().push(conn.slot);
+            self.threads.remove_live(conn);
         }
         net::close(conn.fd);
     }

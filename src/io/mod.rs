@@ -12,6 +12,7 @@ pub mod net;
 pub mod resolver;
 pub mod service;
 pub mod sys;
+pub mod threads;
 pub mod tls_io;
 pub mod tx;
 pub mod ws_rx;

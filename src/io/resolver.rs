@@ -1,14 +1,12 @@
 //! Name resolution off the service thread. Each lookup runs on a short-lived thread;
-//! results come back through a channel, and an eventfd (registered with epoll and
-//! announced to external poll loops with ADD_POLL_FD) wakes the loop.
+//! results come back through a channel, and the context's wake-up eventfd
+//! (`io::threads`, registered with epoll and announced to external poll loops with
+//! ADD_POLL_FD) wakes the loop.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
-
-/// mio token of the wake-up eventfd.
-pub const WAKER: mio::Token = mio::Token(usize::MAX - 1);
 
 pub struct Resolved {
     pub serial: u64,
@@ -23,20 +21,10 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    pub fn new() -> std::io::Result<Resolver> {
-        // SAFETY: plain eventfd(2) call.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+    /// A resolver waking the loop through `waker` (the context's eventfd).
+    pub fn new(waker: Arc<OwnedFd>) -> Resolver {
         let (tx, rx) = channel();
-        // SAFETY: fd is a fresh descriptor we own.
-        let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
-        Ok(Resolver { fd, tx, rx })
-    }
-
-    pub fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        Resolver { fd: waker, tx, rx }
     }
 
     /// Starts resolving `host:port` for connection `serial`.
@@ -51,28 +39,19 @@ impl Resolver {
                     .map(|it| it.collect::<Vec<_>>())
                     .map_err(|e| e.to_string());
                 let _ = tx.send(Resolved { serial, result });
-                wake(fd.as_raw_fd());
+                crate::io::threads::wake(fd.as_raw_fd());
             });
         if spawned.is_err() {
             let _ = self.tx.send(Resolved {
                 serial,
                 result: Err("cannot start resolver thread".into()),
             });
-            wake(self.fd());
+            crate::io::threads::wake(self.fd.as_raw_fd());
         }
     }
 
-    /// Clears the wake-up and returns every finished lookup.
+    /// Every finished lookup (the eventfd was cleared by the caller).
     pub fn drain(&self) -> Vec<Resolved> {
-        let mut v = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into the live array.
-        unsafe { libc::read(self.fd(), v.as_mut_ptr() as *mut libc::c_void, 8) };
         self.rx.try_iter().collect()
     }
-}
-
-fn wake(fd: RawFd) {
-    let one: u64 = 1;
-    // SAFETY: writes 8 bytes from a live u64 to an eventfd kept open by our Arc.
-    unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
 }

@@ -54,6 +54,7 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
         return -1;
     };
     let _guard = InService::enter(ctx);
+    let _serving = crate::io::threads::Serving::enter(ctx);
     let mut timeout = if timeout_ms < 0 {
         None
     } else {
@@ -86,8 +87,8 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
             accept_ready(ctx);
             continue;
         }
-        if ev.token() == crate::io::resolver::WAKER {
-            client::resolutions_ready(ctx);
+        if ev.token() == crate::io::threads::WAKER {
+            crate::io::threads::on_wake(ctx);
             continue;
         }
         if ev.token() == linger::LINGER {
@@ -122,6 +123,7 @@ pub fn dispatch(ctx: &Context, conn: &Rc<Conn>, writable: bool, hup: bool, reada
 /// own poll(). `None` only runs timeouts and deferred work. Returns (result, handled).
 pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) {
     let _guard = InService::enter(ctx);
+    let _serving = crate::io::threads::Serving::enter(ctx);
     let mut handled = false;
     if let Some((fd, revents)) = fd_revents {
         if Some(fd) == ctx.listener.get() {
@@ -129,9 +131,9 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
             if revents & POLLIN != 0 {
                 accept_ready(ctx);
             }
-        } else if ctx.resolver.borrow().as_ref().is_some_and(|r| r.fd() == fd) {
+        } else if fd == ctx.threads.waker_fd() {
             handled = true;
-            client::resolutions_ready(ctx);
+            crate::io::threads::on_wake(ctx);
         } else if ctx.linger.borrow().as_ref().is_some_and(|l| l.fd() == fd) {
             handled = true;
             linger::drain(ctx);
@@ -151,6 +153,10 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
                 }
             }
         }
+    }
+    if fd_revents.is_none() {
+        // Requests from other threads, also for loops that do not poll the eventfd.
+        crate::io::threads::run_requests(ctx);
     }
     run_deferred(ctx);
     (0, handled)
