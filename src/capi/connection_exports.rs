@@ -3,6 +3,7 @@
 
 use crate::capi::abi_types::*;
 use crate::capi::boundary::{copy_cstr_truncating, cstr_bytes, ffi_guard, out_slice};
+use crate::capi::callbacks::capp;
 use crate::capi::context_exports::ctx_ref;
 use crate::engine::http::headers::TOKEN_COUNT;
 use crate::io::conn::{Conn, ConnState};
@@ -138,10 +139,13 @@ pub unsafe extern "C" fn libwebsockets_get_protocol(
         let Some(ctx) = conn.ctx.as_ref() else {
             return std::ptr::null();
         };
-        if ctx.c_protocols.is_null() || conn.protocol.get() >= ctx.protocols.len() {
+        let Some(protocols) = capp(ctx).map(|a| a.protocols()) else {
+            return std::ptr::null();
+        };
+        if protocols.is_null() || conn.protocol.get() >= ctx.protocols.len() {
             return std::ptr::null();
         }
-        ctx.c_protocols.add(conn.protocol.get()) as *const libwebsocket_protocols
+        protocols.add(conn.protocol.get()) as *const libwebsocket_protocols
     })
 }
 

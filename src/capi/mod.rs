@@ -4,11 +4,11 @@
 
 pub mod abi_types;
 pub mod boundary;
+pub mod callbacks;
 pub mod client_exports;
 pub mod connection_exports;
 pub mod context_exports;
 #[cfg(not(feature = "no_extensions"))]
 pub mod extension_table;
 pub mod log_exports;
-pub mod user_callbacks;
 pub mod util_exports;

@@ -1,5 +1,6 @@
 //! I/O: sockets, the service loops and the few system calls they need.
 
+pub mod app;
 pub mod client;
 pub mod conn;
 pub mod context;

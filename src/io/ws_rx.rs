@@ -5,9 +5,9 @@
 //! `rx_buffer_size` (4096 when 0), a chunk ending early only at the end of a frame, in
 //! a buffer with LWS_SEND_BUFFER_PRE_PADDING before and POST_PADDING + NUL after.
 
-use crate::capi::abi_types::libwebsocket_callback_reasons::*;
-use crate::capi::user_callbacks::invoke_conn;
+use crate::engine::ws::close::{CLOSE_INVALID_PAYLOAD, CLOSE_PROTOCOL_ERROR};
 use crate::engine::ws::{self, Event};
+use crate::io::app::{invoke_conn, CallbackIn, ExtReason, Reason};
 use crate::io::conn::{flag, Conn, ConnState, RxInfo, Side};
 use crate::io::context::{Context, POST, PRE};
 use crate::io::service::{close_conn, CloseHow};
@@ -182,15 +182,12 @@ fn on_control(ctx: &Context, conn: &Rc<Conn>, opcode: u8, payload: &[u8]) {
         ws::OP_PONG if conn.side == Side::Client => {
             let mut buf = [0u8; PRE + 125 + POST + 1];
             buf[PRE..PRE + payload.len()].copy_from_slice(payload);
-            let p = buf[PRE..].as_mut_ptr() as *mut libc::c_void;
-            if invoke_conn(
-                ctx,
-                conn,
-                LWS_CALLBACK_CLIENT_RECEIVE_PONG,
-                p,
-                payload.len(),
-            ) < 0
-            {
+            let input = CallbackIn::Bytes {
+                buf: &mut buf,
+                at: PRE,
+                len: payload.len(),
+            };
+            if invoke_conn(ctx, conn, Reason::ClientReceivePong, input) < 0 {
                 crate::io::service::close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
             }
         }
@@ -240,17 +237,17 @@ fn ext_data(
         }
         if ex.pmd.is_some() {
             if message_start {
-                ex.rx_compressed = info.rsv & 0x40 != 0;
-            } else if frame_opcode == ws::OP_CONTINUATION && info.rsv & 0x40 != 0 {
+                ex.rx_compressed = info.rsv & ws::RSV1 != 0;
+            } else if frame_opcode == ws::OP_CONTINUATION && info.rsv & ws::RSV1 != 0 {
                 drop(exts);
-                return fail(1002); // RFC 7692 6.1: RSV1 only on a message's first frame
+                return fail(CLOSE_PROTOCOL_ERROR); // RFC 7692 6.1: RSV1 only on a message's first frame
             }
             if ex.rx_compressed {
                 ExtMode::Inflate
             } else {
                 ExtMode::Plain
             }
-        } else if ex.dframe.is_some() && info.rsv & 0x40 != 0 {
+        } else if ex.dframe.is_some() && info.rsv & ws::RSV1 != 0 {
             ExtMode::InflateFrame
         } else {
             ExtMode::Plain
@@ -316,7 +313,7 @@ fn ext_data(
         }
     };
     if !utf8_ok {
-        return fail(1007);
+        return fail(CLOSE_INVALID_PAYLOAD);
     }
     let remaining_hint = match mode {
         ExtMode::Plain => frame_remaining,
@@ -384,15 +381,9 @@ fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], mut info: RxInfo, remain
     let mut data = data;
     if conn.has(flag::APP_EXT) {
         let mut v = data.to_vec();
-        if crate::io::extensions::app_payload_hook(
-            ctx,
-            conn,
-            crate::capi::abi_types::libwebsocket_extension_callback_reasons::LWS_EXT_CALLBACK_PAYLOAD_RX,
-            &mut v,
-        )
-        .is_err()
+        if crate::io::extensions::app_payload_hook(ctx, conn, ExtReason::PayloadRx, &mut v).is_err()
         {
-            close_conn(ctx, conn, CloseHow::Graceful(Some(1002)));
+            close_conn(ctx, conn, CloseHow::Graceful(Some(CLOSE_PROTOCOL_ERROR)));
             return;
         }
         if v.is_empty() {
@@ -401,25 +392,27 @@ fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], mut info: RxInfo, remain
         replaced = v;
         data = &replaced;
     }
-    let ptr = {
-        let Ok(mut buf) = ctx.deliver_buf.try_borrow_mut() else {
-            return;
-        };
-        let need = PRE + data.len() + POST + 1;
-        if buf.len() < need {
-            buf.resize(need, 0);
-        }
-        buf[PRE..PRE + data.len()].copy_from_slice(data);
-        buf[PRE + data.len()] = 0;
-        buf[PRE..].as_mut_ptr() as *mut libc::c_void
-    };
+    // The buffer is taken out of the context for the call and put back after, so no
+    // borrow is held while the application runs; a nested delivery (libwebsocket_read
+    // from inside the callback) fills a buffer of its own.
+    let mut buf = std::mem::take(&mut *ctx.deliver_buf.borrow_mut());
+    let need = PRE + data.len() + POST + 1;
+    if buf.len() < need {
+        buf.resize(need, 0);
+    }
+    buf[PRE..PRE + data.len()].copy_from_slice(data);
+    buf[PRE + data.len()] = 0;
     let reason = match conn.side {
-        Side::Server => LWS_CALLBACK_RECEIVE,
-        Side::Client => LWS_CALLBACK_CLIENT_RECEIVE,
+        Side::Server => Reason::Receive,
+        Side::Client => Reason::ClientReceive,
     };
-    // The buffer is not borrowed during the call; only this function writes it, and a
-    // nested service call is refused, so the pointer stays valid for the callback.
-    let n = invoke_conn(ctx, conn, reason, ptr, data.len());
+    let input = CallbackIn::Bytes {
+        buf: &mut buf,
+        at: PRE,
+        len: data.len(),
+    };
+    let n = invoke_conn(ctx, conn, reason, input);
+    *ctx.deliver_buf.borrow_mut() = buf;
     if n < 0 {
         crate::io::service::close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
     }
