@@ -233,7 +233,7 @@ pub trait Application {
     fn as_any(&self) -> &dyn std::any::Any;
 }
 
-/// Calls protocols[`protocol`]'s callback.
+/// Calls the callback of entry `protocol` of the protocol table.
 pub fn invoke(
     ctx: &Context,
     protocol: usize,
@@ -257,7 +257,7 @@ pub fn invoke_conn(ctx: &Context, conn: &Conn, reason: Reason, input: CallbackIn
     )
 }
 
-/// A POLL_FD notification for external event loops (always to protocols[0]).
+/// A POLL_FD notification for external event loops (always to the first protocol).
 pub fn poll_fd_event(ctx: &Context, conn: Option<&Conn>, reason: Reason, fd: RawFd, events: i16) {
     let user = conn.map_or(UserPtr::NULL, |c| c.user_ptr());
     invoke(ctx, 0, conn, reason, user, CallbackIn::Fd { fd, events });

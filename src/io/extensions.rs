@@ -69,8 +69,13 @@
 //!   CLIENT_CONNECTION_ERROR. v1.23 parked it the same way but, having no socket for it
 //!   in its poll table, never timed it out.
 //!
-//! Anything an extension hands back through `lws_tokens` is checked
-//! ([`check_tokens`]): a NULL pointer with a length, a negative length, a
+//! The calls go through the context's [`crate::io::app::Application`]: the token
+//! hooks as [`Application::ext_token_hook`](crate::io::app::Application::ext_token_hook),
+//! which hands this module safe values (the bytes an extension left, copied) while the
+//! `lws_tokens` pointers stay in capi. Anything an extension hands back through
+//! `lws_tokens` is checked there
+//! ([`check_tokens`](crate::engine::extensions::app_hooks::check_tokens)) before a
+//! byte of it is read: a NULL pointer with a length, a negative length, a
 //! length past the buffer it was given or beyond the message/queue limits closes the
 //! connection with an error in the log, as does a callback that keeps asking to be
 //! called again without producing anything. On the receive side such a failure drops
