@@ -16,6 +16,8 @@ pub struct CApp {
     protocols: *mut libwebsocket_protocols,
     extensions: *mut libwebsocket_extension,
     user: *mut c_void,
+    /// `Context::hostname` as the C string `libwebsocket_canonical_hostname` returns.
+    hostname: std::cell::OnceCell<std::ffi::CString>,
 }
 
 impl CApp {
@@ -31,6 +33,7 @@ impl CApp {
             protocols,
             extensions,
             user,
+            hostname: std::cell::OnceCell::new(),
         }
     }
 
@@ -42,6 +45,13 @@ impl CApp {
     /// `lws_context_creation_info.user`.
     pub fn user(&self) -> *mut c_void {
         self.user
+    }
+
+    /// The context's host name as a C string that lives as long as the context.
+    pub fn hostname(&self, ctx: &Context) -> *const c_char {
+        self.hostname
+            .get_or_init(|| std::ffi::CString::new(ctx.hostname.clone()).unwrap_or_default())
+            .as_ptr()
     }
 
     /// Calls protocols[`index`].callback; 0 when there is no such callback.

@@ -294,6 +294,9 @@ pub unsafe extern "C" fn libwebsocket_canonical_hostname(
     context: *mut libwebsocket_context,
 ) -> *const c_char {
     ffi_guard!(std::ptr::null(), {
-        ctx_ref(context).map_or(std::ptr::null(), |c| c.hostname.as_ptr())
+        let Some(ctx) = ctx_ref(context) else {
+            return std::ptr::null();
+        };
+        capp(ctx).map_or(std::ptr::null(), |a| a.hostname(ctx))
     })
 }

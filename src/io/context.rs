@@ -9,7 +9,6 @@ use crate::io::net;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use std::cell::{Cell, RefCell};
-use std::ffi::CString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::RawFd;
 use std::rc::Rc;
@@ -167,7 +166,8 @@ pub struct Context {
     pub accept_paused_until: Cell<Option<Instant>>,
     pub accept_pending: Cell<bool>,
     pub start: Instant,
-    pub hostname: CString,
+    /// This host's name (empty with SKIP_SERVER_CANONICAL_NAME), without NULs.
+    pub hostname: String,
     pub proxy: RefCell<Option<String>>,
     pub destroying: Cell<bool>,
     pub next_serial: Cell<u64>,
@@ -228,7 +228,7 @@ impl Context {
             accept_paused_until: Cell::new(None),
             accept_pending: Cell::new(false),
             start: Instant::now(),
-            hostname: CString::new(hostname.replace('\0', "")).unwrap_or_default(),
+            hostname: hostname.replace('\0', ""),
             proxy: RefCell::new(None),
             destroying: Cell::new(false),
             next_serial: Cell::new(1),
