@@ -1,9 +1,14 @@
-//! Library logging: the `LLL_*` level mask, the replaceable emit function and the
-//! default stderr emitter (`[sec:usec/100] LEVEL: line`, as the original printed it).
+//! Library logging: the `LLL_*` level mask, the replaceable emitter and the default
+//! stderr emitter (`[sec:usec/100] LEVEL: line`, as the original printed it).
+//!
+//! An emitter the application installs (a C function, `lws_set_log_level`) is kept as
+//! an opaque word together with the function that calls it, both registered by capi:
+//! this module knows nothing of C function pointers.
 
 use std::ffi::CStr;
 use std::io::Write;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 #[allow(dead_code)]
 pub(crate) const LLL_ERR: i32 = 1;
@@ -42,33 +47,28 @@ const LEVEL_NAMES: [&str; 10] = [
 /// Enabled level bits; ERR|WARN|NOTICE by default, as documented.
 static LEVEL: AtomicI32 = AtomicI32::new(LLL_ERR | LLL_WARN | LLL_NOTICE);
 
-/// A C emit function `void (*)(int level, const char *line)`, or 0 for the default.
+/// The installed emitter as an opaque non-zero word, or 0 for the default.
 static EMITTER: AtomicUsize = AtomicUsize::new(0);
 
-/// The type of a C log emit function.
-pub type EmitFn = unsafe extern "C" fn(level: libc::c_int, line: *const libc::c_char);
+/// Calls an installed emitter: `(emitter word, level, line)`.
+pub type Dispatch = fn(usize, i32, &CStr);
+
+/// The one function that calls installed emitters (capi's, registered with the first).
+static DISPATCH: OnceLock<Dispatch> = OnceLock::new();
 
 pub fn set_level(level: i32) {
     LEVEL.store(level, Ordering::Relaxed);
 }
 
-pub fn set_emitter(f: EmitFn) {
-    EMITTER.store(f as usize, Ordering::Relaxed);
+/// Installs an emitter: `emitter` is an opaque non-zero word that `dispatch` knows how
+/// to call. Every caller passes the same `dispatch`.
+pub fn set_emitter(emitter: usize, dispatch: Dispatch) {
+    let _ = DISPATCH.set(dispatch);
+    EMITTER.store(emitter, Ordering::Relaxed);
 }
 
 pub fn enabled(filter: i32) -> bool {
     LEVEL.load(Ordering::Relaxed) & filter != 0
-}
-
-/// The emitter currently installed by the application, if any.
-pub fn custom_emitter() -> Option<EmitFn> {
-    let raw = EMITTER.load(Ordering::Relaxed);
-    if raw == 0 {
-        None
-    } else {
-        // SAFETY-free transmute is impossible here; conversion lives in capi.
-        Some(crate::capi::log_exports::emit_fn_from_usize(raw))
-    }
 }
 
 /// Writes one line to stderr with the original's timestamp and level prefix.
@@ -92,9 +92,10 @@ pub fn emit_stderr(level: i32, line: &[u8]) {
 
 /// Emits an already formatted line through the configured emitter.
 pub fn emit_line(level: i32, line: &CStr) {
-    match custom_emitter() {
-        Some(f) => crate::capi::log_exports::call_emitter(f, level, line),
-        None => emit_stderr(level, line.to_bytes()),
+    let emitter = EMITTER.load(Ordering::Relaxed);
+    match DISPATCH.get() {
+        Some(dispatch) if emitter != 0 => dispatch(emitter, level, line),
+        _ => emit_stderr(level, line.to_bytes()),
     }
 }
 

@@ -499,7 +499,12 @@ fn client_run(lp: &str) -> (Vec<String>, Vec<u8>) {
 
 fn check_client_sequence(log: &[String]) {
     // Connect in progress: POLLOUT asked for inside libwebsocket_client_connect.
-    let add = must_find(log, 0, "EV ADD fd=");
+    // The client's own ADD_POLL_FD (the context's wake-up eventfd comes first, with
+    // a NULL wsi).
+    let add = log
+        .iter()
+        .position(|l| l.starts_with("EV ADD fd=") && field(l, "wsi") == "set")
+        .unwrap_or_else(|| panic!("no client ADD_POLL_FD; log:\n{}", log.join("\n")));
     assert_eq!(field(&log[add], "ev"), "1", "{}", log.join("\n"));
     let fd = field(&log[add], "fd").to_string();
     let set = must_find(log, add, &format!("EV SET fd={fd} ev=4 "));

@@ -293,9 +293,9 @@ pub struct libwebsocket_extension {
 pub const CONTEXT_PORT_NO_LISTEN: c_int = 0;
 /// Kept for source compatibility with the original header.
 pub const MAX_MUX_RECURSION: c_int = 2;
-/// Bytes the caller must leave writable before the payload given to `libwebsocket_write`.
+/// Bytes the caller must leave writeable before the payload given to `libwebsocket_write`.
 pub const LWS_SEND_BUFFER_PRE_PADDING: c_int = 4 + 10 + 2 * MAX_MUX_RECURSION;
-/// Bytes the caller must leave writable after the payload given to `libwebsocket_write`.
+/// Bytes the caller must leave writeable after the payload given to `libwebsocket_write`.
 pub const LWS_SEND_BUFFER_POST_PADDING: c_int = 4;
 
 #[cfg(target_pointer_width = "64")]
@@ -316,3 +316,43 @@ const _: () = {
 
 #[cfg(all(target_pointer_width = "64", not(feature = "no_extensions")))]
 const _: () = assert!(core::mem::size_of::<libwebsocket_extension>() == 32);
+
+// The C mirrors above carry numbers that Rust code uses under its own names: pinned here,
+// so that the header and the library cannot drift apart.
+const _: () = {
+    use crate::engine::timers::pending_timeout as pt;
+    use crate::engine::ws::write_protocol as wp;
+    use crate::io::context::server_option as so;
+    use libwebsocket_write_protocol::*;
+    use pending_timeout::*;
+    assert!(LWS_WRITE_TEXT as u32 == wp::WRITE_TEXT);
+    assert!(LWS_WRITE_BINARY as u32 == wp::WRITE_BINARY);
+    assert!(LWS_WRITE_CONTINUATION as u32 == wp::WRITE_CONTINUATION);
+    assert!(LWS_WRITE_HTTP as u32 == wp::WRITE_HTTP);
+    assert!(LWS_WRITE_CLOSE as u32 == wp::WRITE_CLOSE);
+    assert!(LWS_WRITE_PING as u32 == wp::WRITE_PING);
+    assert!(LWS_WRITE_PONG as u32 == wp::WRITE_PONG);
+    assert!(LWS_WRITE_NO_FIN as u32 == wp::WRITE_NO_FIN);
+    assert!(LWS_WRITE_CLIENT_IGNORE_XOR_MASK as u32 == wp::WRITE_CLIENT_IGNORE_XOR_MASK);
+    assert!(NO_PENDING_TIMEOUT as u32 == pt::NO_PENDING_TIMEOUT);
+    assert!(PENDING_TIMEOUT_AWAITING_PROXY_RESPONSE as u32 == pt::AWAITING_PROXY_RESPONSE);
+    assert!(PENDING_TIMEOUT_AWAITING_CONNECT_RESPONSE as u32 == pt::AWAITING_CONNECT_RESPONSE);
+    assert!(PENDING_TIMEOUT_ESTABLISH_WITH_SERVER as u32 == pt::ESTABLISH_WITH_SERVER);
+    assert!(PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE as u32 == pt::AWAITING_SERVER_RESPONSE);
+    assert!(PENDING_TIMEOUT_AWAITING_PING as u32 == pt::AWAITING_PING);
+    assert!(PENDING_TIMEOUT_CLOSE_ACK as u32 == pt::CLOSE_ACK);
+    assert!(
+        PENDING_TIMEOUT_AWAITING_EXTENSION_CONNECT_RESPONSE as u32
+            == pt::AWAITING_EXTENSION_CONNECT_RESPONSE
+    );
+    assert!(PENDING_TIMEOUT_SENT_CLIENT_HANDSHAKE as u32 == pt::SENT_CLIENT_HANDSHAKE);
+    assert!(PENDING_TIMEOUT_SSL_ACCEPT as u32 == pt::SSL_ACCEPT);
+    assert!(
+        libwebsocket_context_options::LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT as u32
+            == so::REQUIRE_VALID_CLIENT_CERT
+    );
+    assert!(
+        libwebsocket_context_options::LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME as u32
+            == so::SKIP_SERVER_CANONICAL_NAME
+    );
+};

@@ -2,9 +2,11 @@
 
 use crate::capi::abi_types::*;
 use crate::capi::boundary::{cstr_string, ffi_guard};
+use crate::capi::callbacks::wsi_ptr;
 use crate::capi::context_exports::ctx_ref;
-use crate::capi::user_callbacks::wsi_ptr;
+use crate::io::app::UserPtr;
 use crate::io::client::{self, ConnectRequest};
+use crate::io::conn::ClientTls;
 use libc::{c_char, c_int, c_void};
 
 /// Starts a client connection and returns its handle at once; the connection proceeds
@@ -84,8 +86,12 @@ pub unsafe extern "C" fn libwebsocket_client_connect_extended(
             host,
             origin: cstr_string(origin),
             protocols: cstr_string(protocol),
-            userdata,
-            ssl: ssl_connection as u8,
+            userdata: UserPtr::from_raw(userdata),
+            ssl: match ssl_connection {
+                0 => ClientTls::Plain,
+                1 => ClientTls::Verify,
+                _ => ClientTls::AllowSelfSigned,
+            },
         };
         match client::connect(ctx, req) {
             Some(conn) => wsi_ptr(&conn),

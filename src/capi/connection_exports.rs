@@ -3,9 +3,10 @@
 
 use crate::capi::abi_types::*;
 use crate::capi::boundary::{copy_cstr_truncating, cstr_bytes, ffi_guard, out_slice};
+use crate::capi::callbacks::capp;
 use crate::capi::context_exports::ctx_ref;
 use crate::engine::http::headers::TOKEN_COUNT;
-use crate::io::conn::{Conn, ConnState};
+use crate::io::conn::Conn;
 use crate::io::context::Context;
 use crate::io::threads::{self, Request};
 use crate::io::{http_server, service, tx};
@@ -147,10 +148,13 @@ pub unsafe extern "C" fn libwebsockets_get_protocol(
         if conn.has(crate::io::conn::flag::LISTENER) {
             return std::ptr::null(); // the listener has no protocol (v1.23: NULL too)
         }
-        if ctx.c_protocols.is_null() || conn.protocol.get() >= ctx.protocols.len() {
+        let Some(protocols) = capp(ctx).map(|a| a.protocols()) else {
+            return std::ptr::null();
+        };
+        if protocols.is_null() || conn.protocol.get() >= ctx.protocols.len() {
             return std::ptr::null();
         }
-        ctx.c_protocols.add(conn.protocol.get()) as *const libwebsocket_protocols
+        protocols.add(conn.protocol.get()) as *const libwebsocket_protocols
     })
 }
 
@@ -175,21 +179,9 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable(
         let Some((ctx, conn)) = wsi_ref(wsi) else {
             return -1;
         };
-        request_writeable_asking_extensions(ctx, &conn);
+        service::request_writeable_asking_extensions(ctx, &conn);
         1
     })
-}
-
-/// `libwebsocket_callback_on_writable` for one connection: an active application
-/// extension may take the request over (LWS_EXT_CALLBACK_REQUEST_ON_WRITEABLE answering
-/// non-zero), in which case nothing is armed, as in v1.23.
-fn request_writeable_asking_extensions(ctx: &Context, conn: &Rc<Conn>) {
-    if conn.has(crate::io::conn::flag::APP_EXT)
-        && crate::io::extensions::request_on_writeable_handled(ctx, conn)
-    {
-        return;
-    }
-    service::request_writeable(ctx, conn);
 }
 
 unsafe fn protocol_target(
@@ -219,26 +211,9 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable_all_protocol(
         if let Some(r) = threads::route_protocol(ctx, idx) {
             return r;
         }
-        for conn in ctx.all_conns() {
-            if conn.protocol.get() != idx {
-                continue;
-            }
-            match conn.state.get() {
-                ConnState::Ws => request_writeable_asking_extensions(ctx, &conn),
-                ConnState::Http if !serving_file(&conn) => service::request_writeable(ctx, &conn),
-                _ => {}
-            }
-        }
+        service::writeable_all_protocol(ctx, idx);
         0
     })
-}
-
-/// True while `libwebsockets_serve_http_file` streams a file on the connection (or its
-/// HTTP state is in use and cannot be looked at).
-fn serving_file(conn: &Conn) -> bool {
-    conn.http
-        .try_borrow()
-        .map_or(true, |h| h.as_ref().is_some_and(|h| h.file.is_some()))
 }
 
 /// The connection's socket descriptor, or -1.

@@ -2,9 +2,10 @@
 
 use crate::capi::abi_types::*;
 use crate::capi::boundary::{cstr_bytes, cstr_string, ffi_guard};
-use crate::capi::user_callbacks::{invoke, poll_fd_event};
-use crate::io::context::{Context, ContextConfig, ProtocolInfo, DEFAULT_RX_CHUNK};
-use crate::io::service;
+use crate::capi::callbacks::{capp, CApp};
+use crate::io::app::{invoke, invoke_ext, poll_fd_event, CallbackIn, ExtReason, Reason, UserPtr};
+use crate::io::context::{server_option, Context, ContextConfig, ProtocolInfo, DEFAULT_RX_CHUNK};
+use crate::io::service::{self, POLLIN};
 use libc::{c_char, c_int, c_void};
 
 /// Borrows the context behind a C pointer.
@@ -61,7 +62,7 @@ pub unsafe extern "C" fn libwebsocket_create_context(
                     cert,
                     key,
                     ssl_ca.as_deref(),
-                    info.options & 2 != 0,
+                    info.options & server_option::REQUIRE_VALID_CLIENT_CERT != 0,
                     ssl_cipher_list.as_deref(),
                 ) {
                     Ok((cfg, warnings)) => {
@@ -95,13 +96,11 @@ pub unsafe extern "C" fn libwebsocket_create_context(
             port: info.port,
             iface: cstr_string(info.iface),
             protocols,
-            c_protocols: info.protocols,
-            c_extensions: info.extensions,
             extensions: crate::capi::extension_table::read_extension_array(info.extensions),
+            app: Box::new(CApp::new(info.protocols, info.extensions, info.user)),
             gid: info.gid,
             uid: info.uid,
             options: info.options,
-            user: info.user,
             ka_time: info.ka_time,
             ka_probes: info.ka_probes,
             ka_interval: info.ka_interval,
@@ -135,45 +134,37 @@ pub unsafe extern "C" fn libwebsocket_create_context(
             poll_fd_event(
                 ctx,
                 ctx.listener_conn().as_deref(),
-                libwebsocket_callback_reasons::LWS_CALLBACK_ADD_POLL_FD,
+                Reason::AddPollFd,
                 fd,
-                1,
+                POLLIN,
             );
         }
         // The wake-up eventfd (requests from other threads, name lookups): external
         // poll loops must watch it too.
-        poll_fd_event(
-            ctx,
-            None,
-            libwebsocket_callback_reasons::LWS_CALLBACK_ADD_POLL_FD,
-            ctx.threads.waker_fd(),
-            1,
-        );
+        poll_fd_event(ctx, None, Reason::AddPollFd, ctx.threads.waker_fd(), POLLIN);
         for i in 0..ctx.protocols.len() {
             invoke(
                 ctx,
                 i,
                 None,
-                libwebsocket_callback_reasons::LWS_CALLBACK_PROTOCOL_INIT,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                0,
+                Reason::ProtocolInit,
+                UserPtr::NULL,
+                CallbackIn::Nothing,
             );
         }
         let construct = if ctx.listener.get().is_some() {
-            libwebsocket_extension_callback_reasons::LWS_EXT_CALLBACK_SERVER_CONTEXT_CONSTRUCT
+            ExtReason::ServerContextConstruct
         } else {
-            libwebsocket_extension_callback_reasons::LWS_EXT_CALLBACK_CLIENT_CONTEXT_CONSTRUCT
+            ExtReason::ClientContextConstruct
         };
         for e in ctx.extensions.iter() {
-            crate::capi::user_callbacks::invoke_ext(
+            invoke_ext(
                 ctx,
                 e.index,
                 None,
                 construct,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                0,
+                UserPtr::NULL,
+                CallbackIn::Nothing,
             );
         }
         raw as *mut libwebsocket_context
@@ -199,7 +190,7 @@ pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket
             poll_fd_event(
                 ctx,
                 ctx.listener_conn().as_deref(),
-                libwebsocket_callback_reasons::LWS_CALLBACK_DEL_POLL_FD,
+                Reason::DelPollFd,
                 fd,
                 0,
             );
@@ -207,27 +198,20 @@ pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket
         }
         service::close_all(ctx);
         crate::io::linger::forget(ctx);
-        poll_fd_event(
-            ctx,
-            None,
-            libwebsocket_callback_reasons::LWS_CALLBACK_DEL_POLL_FD,
-            ctx.threads.waker_fd(),
-            0,
-        );
+        poll_fd_event(ctx, None, Reason::DelPollFd, ctx.threads.waker_fd(), 0);
         let destruct = if ctx.listener.get().is_some() || ctx.listen_port.get() != 0 {
-            libwebsocket_extension_callback_reasons::LWS_EXT_CALLBACK_SERVER_CONTEXT_DESTRUCT
+            ExtReason::ServerContextDestruct
         } else {
-            libwebsocket_extension_callback_reasons::LWS_EXT_CALLBACK_CLIENT_CONTEXT_DESTRUCT
+            ExtReason::ClientContextDestruct
         };
         for e in ctx.extensions.iter() {
-            crate::capi::user_callbacks::invoke_ext(
+            invoke_ext(
                 ctx,
                 e.index,
                 None,
                 destruct,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                0,
+                UserPtr::NULL,
+                CallbackIn::Nothing,
             );
         }
         for i in 0..ctx.protocols.len() {
@@ -235,10 +219,9 @@ pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket
                 ctx,
                 i,
                 None,
-                libwebsocket_callback_reasons::LWS_CALLBACK_PROTOCOL_DESTROY,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                0,
+                Reason::ProtocolDestroy,
+                UserPtr::NULL,
+                CallbackIn::Nothing,
             );
         }
         drop(Box::from_raw(context as *mut Context));
@@ -293,7 +276,9 @@ pub unsafe extern "C" fn libwebsocket_context_user(
     context: *mut libwebsocket_context,
 ) -> *mut c_void {
     ffi_guard!(std::ptr::null_mut(), {
-        ctx_ref(context).map_or(std::ptr::null_mut(), |c| c.user)
+        ctx_ref(context)
+            .and_then(capp)
+            .map_or(std::ptr::null_mut(), |a| a.user())
     })
 }
 
@@ -329,6 +314,9 @@ pub unsafe extern "C" fn libwebsocket_canonical_hostname(
     context: *mut libwebsocket_context,
 ) -> *const c_char {
     ffi_guard!(std::ptr::null(), {
-        ctx_ref(context).map_or(std::ptr::null(), |c| c.hostname.as_ptr())
+        let Some(ctx) = ctx_ref(context) else {
+            return std::ptr::null();
+        };
+        capp(ctx).map_or(std::ptr::null(), |a| a.hostname(ctx))
     })
 }

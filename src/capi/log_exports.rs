@@ -56,12 +56,15 @@ pub unsafe extern "C" fn _lws_log(filter: c_int, format: *const c_char) {
     core::arch::naked_asm!("b {}", sym lws_rs_log_format)
 }
 
-pub(crate) fn emit_fn_from_usize(raw: usize) -> log::EmitFn {
-    // SAFETY: only values stored by `set_emitter` from a real function pointer reach here.
-    unsafe { std::mem::transmute::<usize, log::EmitFn>(raw) }
-}
+/// A C log emit function `void (*)(int level, const char *line)`.
+type EmitFn = unsafe extern "C" fn(level: c_int, line: *const c_char);
 
-pub(crate) fn call_emitter(f: log::EmitFn, level: i32, line: &CStr) {
+/// Calls the emitter installed by `lws_set_log_level` (registered into `log` as its
+/// dispatch; `emitter` is the function's address).
+fn call_emitter(emitter: usize, level: i32, line: &CStr) {
+    // SAFETY: `log` hands back only words stored by `lws_set_log_level` below, each
+    // the address of a non-NULL EmitFn.
+    let f = unsafe { std::mem::transmute::<usize, EmitFn>(emitter) };
     // SAFETY: the application gave us this emitter; the line is a valid C string.
     unsafe { f(level, line.as_ptr()) }
 }
@@ -75,7 +78,7 @@ pub extern "C" fn lws_set_log_level(
     ffi_guard!((), {
         log::set_level(level);
         if let Some(f) = log_emit_function {
-            log::set_emitter(f);
+            log::set_emitter(f as usize, call_emitter);
         }
     })
 }

@@ -5,6 +5,33 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+/// Why a connection waits with a deadline: the values of v1.23's `enum pending_timeout`
+/// (`libwebsocket_set_timeout` takes them; the application may pass others, which are
+/// kept as given). capi checks its C mirror of the enum against these.
+pub mod pending_timeout {
+    /// No timeout pending (clears one).
+    pub const NO_PENDING_TIMEOUT: u32 = 0;
+    /// Client: waiting for the proxy's answer to CONNECT.
+    pub const AWAITING_PROXY_RESPONSE: u32 = 1;
+    /// Client: waiting for the name lookup and the TCP connect.
+    pub const AWAITING_CONNECT_RESPONSE: u32 = 2;
+    /// Server: waiting for the client's request head (v1.23 defined it, unused).
+    pub const ESTABLISH_WITH_SERVER: u32 = 3;
+    /// Client: waiting for the server's response to the upgrade request.
+    pub const AWAITING_SERVER_RESPONSE: u32 = 4;
+    /// Waiting for a pong (unused by the library itself).
+    pub const AWAITING_PING: u32 = 5;
+    /// Closing: waiting for the close handshake and the flush to finish.
+    pub const CLOSE_ACK: u32 = 6;
+    /// Client: a connection an extension claimed (CAN_PROXY_CLIENT_CONNECTION).
+    pub const AWAITING_EXTENSION_CONNECT_RESPONSE: u32 = 7;
+    /// Client: connected, sending the upgrade request (v1.23's; this library goes from
+    /// AWAITING_CONNECT_RESPONSE to AWAITING_SERVER_RESPONSE).
+    pub const SENT_CLIENT_HANDSHAKE: u32 = 8;
+    /// Server: waiting for the TLS handshake.
+    pub const SSL_ACCEPT: u32 = 9;
+}
+
 /// A deadline for connection `slot`; `stamp` tells stale entries from the live one.
 /// Kept to 12 bytes (centisecond resolution, 497 days of range): a heap entry per
 /// connection is part of the per-connection memory.

@@ -3,15 +3,15 @@
 //! client role. Every failure before CLIENT_ESTABLISHED ends in exactly one
 //! CLIENT_CONNECTION_ERROR.
 
-use crate::capi::abi_types::libwebsocket_callback_reasons::*;
-use crate::capi::user_callbacks::{invoke, invoke_conn, poll_fd_event};
 use crate::engine::http::headers::*;
+use crate::engine::timers::pending_timeout;
 use crate::engine::util::b64_encode_into;
 use crate::engine::ws::{FrameParser, ParserConfig, Role};
-use crate::io::conn::{flag, ClientSetup, Conn, ConnState, HttpState, Side, UserSpace};
+use crate::io::app::{invoke, invoke_conn, poll_fd_event, CallbackIn, Reason, UserPtr};
+use crate::io::conn::{flag, ClientSetup, ClientTls, Conn, ConnState, HttpState, Side, UserSpace};
 use crate::io::context::Context;
 use crate::io::resolver::Resolver;
-use crate::io::service::{close_conn, update_pollout, CloseHow};
+use crate::io::service::{close_conn, update_pollout, CloseHow, POLLIN};
 use crate::io::{net, tx};
 use mio::unix::SourceFd;
 use std::net::{IpAddr, SocketAddr};
@@ -30,8 +30,8 @@ pub struct ConnectRequest {
     pub host: String,
     pub origin: Option<String>,
     pub protocols: Option<String>,
-    pub userdata: *mut libc::c_void,
-    pub ssl: u8,
+    pub userdata: UserPtr,
+    pub ssl: ClientTls,
 }
 
 fn split_host_port(s: &str) -> Option<(String, u16)> {
@@ -115,12 +115,20 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<Rc<Conn>> {
         let _ = ctx.poll.borrow().registry().deregister(&mut SourceFd(&fd));
         conn.set(flag::NO_POLL);
         conn.state.set(ConnState::ClientResolving);
-        // PENDING_TIMEOUT_AWAITING_EXTENSION_CONNECT_RESPONSE, v1.23's AWAITING_TIMEOUT.
-        ctx.set_timeout(&conn, 7, ctx.limits.handshake_secs as i32);
+        // v1.23's AWAITING_TIMEOUT.
+        ctx.set_timeout(
+            &conn,
+            pending_timeout::AWAITING_EXTENSION_CONNECT_RESPONSE,
+            ctx.limits.handshake_secs as i32,
+        );
         return Some(conn);
     }
-    poll_fd_event(ctx, Some(&conn), LWS_CALLBACK_ADD_POLL_FD, fd, 1);
-    ctx.set_timeout(&conn, 2, ctx.limits.handshake_secs.max(5) as i32);
+    poll_fd_event(ctx, Some(&conn), Reason::AddPollFd, fd, POLLIN);
+    ctx.set_timeout(
+        &conn,
+        pending_timeout::AWAITING_CONNECT_RESPONSE,
+        ctx.limits.handshake_secs.max(5) as i32,
+    );
     match numeric {
         Some(ip) => start_connect(ctx, &conn, SocketAddr::new(ip, target_port), v6_socket),
         None => {
@@ -224,7 +232,11 @@ pub fn on_connect_ready(ctx: &Context, conn: &Rc<Conn>) {
                 "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: libwebsockets\r\n\r\n"
             );
             tx::write(ctx, conn, req.as_bytes(), tx::WRITE_HTTP);
-            ctx.set_timeout(conn, 1, ctx.limits.handshake_secs.max(5) as i32);
+            ctx.set_timeout(
+                conn,
+                pending_timeout::AWAITING_PROXY_RESPONSE,
+                ctx.limits.handshake_secs.max(5) as i32,
+            );
         }
         None => {
             if start_client_tls(ctx, conn) {
@@ -250,15 +262,16 @@ fn start_client_tls(ctx: &Context, conn: &Rc<Conn>) -> bool {
     }) else {
         return false;
     };
-    if ssl == 0 {
-        return true;
-    }
-    let slot = if ssl == 1 { 0 } else { 1 };
+    let slot = match ssl {
+        ClientTls::Plain => return true,
+        ClientTls::Verify => 0,
+        ClientTls::AllowSelfSigned => 1,
+    };
     let cfg = ctx.tls_client.borrow()[slot].clone();
     let cfg = match cfg {
         Some(c) => c,
         None => match crate::engine::tls::client_config(
-            ssl == 1,
+            ssl == ClientTls::Verify,
             ctx.ssl_ca.as_deref(),
             ctx.ssl_cipher_list.as_deref(),
         ) {
@@ -341,30 +354,34 @@ fn send_handshake(ctx: &Context, conn: &Rc<Conn>) {
     bytes.extend_from_slice(b"\r\n");
     tx::write(ctx, conn, &bytes, tx::WRITE_HTTP);
     conn.state.set(ConnState::ClientHandshake);
-    ctx.set_timeout(conn, 4, ctx.limits.handshake_secs.max(5) as i32);
+    ctx.set_timeout(
+        conn,
+        pending_timeout::AWAITING_SERVER_RESPONSE,
+        ctx.limits.handshake_secs.max(5) as i32,
+    );
     if let Some(h) = conn.http.borrow_mut().as_mut() {
         h.inbuf.clear();
     }
 }
 
-/// LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: the application writes header lines
-/// through a `char **` into a bounded buffer. What it wrote is kept only when it stays
+/// CLIENT_APPEND_HANDSHAKE_HEADER: the application writes header lines through a
+/// `char **` into a bounded buffer. What it wrote is kept only when it stays
 /// inside the buffer and consists of complete `Name: value` lines.
 fn append_user_headers(ctx: &Context, conn: &Rc<Conn>, out: &mut Vec<u8>) {
     let mut buf = vec![0u8; APPEND_ROOM + 1];
-    let start = buf.as_mut_ptr();
-    let mut cursor: *mut u8 = start;
-    let cursor_ptr = &mut cursor as *mut *mut u8 as *mut libc::c_void;
+    let mut written = 0usize;
     invoke(
         ctx,
         0,
         Some(conn),
-        LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER,
-        std::ptr::null_mut(),
-        cursor_ptr,
-        APPEND_ROOM,
+        Reason::ClientAppendHandshakeHeader,
+        UserPtr::NULL,
+        CallbackIn::Cursor {
+            buf: &mut buf,
+            room: APPEND_ROOM,
+            written: &mut written,
+        },
     );
-    let written = (cursor as usize).wrapping_sub(start as usize);
     if written == 0 {
         return;
     }
@@ -547,9 +564,8 @@ fn finish_handshake(
     if invoke_conn(
         ctx,
         conn,
-        LWS_CALLBACK_CLIENT_FILTER_PRE_ESTABLISH,
-        std::ptr::null_mut(),
-        0,
+        Reason::ClientFilterPreEstablish,
+        CallbackIn::Nothing,
     ) != 0
     {
         return fail("refused by CLIENT_FILTER_PRE_ESTABLISH");
@@ -568,14 +584,8 @@ fn finish_handshake(
     *conn.http.borrow_mut() = None;
     *conn.client.borrow_mut() = None;
     conn.state.set(ConnState::Ws);
-    ctx.set_timeout(conn, 0, 0);
-    let n = invoke_conn(
-        ctx,
-        conn,
-        LWS_CALLBACK_CLIENT_ESTABLISHED,
-        std::ptr::null_mut(),
-        0,
-    );
+    ctx.set_timeout(conn, pending_timeout::NO_PENDING_TIMEOUT, 0);
+    let n = invoke_conn(ctx, conn, Reason::ClientEstablished, CallbackIn::Nothing);
     if n != 0 {
         // v1.23 ignored CLIENT_ESTABLISHED's return value; applications rely on that.
         crate::log::lws_info!(

@@ -41,10 +41,10 @@ pub enum Side {
 
 pub mod flag {
     pub const WANT_WRITEABLE: u32 = 1 << 0;
-    pub const IN_WRITABLE_Q: u32 = 1 << 1;
+    pub const IN_WRITEABLE_Q: u32 = 1 << 1;
     pub const IN_READ_Q: u32 = 1 << 2;
     pub const IN_DIRTY_Q: u32 = 1 << 3;
-    /// The last send hit EAGAIN: wait for a writable event.
+    /// The last send hit EAGAIN: wait for a writeable event.
     pub const CHOKED: u32 = 1 << 4;
     /// The application paused receiving (`libwebsocket_rx_flow_control(wsi, 0)`).
     pub const RX_PAUSED: u32 = 1 << 5;
@@ -71,7 +71,7 @@ pub mod flag {
     /// An application extension (C callback) is active: the v1.23 extension hooks run.
     /// Connections without it skip all of them on this one bit.
     pub const APP_EXT: u32 = 1 << 18;
-    /// An extension still holds PACKET_TX_PRESEND data to spill when writable.
+    /// An extension still holds PACKET_TX_PRESEND data to spill when writeable.
     pub const EXT_SPILL_PENDING: u32 = 1 << 19;
     /// Output is being offered to PACKET_TX_DO_SEND (re-entrant flushes wait).
     pub const IN_EXT_FLUSH: u32 = 1 << 20;
@@ -88,6 +88,7 @@ pub mod flag {
     pub const LISTENER: u32 = 1 << 24;
 }
 
+use crate::io::app::UserPtr;
 pub use crate::io::sys::UserSpace;
 
 /// A protocol index stored in two bytes (the protocol table is capped at 4096).
@@ -229,6 +230,19 @@ pub struct RxInfo {
     pub remaining: u64,
 }
 
+/// TLS on a client connection (`ssl_connection` of `libwebsocket_client_connect`:
+/// 0, 1, 2 in that order; capi converts).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientTls {
+    /// Plain TCP.
+    #[default]
+    Plain,
+    /// TLS, the server's certificate verified.
+    Verify,
+    /// TLS, a self-signed server certificate accepted.
+    AllowSelfSigned,
+}
+
 /// What a client connection needs until it is established.
 #[derive(Default)]
 pub struct ClientSetup {
@@ -245,8 +259,7 @@ pub struct ClientSetup {
     pub key: String,
     /// The Sec-WebSocket-Extensions value we offered.
     pub ext_offer: Option<String>,
-    /// 0 plain, 1 TLS with verification, 2 TLS allowing self-signed certificates.
-    pub ssl: u8,
+    pub ssl: ClientTls,
     /// "host:port" of the proxy when one is used.
     pub proxy: Option<(String, u16)>,
 }
@@ -263,7 +276,7 @@ pub struct Conn {
     pub protocol: ProtoIndex,
     pub user: RefCell<Option<UserSpace>>,
     /// Caller-provided user data for client connections (not owned).
-    pub external_user: Cell<*mut libc::c_void>,
+    pub external_user: Cell<UserPtr>,
     pub parser: RefCell<Option<FrameParser>>,
     pub http: RefCell<Option<Box<HttpState>>>,
     pub out: RefCell<OutBuf>,
@@ -296,7 +309,8 @@ impl Conn {
     pub fn clear(&self, f: u32) {
         self.flags.set(self.flags.get() & !f);
     }
-    pub fn user_ptr(&self) -> *mut libc::c_void {
+    /// The per-session data handed to the application's callbacks.
+    pub fn user_ptr(&self) -> UserPtr {
         let ext = self.external_user.get();
         if !ext.is_null() {
             return ext;
@@ -304,7 +318,7 @@ impl Conn {
         self.user
             .borrow()
             .as_ref()
-            .map_or(std::ptr::null_mut(), |u| u.ptr())
+            .map_or(UserPtr::NULL, |u| u.ptr())
     }
     pub fn rx_pending(&self) -> RxBuf<'_> {
         self.rx_bufs.pending()

@@ -1,15 +1,14 @@
 //! The context: listening socket, connection table, shared buffers, queues of
 //! deferred work and the timer heap. Owned by C as `struct libwebsocket_context *`.
 
-use crate::capi::abi_types::{libwebsocket_extension, libwebsocket_protocols};
 use crate::engine::http::request::HeadLimits;
-use crate::engine::timers::{Deadline, TimerHeap};
+use crate::engine::timers::{pending_timeout, Deadline, TimerHeap};
+use crate::io::app::{Application, UserPtr};
 use crate::io::conn::{flag, Conn, ConnState, OutBuf, RxInfo, Side};
 use crate::io::net;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use std::cell::{Cell, RefCell};
-use std::ffi::CString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::RawFd;
 use std::rc::Rc;
@@ -34,6 +33,15 @@ pub const OUT_POOL_MAX: usize = 256;
 pub const PRE: usize = 18;
 pub const POST: usize = 4;
 
+/// Bits of the context options (`lws_context_creation_info.options`).
+pub mod server_option {
+    /// LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT: TLS clients must present a
+    /// certificate the CA verifies.
+    pub const REQUIRE_VALID_CLIENT_CERT: u32 = 2;
+    /// LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME: no host name lookup at creation.
+    pub const SKIP_SERVER_CANONICAL_NAME: u32 = 4;
+}
+
 /// What the library needs to know of each protocol, copied at creation.
 #[derive(Clone, Debug)]
 pub struct ProtocolInfo {
@@ -47,13 +55,12 @@ pub struct ContextConfig {
     pub port: i32,
     pub iface: Option<String>,
     pub protocols: Vec<ProtocolInfo>,
-    pub c_protocols: *mut libwebsocket_protocols,
-    pub c_extensions: *mut libwebsocket_extension,
     pub extensions: Vec<crate::io::extensions::ExtEntry>,
+    /// The application: where io's callbacks go.
+    pub app: Box<dyn Application>,
     pub gid: i32,
     pub uid: i32,
     pub options: u32,
-    pub user: *mut libc::c_void,
     pub ka_time: i32,
     pub ka_probes: i32,
     pub ka_interval: i32,
@@ -126,13 +133,13 @@ impl Default for Limits {
 }
 
 pub struct Context {
-    pub c_protocols: *mut libwebsocket_protocols,
+    /// The application (capi's implementation over the C callbacks).
+    pub app: Box<dyn Application>,
     pub protocols: Vec<ProtocolInfo>,
-    pub c_extensions: *mut libwebsocket_extension,
     /// The application's extension array, as read at creation.
     pub extensions: Vec<crate::io::extensions::ExtEntry>,
     pub last_1hz: Cell<u64>,
-    pub user: *mut libc::c_void,
+    /// `server_option` bits.
     pub options: u32,
     pub ka: (i32, i32, i32),
     pub limits: Limits,
@@ -148,7 +155,7 @@ pub struct Context {
     pub events: RefCell<mio::Events>,
     pub read_buf: RefCell<Vec<u8>>,
     pub deliver_buf: RefCell<Vec<u8>>,
-    pub writable_q: RefCell<Vec<u32>>,
+    pub writeable_q: RefCell<Vec<u32>>,
     pub read_q: RefCell<Vec<u32>>,
     pub dirty_q: RefCell<Vec<u32>>,
     pub close_q: RefCell<Vec<u32>>,
@@ -160,7 +167,8 @@ pub struct Context {
     pub accept_paused_until: Cell<Option<Instant>>,
     pub accept_pending: Cell<bool>,
     pub start: Instant,
-    pub hostname: CString,
+    /// This host's name (empty with SKIP_SERVER_CANONICAL_NAME), without NULs.
+    pub hostname: String,
     pub proxy: RefCell<Option<String>>,
     pub destroying: Cell<bool>,
     pub next_serial: Cell<u64>,
@@ -204,18 +212,16 @@ impl Context {
             .map(|p| p.rx_chunk)
             .max()
             .unwrap_or(DEFAULT_RX_CHUNK);
-        let hostname = if cfg.options & 4 != 0 {
+        let hostname = if cfg.options & server_option::SKIP_SERVER_CANONICAL_NAME != 0 {
             String::new()
         } else {
             net::hostname()
         };
         let ctx = Box::new(Context {
-            c_protocols: cfg.c_protocols,
+            app: cfg.app,
             protocols: cfg.protocols,
-            c_extensions: cfg.c_extensions,
             extensions: cfg.extensions,
             last_1hz: Cell::new(0),
-            user: cfg.user,
             options: cfg.options,
             ka: (cfg.ka_time, cfg.ka_probes, cfg.ka_interval),
             limits: Limits::from_env(),
@@ -229,7 +235,7 @@ impl Context {
             events: RefCell::new(mio::Events::with_capacity(1024)),
             read_buf: RefCell::new(vec![0u8; READ_BUF_SIZE]),
             deliver_buf: RefCell::new(vec![0u8; PRE + max_chunk + POST + 1]),
-            writable_q: RefCell::new(Vec::new()),
+            writeable_q: RefCell::new(Vec::new()),
             read_q: RefCell::new(Vec::new()),
             dirty_q: RefCell::new(Vec::new()),
             close_q: RefCell::new(Vec::new()),
@@ -239,7 +245,7 @@ impl Context {
             accept_paused_until: Cell::new(None),
             accept_pending: Cell::new(false),
             start: Instant::now(),
-            hostname: CString::new(hostname.replace('\0', "")).unwrap_or_default(),
+            hostname: hostname.replace('\0', ""),
             proxy: RefCell::new(None),
             destroying: Cell::new(false),
             next_serial: Cell::new(1),
@@ -342,13 +348,13 @@ impl Context {
             flags: Cell::new(0),
             protocol: Default::default(),
             user: RefCell::new(None),
-            external_user: Cell::new(std::ptr::null_mut()),
+            external_user: Cell::new(UserPtr::NULL),
             parser: RefCell::new(None),
             http: RefCell::new(None),
             out: RefCell::new(OutBuf::default()),
             rx_bufs: Default::default(),
             rx_info: Cell::new(RxInfo::default()),
-            timeout_reason: Cell::new(0),
+            timeout_reason: Cell::new(pending_timeout::NO_PENDING_TIMEOUT),
             timeout_stamp: Cell::new(0),
             client: RefCell::new(None),
             tls: RefCell::new(None),
@@ -378,13 +384,14 @@ impl Context {
         net::close(conn.fd);
     }
 
-    /// Arms (secs > 0) or clears (reason 0) the pending timeout of a connection.
+    /// Arms or clears (reason NO_PENDING_TIMEOUT) the pending timeout of a connection;
+    /// `reason` is a [`pending_timeout`] value or one the application chose.
     pub fn set_timeout(&self, conn: &Conn, reason: u32, secs: i32) {
         let stamp = self.next_stamp.get().wrapping_add(1).max(1);
         self.next_stamp.set(stamp);
         conn.timeout_stamp.set(stamp);
         conn.timeout_reason.set(reason);
-        if reason == 0 {
+        if reason == pending_timeout::NO_PENDING_TIMEOUT {
             return;
         }
         let at = self.now_ms() + (secs.max(0) as u64) * 1000;
@@ -398,7 +405,8 @@ impl Context {
                     .get(d.slot as usize)
                     .and_then(|c| c.as_ref())
                     .is_some_and(|c| {
-                        c.timeout_stamp.get() == d.stamp && c.timeout_reason.get() != 0
+                        c.timeout_stamp.get() == d.stamp
+                            && c.timeout_reason.get() != pending_timeout::NO_PENDING_TIMEOUT
                     })
             });
         }
@@ -411,7 +419,7 @@ impl Context {
         }
         conn.set(which);
         let q = match which {
-            flag::IN_WRITABLE_Q => &self.writable_q,
+            flag::IN_WRITEABLE_Q => &self.writeable_q,
             flag::IN_READ_Q => &self.read_q,
             flag::IN_DIRTY_Q => &self.dirty_q,
             _ => &self.close_q,

@@ -18,7 +18,7 @@
 //!   produces, header and (client) mask included, before it is queued; the extension
 //!   may replace it. > 0 means it holds more: the library calls again with NULL/0 while
 //!   the connection is not choked, otherwise it sets [`flag::EXT_SPILL_PENDING`] and
-//!   spills (same NULL/0 calls) when the socket is writable again, before the next
+//!   spills (same NULL/0 calls) when the socket is writeable again, before the next
 //!   WRITEABLE callback. Control frames and HTTP bytes are not presented (as in v1.23).
 //!   A failure makes that `libwebsocket_write` return -1 and closes the connection.
 //! * `PACKET_TX_DO_SEND` ([`tx_do_send`]): v1.23 offered every raw send on the socket
@@ -69,21 +69,21 @@
 //!   CLIENT_CONNECTION_ERROR. v1.23 parked it the same way but, having no socket for it
 //!   in its poll table, never timed it out.
 //!
-//! Anything an extension hands back through `lws_tokens` is checked
-//! ([`check_tokens`]): a NULL pointer with a length, a negative length, a
+//! The calls go through the context's [`crate::io::app::Application`]: the token
+//! hooks as [`Application::ext_token_hook`](crate::io::app::Application::ext_token_hook),
+//! which hands this module safe values (the bytes an extension left, copied) while the
+//! `lws_tokens` pointers stay in capi. Anything an extension hands back through
+//! `lws_tokens` is checked there
+//! ([`check_tokens`](crate::engine::extensions::app_hooks::check_tokens)) before a
+//! byte of it is read: a NULL pointer with a length, a negative length, a
 //! length past the buffer it was given or beyond the message/queue limits closes the
 //! connection with an error in the log, as does a callback that keeps asking to be
 //! called again without producing anything. On the receive side such a failure drops
 //! the connection without a close frame (as v1.23 did: the extension that would frame
 //! it is in an unknown state); PAYLOAD_RX failures keep their close with 1002.
 
-use crate::capi::abi_types::libwebsocket_callback_reasons::*;
-use crate::capi::abi_types::libwebsocket_extension_callback_reasons as ExtReason;
-use crate::capi::abi_types::lws_tokens;
-use crate::capi::user_callbacks::{invoke, invoke_ext};
 use crate::engine::extensions::app_hooks::{
-    check_tokens, do_send_result, writeable_gate, DoSend, Spill, SpillGuard, Tokens, TxUnits,
-    WriteableGate,
+    do_send_result, writeable_gate, DoSend, Spill, SpillGuard, TxUnits, WriteableGate,
 };
 use crate::engine::extensions::deflate_frame::{deflate_frame_server_accept, DeflateFrameSession};
 use crate::engine::extensions::negotiate::{parse_extensions, ExtOffer};
@@ -92,6 +92,9 @@ use crate::engine::extensions::pmd::{
     Role as PmdRole, ServerPolicy,
 };
 use crate::engine::ws::Utf8Validator;
+use crate::io::app::{
+    invoke, invoke_ext, CallbackIn, ExtReason, Reason, TokenReply, TokensLeft, UserPtr,
+};
 use crate::io::conn::{flag, Conn, ConnState, UserSpace};
 use crate::io::context::Context;
 use crate::io::service::{close_conn, CloseHow};
@@ -151,7 +154,7 @@ impl ConnExts {
     /// RSV bits the peer may set.
     pub fn allowed_rsv(&self) -> u8 {
         if self.pmd.is_some() || self.dframe.is_some() || !self.app.is_empty() {
-            0x40
+            crate::engine::ws::RSV1
         } else {
             0
         }
@@ -244,15 +247,14 @@ pub fn negotiate_server(ctx: &Context, conn: &Conn, header: &[u8]) -> Option<Str
                     .position(|e| e.index == entry.index)
                     .unwrap_or(0);
                 let user = UserSpace::zeroed(entry.pss_size);
-                let uptr = user.as_ref().map_or(std::ptr::null_mut(), |u| u.ptr());
+                let uptr = user.as_ref().map_or(UserPtr::NULL, |u| u.ptr());
                 invoke_ext(
                     ctx,
                     entry.index,
                     Some(conn),
-                    ExtReason::LWS_EXT_CALLBACK_CONSTRUCT,
+                    ExtReason::Construct,
                     uptr,
-                    std::ptr::null_mut(),
-                    0,
+                    CallbackIn::Nothing,
                 );
                 exts.app.push((pos, user));
                 replies.push(String::from_utf8_lossy(&entry.name).into_owned());
@@ -280,17 +282,16 @@ fn install(conn: &Conn, mut exts: ConnExts) {
     }
 }
 
-/// LWS_CALLBACK_CONFIRM_EXTENSION_OKAY (to protocols[0]): 0 allows the extension.
+/// CONFIRM_EXTENSION_OKAY (to protocols[0]): 0 allows the extension.
 fn confirm_okay(ctx: &Context, conn: &Conn, name: &[u8]) -> bool {
     let mut n = cname(name);
     invoke(
         ctx,
         0,
         Some(conn),
-        LWS_CALLBACK_CONFIRM_EXTENSION_OKAY,
+        Reason::ConfirmExtensionOkay,
         conn.user_ptr(),
-        n.as_mut_ptr() as *mut libc::c_void,
-        0,
+        CallbackIn::c_string(&mut n, 0),
     ) == 0
 }
 
@@ -302,7 +303,7 @@ pub fn client_offer(ctx: &Context, conn: &Conn) -> Option<String> {
         if e.kind == ExtKind::DeflateFrame && e.name == b"x-webkit-deflate-frame" {
             continue;
         }
-        // Any extension may veto proposing another (LWS_EXT_CALLBACK_CHECK_OK_TO_PROPOSE_EXTENSION).
+        // Any extension may veto proposing another (CHECK_OK_TO_PROPOSE_EXTENSION).
         let mut veto = false;
         for other in ctx.extensions.iter().filter(|o| o.kind == ExtKind::App) {
             let mut n = cname(&e.name);
@@ -310,10 +311,9 @@ pub fn client_offer(ctx: &Context, conn: &Conn) -> Option<String> {
                 ctx,
                 other.index,
                 Some(conn),
-                ExtReason::LWS_EXT_CALLBACK_CHECK_OK_TO_PROPOSE_EXTENSION,
-                std::ptr::null_mut(),
-                n.as_mut_ptr() as *mut libc::c_void,
-                0,
+                ExtReason::CheckOkToProposeExtension,
+                UserPtr::NULL,
+                CallbackIn::c_string(&mut n, 0),
             ) != 0
             {
                 veto = true;
@@ -325,10 +325,9 @@ pub fn client_offer(ctx: &Context, conn: &Conn) -> Option<String> {
                 ctx,
                 0,
                 Some(conn),
-                LWS_CALLBACK_CLIENT_CONFIRM_EXTENSION_SUPPORTED,
+                Reason::ClientConfirmExtensionSupported,
                 conn.user_ptr(),
-                n.as_mut_ptr() as *mut libc::c_void,
-                0,
+                CallbackIn::c_string(&mut n, 0),
             ) != 0
         {
             continue;
@@ -406,15 +405,14 @@ pub fn accept_client_response(
                     .position(|e| e.index == entry.index)
                     .unwrap_or(0);
                 let user = UserSpace::zeroed(entry.pss_size);
-                let uptr = user.as_ref().map_or(std::ptr::null_mut(), |u| u.ptr());
+                let uptr = user.as_ref().map_or(UserPtr::NULL, |u| u.ptr());
                 invoke_ext(
                     ctx,
                     entry.index,
                     Some(conn),
-                    ExtReason::LWS_EXT_CALLBACK_CLIENT_CONSTRUCT,
+                    ExtReason::ClientConstruct,
                     uptr,
-                    std::ptr::null_mut(),
-                    0,
+                    CallbackIn::Nothing,
                 );
                 exts.app.push((pos, user));
             }
@@ -428,7 +426,7 @@ pub fn accept_client_response(
 
 /// The active application extensions of a connection, in negotiation order:
 /// (index in the application's array, per-session data, index into `ctx.extensions`).
-fn app_targets(ctx: &Context, conn: &Conn) -> Vec<(usize, *mut libc::c_void, usize)> {
+fn app_targets(ctx: &Context, conn: &Conn) -> Vec<(usize, UserPtr, usize)> {
     match conn.exts.borrow().as_ref() {
         Some(e) => e
             .app
@@ -436,7 +434,7 @@ fn app_targets(ctx: &Context, conn: &Conn) -> Vec<(usize, *mut libc::c_void, usi
             .map(|(i, u)| {
                 (
                     ctx.extensions[*i].index,
-                    u.as_ref().map_or(std::ptr::null_mut(), |u| u.ptr()),
+                    u.as_ref().map_or(UserPtr::NULL, |u| u.ptr()),
                     *i,
                 )
             })
@@ -487,46 +485,44 @@ pub fn run_token_chain(
     ctx: &Context,
     conn: &Conn,
     reason: ExtReason,
-    buf: Option<&mut [u8]>,
+    mut buf: Option<&mut [u8]>,
 ) -> Result<(Chained, bool), ExtensionFailed> {
-    let (orig_ptr, orig_len) = match buf {
-        Some(b) => (b.as_mut_ptr(), b.len()),
-        None => (std::ptr::null_mut(), 0),
-    };
+    let orig_len = buf.as_ref().map_or(0, |b| b.len());
     if orig_len > i32::MAX as usize {
         crate::log::lws_err!("{:?}: {} bytes do not fit lws_tokens", reason, orig_len);
         return Err(ExtensionFailed);
     }
     let cap = token_cap(ctx);
+    // What the tokens hold between callbacks: the first `in_place` bytes of `buf`,
+    // or `owned` once an extension supplied bytes of its own (empty: NULL/0 tokens).
     let mut owned: Option<Vec<u8>> = None;
     let mut in_place = orig_len;
-    let mut tokens = lws_tokens {
-        token: orig_ptr as *mut libc::c_char,
-        token_len: orig_len as i32,
-    };
     let mut more = false;
     for (index, user, pos) in app_targets(ctx, conn) {
-        let before = (tokens.token as usize, tokens.token_len);
-        let n = crate::capi::user_callbacks::invoke_ext_tokens(
-            ctx,
-            index,
-            conn,
-            reason,
-            user,
-            &mut tokens,
-        );
-        if n < 0 {
-            crate::log::lws_err!(
-                "extension '{}' reported a fatal error on {:?}; closing fd {}",
-                ext_name(ctx, pos),
-                reason,
-                conn.fd
-            );
-            return Err(ExtensionFailed);
-        }
-        more |= n > 0;
-        let room = before.1.max(0) as usize;
-        match check_tokens(before, (tokens.token as usize, tokens.token_len), room, cap) {
+        let data: Option<&mut [u8]> = match owned.as_mut() {
+            Some(v) if v.is_empty() => None,
+            Some(v) => Some(&mut v[..]),
+            None => buf.as_deref_mut().map(|b| &mut b[..in_place]),
+        };
+        let reply = ctx
+            .app
+            .ext_token_hook(ctx, conn, index, reason, user, data, cap);
+        let left = match reply {
+            TokenReply::Fatal => {
+                crate::log::lws_err!(
+                    "extension '{}' reported a fatal error on {:?}; closing fd {}",
+                    ext_name(ctx, pos),
+                    reason,
+                    conn.fd
+                );
+                return Err(ExtensionFailed);
+            }
+            TokenReply::Done { more: m, left } => {
+                more |= m;
+                left
+            }
+        };
+        match left {
             Err(e) => {
                 crate::log::lws_err!(
                     "extension '{}' left bad lws_tokens on {:?} ({}); closing fd {}",
@@ -537,26 +533,13 @@ pub fn run_token_chain(
                 );
                 return Err(ExtensionFailed);
             }
-            Ok(Tokens::Unchanged) => {}
-            Ok(Tokens::Shortened(n)) => match owned.as_mut() {
+            Ok(TokensLeft::Unchanged) => {}
+            Ok(TokensLeft::Shortened(n)) => match owned.as_mut() {
                 Some(v) => v.truncate(n),
                 None => in_place = n,
             },
-            Ok(Tokens::Empty) => {
-                owned = Some(Vec::new());
-                tokens.token = std::ptr::null_mut();
-                tokens.token_len = 0;
-            }
-            Ok(Tokens::Elsewhere(n)) => {
-                // SAFETY: the extension hands over `n` readable bytes at `token` (the
-                // lws_tokens contract); NULL, negative and implausible lengths were
-                // refused above.
-                let v =
-                    unsafe { std::slice::from_raw_parts(tokens.token as *const u8, n) }.to_vec();
-                let v = owned.insert(v);
-                tokens.token = v.as_mut_ptr() as *mut libc::c_char;
-                tokens.token_len = n as i32;
-            }
+            Ok(TokensLeft::Empty) => owned = Some(Vec::new()),
+            Ok(TokensLeft::Elsewhere(v)) => owned = Some(v),
         }
     }
     Ok((
@@ -605,19 +588,9 @@ pub fn rx_preparse(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
             return;
         }
         let step = if first {
-            run_token_chain(
-                ctx,
-                conn,
-                ExtReason::LWS_EXT_CALLBACK_PACKET_RX_PREPARSE,
-                Some(&mut input[..]),
-            )
+            run_token_chain(ctx, conn, ExtReason::PacketRxPreparse, Some(&mut input[..]))
         } else {
-            run_token_chain(
-                ctx,
-                conn,
-                ExtReason::LWS_EXT_CALLBACK_PACKET_RX_PREPARSE,
-                None,
-            )
+            run_token_chain(ctx, conn, ExtReason::PacketRxPreparse, None)
         };
         first = false;
         let (out, more) = match step {
@@ -665,12 +638,7 @@ fn queue_ext_bytes(ctx: &Context, conn: &Conn, out: &Chained, buf: &[u8]) -> boo
 /// what comes out, then spills while an extension has more. Err: the connection must
 /// be closed (logged).
 pub fn tx_presend(ctx: &Context, conn: &Conn, frame: &mut [u8]) -> Result<(), ExtensionFailed> {
-    let (out, more) = run_token_chain(
-        ctx,
-        conn,
-        ExtReason::LWS_EXT_CALLBACK_PACKET_TX_PRESEND,
-        Some(&mut frame[..]),
-    )?;
+    let (out, more) = run_token_chain(ctx, conn, ExtReason::PacketTxPresend, Some(&mut frame[..]))?;
     queue_ext_bytes(ctx, conn, &out, frame);
     if more {
         spill_presend(ctx, conn)?;
@@ -680,7 +648,7 @@ pub fn tx_presend(ctx: &Context, conn: &Conn, frame: &mut [u8]) -> Result<(), Ex
 
 /// Spill rounds of PACKET_TX_PRESEND (NULL/0 tokens) until no extension has more,
 /// the connection is choked (then [`flag::EXT_SPILL_PENDING`] is set and spilling
-/// resumes when it is writable), or the round budget is spent (resumes next pass).
+/// resumes when it is writeable), or the round budget is spent (resumes next pass).
 pub fn spill_presend(ctx: &Context, conn: &Conn) -> Result<(), ExtensionFailed> {
     conn.clear(flag::EXT_SPILL_PENDING);
     let mut guard = SpillGuard::new();
@@ -692,12 +660,7 @@ pub fn spill_presend(ctx: &Context, conn: &Conn) -> Result<(), ExtensionFailed> 
             spill_later(ctx, conn);
             return Ok(());
         }
-        let (out, more) = run_token_chain(
-            ctx,
-            conn,
-            ExtReason::LWS_EXT_CALLBACK_PACKET_TX_PRESEND,
-            None,
-        )?;
+        let (out, more) = run_token_chain(ctx, conn, ExtReason::PacketTxPresend, None)?;
         let produced = queue_ext_bytes(ctx, conn, &out, &[]);
         match guard.after_round(more, produced) {
             Spill::Done => return Ok(()),
@@ -721,7 +684,7 @@ pub fn spill_presend(ctx: &Context, conn: &Conn) -> Result<(), ExtensionFailed> 
 fn spill_later(ctx: &Context, conn: &Conn) {
     conn.set(flag::EXT_SPILL_PENDING);
     if !conn.has(flag::CHOKED) {
-        ctx.enqueue(conn, flag::IN_WRITABLE_Q);
+        ctx.enqueue(conn, flag::IN_WRITEABLE_Q);
     }
     crate::io::service::update_pollout(ctx, conn);
 }
@@ -731,12 +694,7 @@ fn spill_later(ctx: &Context, conn: &Conn) {
 pub fn flush_pending_tx(ctx: &Context, conn: &Conn) -> Result<(), ExtensionFailed> {
     let mut guard = SpillGuard::new();
     loop {
-        let (out, more) = run_token_chain(
-            ctx,
-            conn,
-            ExtReason::LWS_EXT_CALLBACK_FLUSH_PENDING_TX,
-            None,
-        )?;
+        let (out, more) = run_token_chain(ctx, conn, ExtReason::FlushPendingTx, None)?;
         let produced = queue_ext_bytes(ctx, conn, &out, &[]);
         match guard.after_round(more, produced) {
             Spill::Done => return Ok(()),
@@ -757,15 +715,13 @@ pub fn flush_pending_tx(ctx: &Context, conn: &Conn) -> Result<(), ExtensionFaile
 pub fn tx_do_send(ctx: &Context, conn: &Conn, bytes: &mut [u8]) -> DoSend {
     let len = bytes.len();
     for (index, user, pos) in app_targets(ctx, conn) {
-        let mut p: *mut u8 = bytes.as_mut_ptr();
         let n = invoke_ext(
             ctx,
             index,
             Some(conn),
-            ExtReason::LWS_EXT_CALLBACK_PACKET_TX_DO_SEND,
+            ExtReason::PacketTxDoSend,
             user,
-            &mut p as *mut *mut u8 as *mut libc::c_void,
-            len,
+            CallbackIn::BytesRef(bytes),
         );
         match do_send_result(n, len) {
             DoSend::Declined => continue,
@@ -783,21 +739,27 @@ pub fn tx_do_send(ctx: &Context, conn: &Conn, bytes: &mut [u8]) -> DoSend {
     DoSend::Declined
 }
 
-/// HANDSHAKE_REPLY_TX (server): Ok(true) when an extension sent the reply itself.
+/// HANDSHAKE_REPLY_TX (server) over the first `len` bytes of `reply` (the bytes behind
+/// them, a NUL, are the extension's to read too): Ok(true) when an extension sent the
+/// reply itself.
 pub fn handshake_reply_tx(
     ctx: &Context,
     conn: &Conn,
     reply: &mut [u8],
+    len: usize,
 ) -> Result<bool, ExtensionFailed> {
     for (index, user, pos) in app_targets(ctx, conn) {
         let n = invoke_ext(
             ctx,
             index,
             Some(conn),
-            ExtReason::LWS_EXT_CALLBACK_HANDSHAKE_REPLY_TX,
+            ExtReason::HandshakeReplyTx,
             user,
-            reply.as_mut_ptr() as *mut libc::c_void,
-            reply.len(),
+            CallbackIn::Bytes {
+                buf: reply,
+                at: 0,
+                len,
+            },
         );
         if n < 0 {
             crate::log::lws_err!(
@@ -840,10 +802,9 @@ pub fn before_writeable(ctx: &Context, conn: &Conn) -> Result<WriteableStep, Ext
                 ctx,
                 index,
                 Some(conn),
-                ExtReason::LWS_EXT_CALLBACK_IS_WRITEABLE,
+                ExtReason::IsWriteable,
                 user,
-                std::ptr::null_mut(),
-                0,
+                CallbackIn::Nothing,
             );
             answer = answer.max(n);
         }
@@ -874,10 +835,9 @@ pub fn request_on_writeable_handled(ctx: &Context, conn: &Conn) -> bool {
             ctx,
             index,
             Some(conn),
-            ExtReason::LWS_EXT_CALLBACK_REQUEST_ON_WRITEABLE,
+            ExtReason::RequestOnWriteable,
             user,
-            std::ptr::null_mut(),
-            0,
+            CallbackIn::Nothing,
         );
     }
     handled != 0
@@ -894,10 +854,9 @@ pub fn close_vetoed(ctx: &Context, conn: &Conn) -> bool {
             ctx,
             index,
             Some(conn),
-            ExtReason::LWS_EXT_CALLBACK_CHECK_OK_TO_REALLY_CLOSE,
+            ExtReason::CheckOkToReallyClose,
             user,
-            std::ptr::null_mut(),
-            0,
+            CallbackIn::Nothing,
         ) != 0
         {
             crate::log::lws_info!(
@@ -943,17 +902,13 @@ pub fn extended_payload_rx(
         let Some(mut data) = ready else { return };
         let mut handled = false;
         for (index, user, _) in app_targets(ctx, conn) {
-            let mut tokens = lws_tokens {
-                token: data.as_mut_ptr() as *mut libc::c_char,
-                token_len: data.len() as i32,
-            };
-            if crate::capi::user_callbacks::invoke_ext_tokens(
+            if invoke_ext(
                 ctx,
                 index,
-                conn,
-                ExtReason::LWS_EXT_CALLBACK_EXTENDED_PAYLOAD_RX,
+                Some(conn),
+                ExtReason::ExtendedPayloadRx,
                 user,
-                &mut tokens,
+                CallbackIn::Tokens(&mut data),
             ) != 0
             {
                 handled = true;
@@ -987,10 +942,9 @@ pub fn client_proxy_claim(ctx: &Context, conn: &Conn, address: &str, port: u16) 
             ctx,
             e.index,
             Some(conn),
-            ExtReason::LWS_EXT_CALLBACK_CAN_PROXY_CLIENT_CONNECTION,
-            e.index as *mut libc::c_void,
-            addr.as_mut_ptr() as *mut libc::c_void,
-            usize::from(port),
+            ExtReason::CanProxyClientConnection,
+            UserPtr::NULL,
+            CallbackIn::c_string(&mut addr, usize::from(port)),
         );
         if n != 0 {
             return Some(String::from_utf8_lossy(&e.name).into_owned());
@@ -999,7 +953,7 @@ pub fn client_proxy_claim(ctx: &Context, conn: &Conn, address: &str, port: u16) 
     None
 }
 
-/// LWS_EXT_CALLBACK_ANY_WSI_ESTABLISHED to every application extension of the context.
+/// ANY_WSI_ESTABLISHED to every application extension of the context.
 pub fn notify_established(ctx: &Context, conn: &Conn) {
     for e in ctx.extensions.iter().filter(|e| e.kind == ExtKind::App) {
         let user = conn
@@ -1012,15 +966,14 @@ pub fn notify_established(ctx: &Context, conn: &Conn) {
                     .find(|(i, _)| ctx.extensions[*i].index == e.index)
                     .and_then(|(_, u)| u.as_ref().map(|u| u.ptr()))
             })
-            .unwrap_or(std::ptr::null_mut());
+            .unwrap_or(UserPtr::NULL);
         invoke_ext(
             ctx,
             e.index,
             Some(conn),
-            ExtReason::LWS_EXT_CALLBACK_ANY_WSI_ESTABLISHED,
+            ExtReason::AnyWsiEstablished,
             user,
-            std::ptr::null_mut(),
-            0,
+            CallbackIn::Nothing,
         );
     }
 }
@@ -1032,15 +985,14 @@ pub fn on_close(ctx: &Context, conn: &Conn) {
     conn.clear(flag::APP_EXT | flag::EXT_SPILL_PENDING);
     if let Some(ex) = active {
         for (i, user) in &ex.app {
-            let uptr = user.as_ref().map_or(std::ptr::null_mut(), |u| u.ptr());
+            let uptr = user.as_ref().map_or(UserPtr::NULL, |u| u.ptr());
             invoke_ext(
                 ctx,
                 ctx.extensions[*i].index,
                 Some(conn),
-                ExtReason::LWS_EXT_CALLBACK_DESTROY,
+                ExtReason::Destroy,
                 uptr,
-                std::ptr::null_mut(),
-                0,
+                CallbackIn::Nothing,
             );
         }
     }
@@ -1052,26 +1004,25 @@ pub fn on_close(ctx: &Context, conn: &Conn) {
                 ctx,
                 e.index,
                 Some(conn),
-                ExtReason::LWS_EXT_CALLBACK_DESTROY_ANY_WSI_CLOSING,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                0,
+                ExtReason::DestroyAnyWsiClosing,
+                UserPtr::NULL,
+                CallbackIn::Nothing,
             );
         }
     }
 }
 
-/// Once a second: LWS_EXT_CALLBACK_1HZ to the active application extensions.
+/// Once a second: 1HZ to the active application extensions.
 pub fn tick_1hz(ctx: &Context) {
     for conn in ctx.all_conns() {
-        let targets: Vec<(usize, *mut libc::c_void)> = match conn.exts.borrow().as_ref() {
+        let targets: Vec<(usize, UserPtr)> = match conn.exts.borrow().as_ref() {
             Some(e) => e
                 .app
                 .iter()
                 .map(|(i, u)| {
                     (
                         ctx.extensions[*i].index,
-                        u.as_ref().map_or(std::ptr::null_mut(), |u| u.ptr()),
+                        u.as_ref().map_or(UserPtr::NULL, |u| u.ptr()),
                     )
                 })
                 .collect(),
@@ -1082,10 +1033,9 @@ pub fn tick_1hz(ctx: &Context) {
                 ctx,
                 index,
                 Some(&conn),
-                ExtReason::LWS_EXT_CALLBACK_1HZ,
+                ExtReason::OneHz,
                 user,
-                std::ptr::null_mut(),
-                0,
+                CallbackIn::Nothing,
             );
         }
     }

@@ -1,13 +1,13 @@
 //! The HTTP side of a server connection: the request head, the upgrade to WebSocket,
 //! the HTTP callback and file serving.
 
-use crate::capi::abi_types::libwebsocket_callback_reasons::*;
-use crate::capi::user_callbacks::invoke_conn;
 use crate::engine::handshake;
 use crate::engine::http::headers::{HeaderTable, TOKEN_PROTOCOL};
 use crate::engine::http::request::{parse_request_head, HeadParse};
 use crate::engine::http::response;
+use crate::engine::timers::pending_timeout;
 use crate::engine::ws::{FrameParser, ParserConfig, Role};
+use crate::io::app::{invoke_conn, CallbackIn, Reason};
 use crate::io::conn::{flag, Conn, ConnState, FileSend, UserSpace};
 use crate::io::context::Context;
 use crate::io::service::{close_conn, CloseHow};
@@ -116,18 +116,20 @@ fn http_request(ctx: &Context, conn: &Rc<Conn>, method: &str, uri: &[u8]) {
     ensure_user_space(conn, ctx.protocols.first().map_or(0, |p| p.pss_size));
     conn.state.set(ConnState::Http);
     conn.set(flag::HTTP_CALLED);
-    ctx.set_timeout(conn, 0, 0);
-    let uri_ptr = {
-        let mut http = conn.http.borrow_mut();
-        let h = http.as_mut().expect("http state");
-        h.uri_c = Vec::with_capacity(uri.len() + 1);
-        h.uri_c.extend_from_slice(uri);
-        h.uri_c.push(0);
-        h.uri_c.as_mut_ptr() as *mut libc::c_void
-    };
-    // uri_c is not touched again until the connection closes, so the pointer stays
-    // valid for the whole callback.
-    let n = invoke_conn(ctx, conn, LWS_CALLBACK_HTTP, uri_ptr, uri.len());
+    ctx.set_timeout(conn, pending_timeout::NO_PENDING_TIMEOUT, 0);
+    let mut uri_c = Vec::with_capacity(uri.len() + 1);
+    uri_c.extend_from_slice(uri);
+    uri_c.push(0);
+    let n = invoke_conn(
+        ctx,
+        conn,
+        Reason::Http,
+        CallbackIn::c_string(&mut uri_c, uri.len()),
+    );
+    // Kept with the connection's HTTP state (the application may hold on to `in`).
+    if let Some(h) = conn.http.borrow_mut().as_mut() {
+        h.uri_c = uri_c;
+    }
     if n != 0 {
         close_conn(ctx, conn, CloseHow::Graceful(None));
     }
@@ -154,19 +156,12 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, info: UpgradeInfo, mut rest: Vec<u8>)
     // FILTER_PROTOCOL_CONNECTION gets the requested protocol string in `in`.
     let mut offer_c: Vec<u8> = offer.map(|o| o.to_vec()).unwrap_or_default();
     offer_c.push(0);
-    let in_ptr = if offer.is_some() {
-        offer_c.as_mut_ptr() as *mut libc::c_void
+    let input = if offer.is_some() {
+        CallbackIn::c_string(&mut offer_c, 0)
     } else {
-        std::ptr::null_mut()
+        CallbackIn::Nothing
     };
-    if invoke_conn(
-        ctx,
-        conn,
-        LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION,
-        in_ptr,
-        0,
-    ) != 0
-    {
+    if invoke_conn(ctx, conn, Reason::FilterProtocolConnection, input) != 0 {
         crate::log::lws_info!("user code denied connection on fd {}", conn.fd);
         reject(ctx, conn, 403, "");
         return;
@@ -186,7 +181,7 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, info: UpgradeInfo, mut rest: Vec<u8>)
         // NUL-terminated behind `len`, for extensions that treat it as a string.
         let len = resp.len();
         resp.push(0);
-        let r = crate::io::extensions::handshake_reply_tx(ctx, conn, &mut resp[..len]);
+        let r = crate::io::extensions::handshake_reply_tx(ctx, conn, &mut resp, len);
         resp.truncate(len);
         match r {
             Ok(s) => sent_by_ext = s,
@@ -212,8 +207,8 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, info: UpgradeInfo, mut rest: Vec<u8>)
     cfg.extended_opcodes = conn.has(flag::APP_EXT);
     *conn.parser.borrow_mut() = Some(FrameParser::new(cfg));
     conn.state.set(ConnState::Ws);
-    ctx.set_timeout(conn, 0, 0);
-    let n = invoke_conn(ctx, conn, LWS_CALLBACK_ESTABLISHED, std::ptr::null_mut(), 0);
+    ctx.set_timeout(conn, pending_timeout::NO_PENDING_TIMEOUT, 0);
+    let n = invoke_conn(ctx, conn, Reason::Established, CallbackIn::Nothing);
     if n != 0 {
         // v1.23 ignored ESTABLISHED's return value; applications rely on that.
         crate::log::lws_info!("ESTABLISHED returned {} on fd {}: ignored", n, conn.fd);
@@ -302,13 +297,7 @@ fn file_step(ctx: &Context, conn: &Rc<Conn>) -> i32 {
                 if let Some(h) = conn.http.borrow_mut().as_mut() {
                     h.file = None;
                 }
-                invoke_conn(
-                    ctx,
-                    conn,
-                    LWS_CALLBACK_HTTP_FILE_COMPLETION,
-                    std::ptr::null_mut(),
-                    0,
-                );
+                invoke_conn(ctx, conn, Reason::HttpFileCompletion, CallbackIn::Nothing);
                 crate::io::service::update_pollout(ctx, conn);
                 return 1;
             }
@@ -322,7 +311,7 @@ fn file_step(ctx: &Context, conn: &Rc<Conn>) -> i32 {
     }
 }
 
-/// Socket writable during a file transfer.
+/// Socket writeable during a file transfer.
 pub fn continue_file(ctx: &Context, conn: &Rc<Conn>) {
     match file_step(ctx, conn) {
         0 => {}

@@ -11,8 +11,7 @@
 //! external poll loops with `ADD_POLL_FD` and a NULL wsi, like the resolver's eventfd,
 //! so `libwebsocket_service_fd` on it serves it there.
 
-use crate::capi::abi_types::libwebsocket_callback_reasons::*;
-use crate::capi::user_callbacks::{invoke, poll_fd_event};
+use crate::io::app::{poll_fd_event, Reason};
 use crate::io::conn::{flag, Conn};
 use crate::io::context::Context;
 use mio::unix::SourceFd;
@@ -65,15 +64,7 @@ fn ensure(ctx: &Context) -> bool {
         poll,
         events: mio::Events::with_capacity(BATCH),
     });
-    invoke(
-        ctx,
-        0,
-        None,
-        LWS_CALLBACK_ADD_POLL_FD,
-        std::ptr::null_mut(),
-        fd as isize as *mut libc::c_void,
-        1,
-    );
+    poll_fd_event(ctx, None, Reason::AddPollFd, fd, crate::io::service::POLLIN);
     true
 }
 
@@ -83,7 +74,7 @@ pub fn hide(ctx: &Context, conn: &Rc<Conn>) {
     if conn.has(flag::NO_POLL) {
         return;
     }
-    poll_fd_event(ctx, Some(conn), LWS_CALLBACK_DEL_POLL_FD, conn.fd, 0);
+    poll_fd_event(ctx, Some(conn), Reason::DelPollFd, conn.fd, 0);
     conn.set(flag::NO_POLL);
 }
 
@@ -163,14 +154,6 @@ pub fn drain(ctx: &Context) {
 pub fn forget(ctx: &Context) {
     let fd = ctx.linger.borrow().as_ref().map(Linger::fd);
     if let Some(fd) = fd {
-        invoke(
-            ctx,
-            0,
-            None,
-            LWS_CALLBACK_DEL_POLL_FD,
-            std::ptr::null_mut(),
-            fd as isize as *mut libc::c_void,
-            0,
-        );
+        poll_fd_event(ctx, None, Reason::DelPollFd, fd, 0);
     }
 }

@@ -2,9 +2,9 @@
 //! socket until drained within a fairness budget) and `libwebsocket_service_fd` for
 //! applications that run their own poll loop. Both feed the same per-connection code.
 
-use crate::capi::abi_types::libwebsocket_callback_reasons;
-use crate::capi::abi_types::libwebsocket_callback_reasons::*;
-use crate::capi::user_callbacks::{invoke, invoke_conn, poll_fd_event};
+use crate::engine::timers::pending_timeout;
+use crate::engine::ws::close::CLOSE_GOING_AWAY;
+use crate::io::app::{invoke, invoke_conn, poll_fd_event, CallbackIn, Reason, UserPtr};
 use crate::io::conn::{flag, Conn, ConnState, Side};
 use crate::io::context::{Context, LISTENER};
 use crate::io::{client, http_server, linger, net, tx, ws_rx};
@@ -12,11 +12,12 @@ use std::io::ErrorKind;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-const POLLIN: i16 = 0x1;
-const POLLOUT: i16 = 0x4;
-const POLLERR: i16 = 0x8;
-const POLLHUP: i16 = 0x10;
-const POLLNVAL: i16 = 0x20;
+/// poll(2) event bits, as the POLL_FD callbacks and `libwebsocket_service_fd` carry them.
+pub const POLLIN: i16 = 0x1;
+pub const POLLOUT: i16 = 0x4;
+pub const POLLERR: i16 = 0x8;
+pub const POLLHUP: i16 = 0x10;
+pub const POLLNVAL: i16 = 0x20;
 
 /// Reads per connection per wake-up before yielding to others.
 const READ_BUDGET: usize = 16;
@@ -109,7 +110,7 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
 /// One connection's readiness: writable first (flush, WRITEABLE), then reading.
 pub fn dispatch(ctx: &Context, conn: &Rc<Conn>, writable: bool, hup: bool, readable: bool) {
     if writable {
-        conn_writable(ctx, conn);
+        conn_writeable(ctx, conn);
     }
     if hup {
         conn.set(flag::PEER_HUP);
@@ -143,7 +144,7 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
                 close_conn(ctx, &conn, CloseHow::Abort);
             } else {
                 if revents & POLLOUT != 0 {
-                    conn_writable(ctx, &conn);
+                    conn_writeable(ctx, &conn);
                 }
                 if revents & (POLLHUP | POLLERR) != 0 {
                     conn.set(flag::PEER_HUP);
@@ -163,7 +164,7 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
 }
 
 fn has_deferred(ctx: &Context) -> bool {
-    !ctx.writable_q.borrow().is_empty()
+    !ctx.writeable_q.borrow().is_empty()
         || ctx.linger_pending.get()
         || !ctx.read_q.borrow().is_empty()
         || !ctx.close_q.borrow().is_empty()
@@ -191,10 +192,10 @@ pub fn run_deferred(ctx: &Context) {
             conn_readable(ctx, &conn);
         }
     }
-    let writables = std::mem::take(&mut *ctx.writable_q.borrow_mut());
-    for slot in writables {
+    let writeables = std::mem::take(&mut *ctx.writeable_q.borrow_mut());
+    for slot in writeables {
         if let Some(conn) = ctx.conn(slot) {
-            conn.clear(flag::IN_WRITABLE_Q);
+            conn.clear(flag::IN_WRITEABLE_Q);
             if conn.has(flag::APP_EXT) && !conn.has(flag::CHOKED) && !conn.out.borrow().is_empty() {
                 // An extension took part of a unit (PACKET_TX_DO_SEND): offer the rest.
                 tx::flush(ctx, &conn);
@@ -287,10 +288,9 @@ pub fn accept_ready(ctx: &Context) {
             ctx,
             0,
             ctx.listener_conn().as_deref(),
-            LWS_CALLBACK_FILTER_NETWORK_CONNECTION,
-            std::ptr::null_mut(),
-            fd as isize as *mut libc::c_void,
-            0,
+            Reason::FilterNetworkConnection,
+            UserPtr::NULL,
+            CallbackIn::Fd { fd, events: 0 },
         ) != 0
         {
             crate::log::lws_debug!("FILTER_NETWORK_CONNECTION refused fd {}", fd);
@@ -311,11 +311,19 @@ pub fn accept_ready(ctx: &Context) {
                     continue;
                 }
             }
-            ctx.set_timeout(&conn, 9, ctx.limits.handshake_secs as i32);
+            ctx.set_timeout(
+                &conn,
+                pending_timeout::SSL_ACCEPT,
+                ctx.limits.handshake_secs as i32,
+            );
         } else {
-            ctx.set_timeout(&conn, 3, ctx.limits.handshake_secs as i32);
+            ctx.set_timeout(
+                &conn,
+                pending_timeout::ESTABLISH_WITH_SERVER,
+                ctx.limits.handshake_secs as i32,
+            );
         }
-        poll_fd_event(ctx, Some(&conn), LWS_CALLBACK_ADD_POLL_FD, fd, POLLIN);
+        poll_fd_event(ctx, Some(&conn), Reason::AddPollFd, fd, POLLIN);
     }
     // Budget used up: come back next pass without waiting for a new edge.
     ctx.accept_pending.set(true);
@@ -405,22 +413,10 @@ fn update_pollin(ctx: &Context, conn: &Conn) {
     let want = !conn.has(flag::RX_PAUSED);
     if want && conn.has(flag::POLLIN_CLEARED) {
         conn.clear(flag::POLLIN_CLEARED);
-        poll_fd_event(
-            ctx,
-            Some(conn),
-            LWS_CALLBACK_SET_MODE_POLL_FD,
-            conn.fd,
-            POLLIN,
-        );
+        poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd, POLLIN);
     } else if !want && !conn.has(flag::POLLIN_CLEARED) {
         conn.set(flag::POLLIN_CLEARED);
-        poll_fd_event(
-            ctx,
-            Some(conn),
-            LWS_CALLBACK_CLEAR_MODE_POLL_FD,
-            conn.fd,
-            POLLIN,
-        );
+        poll_fd_event(ctx, Some(conn), Reason::ClearModePollFd, conn.fd, POLLIN);
     }
 }
 
@@ -458,14 +454,14 @@ pub fn process_input(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
 fn peer_eof(ctx: &Context, conn: &Rc<Conn>) {
     match conn.state.get() {
         ConnState::Flushing if tx::has_pending_output(conn) => {
-            // Keep flushing what we owe; the socket may still be writable.
+            // Keep flushing what we owe; the socket may still be writeable.
         }
         _ => close_conn(ctx, conn, CloseHow::Abort),
     }
 }
 
-/// Socket writable: flush queued bytes, continue files, then the WRITEABLE callback.
-pub fn conn_writable(ctx: &Context, conn: &Rc<Conn>) {
+/// Socket writeable: flush queued bytes, continue files, then the WRITEABLE callback.
+pub fn conn_writeable(ctx: &Context, conn: &Rc<Conn>) {
     if !conn.is_open() {
         return;
     }
@@ -574,13 +570,13 @@ pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
     update_pollout(ctx, conn);
     let reason = match conn.state.get() {
         ConnState::Ws if !conn.has(flag::CLOSE_SENT) => match conn.side {
-            Side::Server => LWS_CALLBACK_SERVER_WRITEABLE,
-            Side::Client => LWS_CALLBACK_CLIENT_WRITEABLE,
+            Side::Server => Reason::ServerWriteable,
+            Side::Client => Reason::ClientWriteable,
         },
-        ConnState::Http => LWS_CALLBACK_HTTP_WRITEABLE,
+        ConnState::Http => Reason::HttpWriteable,
         _ => return,
     };
-    let n = invoke_conn(ctx, conn, reason, std::ptr::null_mut(), 0);
+    let n = invoke_conn(ctx, conn, reason, CallbackIn::Nothing);
     update_pollout(ctx, conn);
     if rearm && conn.is_ws_live() {
         // IS_WRITEABLE answered 1: v1.23 left POLLOUT armed, so WRITEABLE came again.
@@ -610,19 +606,47 @@ pub fn request_writeable(ctx: &Context, conn: &Rc<Conn>) {
     }
     conn.set(flag::WANT_WRITEABLE);
     if !conn.has(flag::CHOKED) {
-        ctx.enqueue(conn, flag::IN_WRITABLE_Q);
+        ctx.enqueue(conn, flag::IN_WRITEABLE_Q);
     }
     if conn.has(flag::NO_POLL) {
         return;
     }
     conn.set(flag::POLLOUT_SET);
-    poll_fd_event(
-        ctx,
-        Some(conn),
-        LWS_CALLBACK_SET_MODE_POLL_FD,
-        conn.fd,
-        POLLOUT,
-    );
+    poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd, POLLOUT);
+}
+
+/// `libwebsocket_callback_on_writable` for one connection: an active application
+/// extension may take the request over (LWS_EXT_CALLBACK_REQUEST_ON_WRITEABLE answering
+/// non-zero), in which case nothing is armed, as in v1.23.
+pub fn request_writeable_asking_extensions(ctx: &Context, conn: &Rc<Conn>) {
+    if conn.has(flag::APP_EXT) && crate::io::extensions::request_on_writeable_handled(ctx, conn) {
+        return;
+    }
+    request_writeable(ctx, conn);
+}
+
+/// `libwebsocket_callback_on_writable_all_protocol`: WRITEABLE for every WebSocket
+/// connection of protocol `idx` and (as in v1.23) HTTP_WRITEABLE for its HTTP
+/// connections that are not serving a file.
+pub fn writeable_all_protocol(ctx: &Context, idx: usize) {
+    for conn in ctx.all_conns() {
+        if conn.protocol.get() != idx {
+            continue;
+        }
+        match conn.state.get() {
+            ConnState::Ws => request_writeable_asking_extensions(ctx, &conn),
+            ConnState::Http if !serving_file(&conn) => request_writeable(ctx, &conn),
+            _ => {}
+        }
+    }
+}
+
+/// True while `libwebsockets_serve_http_file` streams a file on the connection (or its
+/// HTTP state is in use and cannot be looked at).
+fn serving_file(conn: &Conn) -> bool {
+    conn.http
+        .try_borrow()
+        .map_or(true, |h| h.as_ref().is_some_and(|h| h.file.is_some()))
 }
 
 /// POLL_FD convention (delivered whatever loop the application runs): keep POLLOUT
@@ -648,22 +672,10 @@ pub fn update_pollout(ctx: &Context, conn: &Conn) {
             .is_some_and(|h| h.file.is_some());
     if want && !conn.has(flag::POLLOUT_SET) {
         conn.set(flag::POLLOUT_SET);
-        poll_fd_event(
-            ctx,
-            Some(conn),
-            LWS_CALLBACK_SET_MODE_POLL_FD,
-            conn.fd,
-            POLLOUT,
-        );
+        poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd, POLLOUT);
     } else if !want && conn.has(flag::POLLOUT_SET) {
         conn.clear(flag::POLLOUT_SET);
-        poll_fd_event(
-            ctx,
-            Some(conn),
-            LWS_CALLBACK_CLEAR_MODE_POLL_FD,
-            conn.fd,
-            POLLOUT,
-        );
+        poll_fd_event(ctx, Some(conn), Reason::ClearModePollFd, conn.fd, POLLOUT);
     }
 }
 
@@ -707,16 +719,18 @@ pub fn check_timeouts(ctx: &Context) {
         let Some(conn) = ctx.conn(d.slot) else {
             continue;
         };
-        if conn.timeout_stamp.get() != d.stamp || conn.timeout_reason.get() == 0 {
+        if conn.timeout_stamp.get() != d.stamp
+            || conn.timeout_reason.get() == pending_timeout::NO_PENDING_TIMEOUT
+        {
             continue;
         }
         let reason = conn.timeout_reason.get();
         crate::log::lws_info!("timeout (reason {}) on fd {}", reason, conn.fd);
-        conn.timeout_reason.set(0);
+        conn.timeout_reason.set(pending_timeout::NO_PENDING_TIMEOUT);
         if conn.has(flag::APP_EXT) && crate::io::extensions::close_vetoed(ctx, &conn) {
             // Deferred: unless the extension armed a timeout of its own, ask again in
             // a second (v1.23 re-checked expired timeouts once a second).
-            if conn.timeout_reason.get() == 0 {
+            if conn.timeout_reason.get() == pending_timeout::NO_PENDING_TIMEOUT {
                 ctx.set_timeout(&conn, reason, 1);
             }
             continue;
@@ -741,27 +755,27 @@ fn ext_closing(ctx: &Context, conn: &Rc<Conn>) {
 }
 
 /// What the application hears when a connection that was in state `was` goes.
-fn closed_reason(conn: &Conn, was: ConnState) -> Option<libwebsocket_callback_reasons> {
+fn closed_reason(conn: &Conn, was: ConnState) -> Option<Reason> {
     match was {
         ConnState::ClientResolving
         | ConnState::ClientConnecting
         | ConnState::ClientProxy
-        | ConnState::ClientHandshake => Some(LWS_CALLBACK_CLIENT_CONNECTION_ERROR),
-        ConnState::Ws => Some(LWS_CALLBACK_CLOSED),
+        | ConnState::ClientHandshake => Some(Reason::ClientConnectionError),
+        ConnState::Ws => Some(Reason::Closed),
         ConnState::Http | ConnState::HttpHeaders if conn.has(flag::HTTP_CALLED) => {
-            Some(LWS_CALLBACK_CLOSED_HTTP)
+            Some(Reason::ClosedHttp)
         }
         _ => None,
     }
 }
 
 /// Delivers `reason` (CLOSED / CLOSED_HTTP / CLIENT_CONNECTION_ERROR) once.
-fn notify_closed(ctx: &Context, conn: &Rc<Conn>, reason: libwebsocket_callback_reasons) {
+fn notify_closed(ctx: &Context, conn: &Rc<Conn>, reason: Reason) {
     if conn.has(flag::CLOSED_NOTIFIED) {
         return;
     }
     conn.set(flag::CLOSED_NOTIFIED);
-    invoke_conn(ctx, conn, reason, std::ptr::null_mut(), 0);
+    invoke_conn(ctx, conn, reason, CallbackIn::Nothing);
 }
 
 /// Starts or completes closing a connection.
@@ -796,7 +810,11 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
         conn.clear(flag::WANT_WRITEABLE);
         *conn.http.borrow_mut() = None;
         conn.state.set(ConnState::Flushing);
-        ctx.set_timeout(conn, 6, ctx.limits.close_secs as i32);
+        ctx.set_timeout(
+            conn,
+            pending_timeout::CLOSE_ACK,
+            ctx.limits.close_secs as i32,
+        );
         if closes_at_once(conn) {
             tx::flush_before_close(ctx, conn);
         } else {
@@ -831,17 +849,17 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
         return;
     }
     let reason = closed_reason(conn, was);
-    let connect_failed = reason == Some(LWS_CALLBACK_CLIENT_CONNECTION_ERROR);
+    let connect_failed = reason == Some(Reason::ClientConnectionError);
     if connect_failed {
-        notify_closed(ctx, conn, LWS_CALLBACK_CLIENT_CONNECTION_ERROR);
+        notify_closed(ctx, conn, Reason::ClientConnectionError);
         if conn.state.get() == ConnState::Dead {
             return;
         }
     }
     conn.state.set(ConnState::Dead);
-    conn.timeout_reason.set(0);
+    conn.timeout_reason.set(pending_timeout::NO_PENDING_TIMEOUT);
     if !conn.has(flag::NO_POLL) {
-        poll_fd_event(ctx, Some(conn), LWS_CALLBACK_DEL_POLL_FD, conn.fd, 0);
+        poll_fd_event(ctx, Some(conn), Reason::DelPollFd, conn.fd, 0);
     }
     if let Some(r) = reason.filter(|_| !connect_failed) {
         notify_closed(ctx, conn, r);
@@ -862,7 +880,7 @@ pub fn close_all(ctx: &Context) {
     for conn in ctx.all_conns() {
         let state = conn.state.get();
         if state == ConnState::Ws && !conn.has(flag::CLOSE_SENT) {
-            tx::queue_close(ctx, &conn, Some(1001), b"");
+            tx::queue_close(ctx, &conn, Some(CLOSE_GOING_AWAY), b"");
             tx::flush(ctx, &conn);
         }
         finalize(ctx, &conn, state);

@@ -46,8 +46,9 @@ impl UserSpace {
         std::ptr::NonNull::new(raw).map(|ptr| UserSpace { ptr, size })
     }
 
-    pub fn ptr(&self) -> *mut libc::c_void {
-        self.ptr.as_ptr() as *mut libc::c_void
+    /// The address handed to the application.
+    pub fn ptr(&self) -> crate::io::app::UserPtr {
+        crate::io::app::UserPtr::from_raw(self.ptr.as_ptr() as *mut libc::c_void)
     }
 }
 

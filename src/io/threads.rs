@@ -469,32 +469,21 @@ pub fn run_requests(ctx: &Context) {
     if reqs.is_empty() {
         return;
     }
-    use crate::capi::connection_exports as api;
-    let cctx = crate::capi::user_callbacks::ctx_ptr(ctx);
     for r in reqs {
-        // The exports themselves do the work: on this thread they take the direct path.
         match r {
             Request::Writable { addr, gen } => {
-                if live_conn(ctx, addr, gen).is_some() {
-                    // SAFETY: a live connection of `ctx`, on its service thread.
-                    unsafe { api::libwebsocket_callback_on_writable(cctx, addr as *mut _) };
+                if let Some(conn) = live_conn(ctx, addr, gen) {
+                    crate::io::service::request_writeable_asking_extensions(ctx, &conn);
                 }
             }
             Request::RxFlow { addr, gen, enable } => {
-                if live_conn(ctx, addr, gen).is_some() {
-                    // SAFETY: as above.
-                    unsafe { api::libwebsocket_rx_flow_control(addr as *mut _, enable as i32) };
+                if let Some(conn) = live_conn(ctx, addr, gen) {
+                    crate::io::service::rx_flow(ctx, &conn, enable);
                 }
             }
             Request::AllProtocol { index } => {
-                if index < ctx.protocols.len() && !ctx.c_protocols.is_null() {
-                    // SAFETY: index is inside the application's protocol array (its
-                    // length was counted at creation; it outlives the context).
-                    unsafe {
-                        api::libwebsocket_callback_on_writable_all_protocol(
-                            ctx.c_protocols.add(index),
-                        )
-                    };
+                if index < ctx.protocols.len() {
+                    crate::io::service::writeable_all_protocol(ctx, index);
                 }
             }
         }

@@ -2,10 +2,10 @@
 //! the HTTP/WebSocket layers; queued plaintext into rustls and records to the socket.
 //! Nothing is lost on partial writes: rustls keeps what the socket did not take.
 
-use crate::capi::abi_types::libwebsocket_callback_reasons::*;
-use crate::capi::user_callbacks::invoke;
+use crate::engine::timers::pending_timeout;
+use crate::io::app::{invoke, CallbackIn, Reason, UserPtr};
 use crate::io::conn::{flag, Conn, ConnState};
-use crate::io::context::Context;
+use crate::io::context::{server_option, Context};
 use crate::io::net;
 use crate::io::service::{close_conn, process_received, CloseHow};
 use std::io::{ErrorKind, Read, Write};
@@ -115,9 +115,15 @@ pub fn on_ciphertext(ctx: &Context, conn: &Rc<Conn>, mut data: &[u8]) -> bool {
 fn handshake_done(ctx: &Context, conn: &Rc<Conn>) -> bool {
     if conn.state.get() == ConnState::HttpHeaders {
         // From now on the ordinary HTTP head deadline applies.
-        ctx.set_timeout(conn, 3, ctx.limits.handshake_secs as i32);
+        ctx.set_timeout(
+            conn,
+            pending_timeout::ESTABLISH_WITH_SERVER,
+            ctx.limits.handshake_secs as i32,
+        );
     }
-    if ctx.options & 2 == 0 || conn.side != crate::io::conn::Side::Server {
+    if ctx.options & server_option::REQUIRE_VALID_CLIENT_CERT == 0
+        || conn.side != crate::io::conn::Side::Server
+    {
         return true;
     }
     // rustls has verified the client's chain; let the application veto, as it could
@@ -132,10 +138,9 @@ fn handshake_done(ctx: &Context, conn: &Rc<Conn>) -> bool {
         ctx,
         0,
         None,
-        LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION,
-        std::ptr::null_mut(),
-        der.as_mut_ptr() as *mut libc::c_void,
-        der.len(),
+        Reason::OpensslPerformClientCertVerification,
+        UserPtr::NULL,
+        CallbackIn::bytes(&mut der),
     );
     n == 0
 }

@@ -1,8 +1,9 @@
 //! Sending: framing application writes, queueing control frames, and flushing each
 //! connection's queue with as few system calls as possible. Nothing handed to
 //! `libwebsocket_write` is ever dropped: what the socket does not take now stays
-//! queued and goes first when it becomes writable again.
+//! queued and goes first when it becomes writeable again.
 
+use crate::engine::timers::pending_timeout;
 use crate::engine::ws::{self, encode_header, MAX_HEADER_LEN};
 use crate::io::conn::{flag, Conn, ConnState, Side};
 use crate::io::context::Context;
@@ -10,16 +11,7 @@ use crate::io::mask_keys::mask_key;
 use crate::io::net;
 use std::io::ErrorKind;
 
-/// Write protocol values (`enum libwebsocket_write_protocol`).
-pub const WRITE_TEXT: u32 = 0;
-pub const WRITE_BINARY: u32 = 1;
-pub const WRITE_CONTINUATION: u32 = 2;
-pub const WRITE_HTTP: u32 = 3;
-pub const WRITE_CLOSE: u32 = 4;
-pub const WRITE_PING: u32 = 5;
-pub const WRITE_PONG: u32 = 6;
-pub const WRITE_NO_FIN: u32 = 0x40;
-pub const WRITE_CLIENT_IGNORE_XOR_MASK: u32 = 0x80;
+pub use crate::engine::ws::write_protocol::*;
 
 /// Payloads at least this big go straight to the socket when nothing is queued.
 const DIRECT_SEND_MIN: usize = 16 * 1024;
@@ -104,7 +96,11 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
     enqueue_bytes(ctx, conn, &hdr[..hl], wire, mask);
     if opcode == ws::OP_CLOSE {
         conn.set(flag::CLOSE_SENT);
-        ctx.set_timeout(conn, 6, ctx.limits.close_secs as i32);
+        ctx.set_timeout(
+            conn,
+            pending_timeout::CLOSE_ACK,
+            ctx.limits.close_secs as i32,
+        );
     }
     if matches!(protocol, WRITE_CLOSE | WRITE_PING | WRITE_PONG) {
         // v1.23 sent these raw and returned what the socket took: the whole frame.
@@ -136,7 +132,7 @@ fn extension_tx(
         crate::io::extensions::app_payload_hook(
             ctx,
             conn,
-            crate::capi::abi_types::libwebsocket_extension_callback_reasons::LWS_EXT_CALLBACK_PAYLOAD_TX,
+            crate::io::app::ExtReason::PayloadTx,
             &mut v,
         )?;
         owned = Some(v);
@@ -159,7 +155,7 @@ fn extension_tx(
             let mut out = Vec::with_capacity(data.len() / 2 + 16);
             pmd.compress_message(data, &mut out)
                 .map_err(|_| crate::io::extensions::ExtensionFailed)?;
-            return Ok((Some(out), 0x40));
+            return Ok((Some(out), ws::RSV1));
         }
         return Ok((owned, 0));
     }
@@ -167,7 +163,7 @@ fn extension_tx(
         let mut out = Vec::with_capacity(data.len() / 2 + 16);
         df.compress_frame(data, &mut out)
             .map_err(|_| crate::io::extensions::ExtensionFailed)?;
-        return Ok((Some(out), 0x40));
+        return Ok((Some(out), ws::RSV1));
     }
     Ok((owned, 0))
 }
@@ -403,7 +399,7 @@ fn flush_units(ctx: &Context, conn: &Conn) {
                 DoSend::Took(n) => {
                     consume_unit(ctx, conn, n);
                     if n < unit.len {
-                        ctx.enqueue(conn, flag::IN_WRITABLE_Q);
+                        ctx.enqueue(conn, flag::IN_WRITEABLE_Q);
                         return;
                     }
                     continue;

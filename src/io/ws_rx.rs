@@ -6,9 +6,9 @@
 //! a buffer with LWS_SEND_BUFFER_PRE_PADDING before and POST_PADDING + NUL after. A
 //! frame compressed with deflate-frame comes in one piece, inflated, as in v1.23.
 
-use crate::capi::abi_types::libwebsocket_callback_reasons::*;
-use crate::capi::user_callbacks::invoke_conn;
+use crate::engine::ws::close::{CLOSE_INVALID_PAYLOAD, CLOSE_PROTOCOL_ERROR};
 use crate::engine::ws::{self, Event};
+use crate::io::app::{invoke_conn, CallbackIn, ExtReason, Reason};
 use crate::io::conn::{flag, Conn, ConnState, RxInfo, Side};
 use crate::io::context::{Context, POST, PRE};
 use crate::io::service::{close_conn, CloseHow};
@@ -183,15 +183,12 @@ fn on_control(ctx: &Context, conn: &Rc<Conn>, opcode: u8, payload: &[u8]) {
         ws::OP_PONG if conn.side == Side::Client => {
             let mut buf = [0u8; PRE + 125 + POST + 1];
             buf[PRE..PRE + payload.len()].copy_from_slice(payload);
-            let p = buf[PRE..].as_mut_ptr() as *mut libc::c_void;
-            if invoke_conn(
-                ctx,
-                conn,
-                LWS_CALLBACK_CLIENT_RECEIVE_PONG,
-                p,
-                payload.len(),
-            ) < 0
-            {
+            let input = CallbackIn::Bytes {
+                buf: &mut buf,
+                at: PRE,
+                len: payload.len(),
+            };
+            if invoke_conn(ctx, conn, Reason::ClientReceivePong, input) < 0 {
                 crate::io::service::close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
             }
         }
@@ -241,17 +238,17 @@ fn ext_data(
         }
         if ex.pmd.is_some() {
             if message_start {
-                ex.rx_compressed = info.rsv & 0x40 != 0;
-            } else if frame_opcode == ws::OP_CONTINUATION && info.rsv & 0x40 != 0 {
+                ex.rx_compressed = info.rsv & ws::RSV1 != 0;
+            } else if frame_opcode == ws::OP_CONTINUATION && info.rsv & ws::RSV1 != 0 {
                 drop(exts);
-                return fail(1002); // RFC 7692 6.1: RSV1 only on a message's first frame
+                return fail(CLOSE_PROTOCOL_ERROR); // RFC 7692 6.1: RSV1 only on a message's first frame
             }
             if ex.rx_compressed {
                 ExtMode::Inflate
             } else {
                 ExtMode::Plain
             }
-        } else if ex.dframe.is_some() && info.rsv & 0x40 != 0 {
+        } else if ex.dframe.is_some() && info.rsv & ws::RSV1 != 0 {
             ExtMode::InflateFrame
         } else {
             ExtMode::Plain
@@ -317,7 +314,7 @@ fn ext_data(
         }
     };
     if !utf8_ok {
-        return fail(1007);
+        return fail(CLOSE_INVALID_PAYLOAD);
     }
     match mode {
         ExtMode::Plain => deliver_data(ctx, conn, data, info, frame_remaining),
@@ -393,15 +390,9 @@ fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], mut info: RxInfo, remain
     let mut data = data;
     if conn.has(flag::APP_EXT) {
         let mut v = data.to_vec();
-        if crate::io::extensions::app_payload_hook(
-            ctx,
-            conn,
-            crate::capi::abi_types::libwebsocket_extension_callback_reasons::LWS_EXT_CALLBACK_PAYLOAD_RX,
-            &mut v,
-        )
-        .is_err()
+        if crate::io::extensions::app_payload_hook(ctx, conn, ExtReason::PayloadRx, &mut v).is_err()
         {
-            close_conn(ctx, conn, CloseHow::Graceful(Some(1002)));
+            close_conn(ctx, conn, CloseHow::Graceful(Some(CLOSE_PROTOCOL_ERROR)));
             return;
         }
         if v.is_empty() {
@@ -410,32 +401,31 @@ fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], mut info: RxInfo, remain
         replaced = v;
         data = &replaced;
     }
+    // The buffer is taken out of the context for the call and put back after, so no
+    // borrow is held while the application runs; a nested delivery (libwebsocket_read
+    // from inside the callback) fills a buffer of its own. So do pieces bigger than the
+    // shared buffer (whole deflate-frame frames, what an application extension
+    // produced), so the shared one keeps the size of the largest rx_buffer_size.
     let need = PRE + data.len() + POST + 1;
-    // Pieces bigger than the shared buffer (whole deflate-frame frames, what an
-    // application extension produced) get a buffer of their own for this call, so the
-    // shared one keeps the size of the largest rx_buffer_size.
-    let mut own: Vec<u8>;
-    let ptr = {
-        let Ok(mut shared) = ctx.deliver_buf.try_borrow_mut() else {
-            return;
-        };
-        let buf: &mut Vec<u8> = if shared.len() < need {
-            own = vec![0u8; need];
-            &mut own
-        } else {
-            &mut shared
-        };
-        buf[PRE..PRE + data.len()].copy_from_slice(data);
-        buf[PRE + data.len()] = 0;
-        buf[PRE..].as_mut_ptr() as *mut libc::c_void
+    let shared = std::mem::take(&mut *ctx.deliver_buf.borrow_mut());
+    let (mut buf, put_back) = if shared.len() < need {
+        (vec![0u8; need], Some(shared))
+    } else {
+        (shared, None)
     };
+    buf[PRE..PRE + data.len()].copy_from_slice(data);
+    buf[PRE + data.len()] = 0;
     let reason = match conn.side {
-        Side::Server => LWS_CALLBACK_RECEIVE,
-        Side::Client => LWS_CALLBACK_CLIENT_RECEIVE,
+        Side::Server => Reason::Receive,
+        Side::Client => Reason::ClientReceive,
     };
-    // The buffer is not borrowed during the call; only this function writes it, and a
-    // nested service call is refused, so the pointer stays valid for the callback.
-    let n = invoke_conn(ctx, conn, reason, ptr, data.len());
+    let input = CallbackIn::Bytes {
+        buf: &mut buf,
+        at: PRE,
+        len: data.len(),
+    };
+    let n = invoke_conn(ctx, conn, reason, input);
+    *ctx.deliver_buf.borrow_mut() = put_back.unwrap_or(buf);
     if n < 0 {
         crate::io::service::close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
     }

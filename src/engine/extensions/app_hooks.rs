@@ -7,8 +7,8 @@
 //!   before a byte of it is read.
 //! * [`SpillGuard`]: bounds the "call again, I have more" loops (a callback returning
 //!   more than 0) so a misbehaving extension cannot hang the service loop.
-//! * [`writeable_gate`]: LWS_EXT_CALLBACK_IS_WRITEABLE's answer.
-//! * [`do_send_result`]: LWS_EXT_CALLBACK_PACKET_TX_DO_SEND's answer.
+//! * [`writeable_gate`]: IS_WRITEABLE's answer.
+//! * [`do_send_result`]: PACKET_TX_DO_SEND's answer.
 //! * [`TxUnits`]: boundaries of what was queued for the socket, so PACKET_TX_DO_SEND
 //!   sees the same units v1.23 handed it (one frame, one handshake reply, one spill)
 //!   although the library coalesces writes into one buffer.
@@ -159,7 +159,7 @@ impl SpillGuard {
     }
 }
 
-/// What LWS_EXT_CALLBACK_IS_WRITEABLE's answers (the largest over the active
+/// What IS_WRITEABLE's answers (the largest over the active
 /// extensions, negatives counting as 0, as v1.23 took them) ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteableGate {
@@ -181,7 +181,7 @@ pub fn writeable_gate(max_answer: i32) -> WriteableGate {
     }
 }
 
-/// LWS_EXT_CALLBACK_PACKET_TX_DO_SEND's answer for a unit of `len` bytes.
+/// PACKET_TX_DO_SEND's answer for a unit of `len` bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DoSend {
     /// < 0: fatal error.

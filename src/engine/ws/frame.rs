@@ -7,6 +7,9 @@ pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
 pub const OP_PONG: u8 = 0xA;
 
+/// The RSV1 bit as it sits in the first header byte (the compression extensions' bit).
+pub const RSV1: u8 = 0x40;
+
 /// 2 fixed bytes + 8 extended-length bytes + 4 mask-key bytes.
 pub const MAX_HEADER_LEN: usize = 14;
 

@@ -9,11 +9,12 @@ pub mod frame;
 pub mod mask;
 pub mod parser;
 pub mod utf8;
+pub mod write_protocol;
 
 pub use close::{is_valid_received_code, parse_close_payload};
 pub use frame::{
     encode_header, header_len, is_control, MAX_HEADER_LEN, OP_BINARY, OP_CLOSE, OP_CONTINUATION,
-    OP_PING, OP_PONG, OP_TEXT,
+    OP_PING, OP_PONG, OP_TEXT, RSV1,
 };
 pub use mask::apply_mask;
 pub use parser::{Event, FrameParser, ParserConfig, ProtocolError, Role};

@@ -89,7 +89,7 @@ pub struct ParserConfig {
     /// Accept frames with the reserved opcodes (3-7, 0xB-0xF) and hand their payload
     /// over as [`Event::Extended`] instead of failing with 1002. Only for connections
     /// where an application extension is active (v1.23 passed such frames to
-    /// `LWS_EXT_CALLBACK_EXTENDED_PAYLOAD_RX`). Default false.
+    /// `EXTENDED_PAYLOAD_RX`). Default false.
     pub extended_opcodes: bool,
 }
 
