@@ -30,10 +30,11 @@
  * idle: opens CONNS connections (with --idle-msg each echoes one message of
  *   BYTES first), prints "READY conns=N errors=E" on stdout, holds them HOLD s.
  * handshake: WORKERS parallel loops of connect -> 101 -> close (the callback
- *   returns -1 from CLIENT_ESTABLISHED: the library sends a close frame) -> wait
- *   for LWS_CALLBACK_CLOSED and then for the socket itself to be closed
- *   (LWS_CALLBACK_DEL_POLL_FD for its descriptor, i.e. the close handshake and
- *   the TCP close are over). A cycle not over within 5 s counts as a
+ *   returns -1 from the CLIENT_WRITEABLE that follows CLIENT_ESTABLISHED: the
+ *   library sends a close frame) -> wait for LWS_CALLBACK_DEL_POLL_FD for its
+ *   descriptor (with CLOSED, v1.23's order: DEL_POLL_FD first; the application is
+ *   done with the socket, the library finishes the close handshake and the TCP
+ *   close out of its sight). A cycle not over within 5 s counts as a
  *   close_timeout. TLS: without --fresh-tls each worker uses its own host name
  *   (w<N>.lwsload.test, sent as SNI and Host), and the library's client resumes
  *   the TLS 1.3 session of the worker's previous connection from the tickets the
@@ -604,7 +605,12 @@ static int lwsload_callback(struct libwebsocket_context *ctx, struct libwebsocke
 				fd_owner[c->fd] = c->idx + 1;
 			c->ph = H_WAIT_CLOSED;
 			c->t_phase = t;
-			return -1;	/* close: the library sends a close frame */
+			/*
+			 * Close from the CLIENT_WRITEABLE that follows (as in v1.23,
+			 * CLIENT_ESTABLISHED's return value is ignored).
+			 */
+			libwebsocket_callback_on_writable(ctx, wsi);
+			return 0;
 		}
 		c->state = C_OPEN;
 		n_open++;
@@ -660,7 +666,8 @@ static int lwsload_callback(struct libwebsocket_context *ctx, struct libwebsocke
 		w = fd_owner[fd] - 1;
 		fd_owner[fd] = 0;
 		c = &conns[w];
-		if (c->ph == H_WAIT_FD && c->fd == fd) {
+		/* DEL_POLL_FD comes before CLOSED (v1.23's order) */
+		if ((c->ph == H_WAIT_FD || c->ph == H_WAIT_CLOSED) && c->fd == fd) {
 			uint64_t t = now_ns();
 
 			if (measuring) {
@@ -673,10 +680,14 @@ static int lwsload_callback(struct libwebsocket_context *ctx, struct libwebsocke
 	}
 
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		if (c && opt.mode == M_HANDSHAKE)
+			/* close: the library sends a close frame */
+			return c->ph == H_WAIT_CLOSED ? -1 : 0;
 		if (!c || stopping || c->state != C_OPEN)
 			break;
 		if (opt.mode == M_IDLE) {
-			if (c->seq_sent == 0 && send_one(c))
+			/* one WRITEABLE follows CLIENT_ESTABLISHED unasked (v1.23) */
+			if (opt.idle_msg && c->seq_sent == 0 && send_one(c))
 				return -1;
 			break;
 		}
