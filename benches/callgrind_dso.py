@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Per-message instruction counts from a callgrind profile of echo-v1 (benches/profile-echo.sh).
+
+usage: callgrind_dso.py CALLGRIND_OUT DSO_SUBSTRING [TOP]
+
+Self cost (Ir) is summed per object and per function; messages are the calls to
+libwebsocket_write (echo-v1 writes each 64 B message with one call). Prints a JSON line
+with the totals, then the TOP functions of the DSO by self cost per message.
+"""
+import json
+import re
+import sys
+
+
+def main():
+    path, dso = sys.argv[1], sys.argv[2]
+    top = int(sys.argv[3]) if len(sys.argv) > 3 else 25
+    names = {"ob": {}, "fn": {}, "fl": {}}
+    kind_of = {"ob": "ob", "cob": "ob", "fn": "fn", "cfn": "fn", "fl": "fl", "fi": "fl",
+               "fe": "fl", "cfi": "fl", "cfl": "fl"}
+    cur_ob = cur_fn = None
+    per_obj = {}
+    per_fn = {}
+    writes = 0
+    call_target = None
+    skip_next_cost = False
+    ev_idx = 0
+    name_re = re.compile(r"^\((\d+)\)(?: (.*))?$")
+
+    def resolve(kind, val):
+        m = name_re.match(val)
+        if not m:
+            return val
+        n, name = m.group(1), m.group(2)
+        if name is not None:
+            names[kind][n] = name
+            return name
+        return names[kind].get(n, val)
+
+    with open(path, errors="replace") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            c = line[0]
+            if c.isdigit() or c in "+-*":
+                parts = line.split()
+                if skip_next_cost:
+                    skip_next_cost = False
+                    continue
+                if len(parts) > 1 + ev_idx:
+                    v = int(parts[1 + ev_idx])
+                    per_obj[cur_ob] = per_obj.get(cur_ob, 0) + v
+                    key = (cur_ob, cur_fn)
+                    per_fn[key] = per_fn.get(key, 0) + v
+                continue
+            if line.startswith("events:"):
+                evs = line.split()[1:]
+                ev_idx = evs.index("Ir") if "Ir" in evs else 0
+                continue
+            key, _, val = line.partition("=")
+            if key in kind_of:
+                name = resolve(kind_of[key], val)
+                if key == "ob":
+                    cur_ob = name
+                elif key == "fn":
+                    cur_fn = name
+                elif key == "cfn":
+                    call_target = name
+                continue
+            if key == "calls":
+                skip_next_cost = True
+                if call_target == "libwebsocket_write":
+                    writes += int(val.split()[0])
+                continue
+    ours = sum(v for o, v in per_obj.items() if o and dso in o)
+    total = sum(per_obj.values())
+    msgs = max(writes, 1)
+    libc = sum(v for o, v in per_obj.items() if o and "libc" in o)
+    print(json.dumps({"messages": writes, "ir_lib": ours, "ir_lib_per_msg": round(ours / msgs, 1),
+                      "ir_libc_per_msg": round(libc / msgs, 1),
+                      "ir_total_per_msg": round(total / msgs, 1)}))
+    rows = sorted(((v, fn) for (o, fn), v in per_fn.items() if o and dso in o), reverse=True)
+    for v, fn in rows[:top]:
+        print(f"{v / msgs:8.1f}  {fn}")
+
+
+if __name__ == "__main__":
+    main()
