@@ -379,6 +379,11 @@ pub unsafe fn route_conn(
     make: impl Fn(usize, u32) -> Request,
     queued: libc::c_int,
 ) -> Option<libc::c_int> {
+    // Inside this context's own service call (a callback): its service thread.
+    let here = SERVING.try_with(|c| c.get()).unwrap_or(std::ptr::null());
+    if !context.is_null() && std::ptr::eq(here, context) {
+        return None;
+    }
     if let Some(ctx) = context.as_ref() {
         if ctx.threads.is_service_thread() {
             return None;
@@ -388,7 +393,6 @@ pub unsafe fn route_conn(
         return Some(-1);
     }
     // Inside a service call (a callback): most likely a connection of that context.
-    let here = SERVING.try_with(|c| c.get()).unwrap_or(std::ptr::null());
     if let Some(ctx) = here.as_ref() {
         // SAFETY: this thread is inside `ctx`'s service call, so it is the service
         // thread, the only one adding or removing connections.

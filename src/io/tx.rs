@@ -20,6 +20,9 @@ const DIRECT_SEND_MIN: usize = 16 * 1024;
 /// return value is v1.23's: the payload length for data frames and HTTP, the whole
 /// frame (header, mask key and payload) for CLOSE / PING / PONG; -1 on error.
 pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
+    if let Some(n) = write_small_data(ctx, conn, payload, protocol) {
+        return n;
+    }
     if !conn.is_open() || conn.has(flag::FAILED) {
         return -1;
     }
@@ -108,6 +111,52 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
         return (hl + wire.len()) as i32;
     }
     payload.len() as i32
+}
+
+/// The common write in one step: a whole TEXT / BINARY message of at most 125 bytes
+/// from a server connection without extensions, inside a service pass (so batched),
+/// nothing choked. Appends header and payload to the queue as `write` would; None
+/// sends everything else down the general path.
+#[inline]
+fn write_small_data(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> Option<i32> {
+    const SLOW: u32 = flag::FAILED | flag::CLOSE_SENT | flag::APP_EXT | flag::CHOKED;
+    let opcode = match protocol {
+        WRITE_BINARY => ws::OP_BINARY,
+        WRITE_TEXT => ws::OP_TEXT,
+        _ => return None,
+    };
+    if payload.len() > 125
+        || conn.flags.get() & SLOW != 0
+        || conn.side != Side::Server
+        || conn.state.get() != ConnState::Ws
+        || ctx.in_service.get() == 0
+    {
+        return None;
+    }
+    let queued = {
+        let mut out = conn.out.try_borrow_mut().ok()?;
+        if conn.exts.try_borrow().map_or(true, |e| e.is_some()) {
+            return None;
+        }
+        let before = out.len();
+        if before + payload.len() > ctx.limits.max_queued {
+            return None; // the general path logs and refuses
+        }
+        if out.buf.capacity() == 0 {
+            out.buf = ctx.take_out_buf();
+        }
+        out.buf.reserve(2 + payload.len());
+        out.buf.extend_from_slice(&[0x80 | opcode, payload.len() as u8]);
+        out.buf.extend_from_slice(payload);
+        before + 2 + payload.len()
+    };
+    if queued >= ctx.limits.choke_bytes {
+        flush(ctx, conn);
+        crate::io::service::update_pollout(ctx, conn);
+    } else {
+        ctx.enqueue(conn, flag::IN_DIRTY_Q);
+    }
+    Some(payload.len() as i32)
 }
 
 /// Bytes to send for a data frame after extensions (None: the caller's payload) and

@@ -314,6 +314,18 @@ impl FrameParser {
         if let Some(f) = self.failed {
             return Err(f.error());
         }
+        if let Some((start, n, opcode)) = self.whole_small_message(input, *pos) {
+            *pos = start + n;
+            return Ok(Some(Event::Data {
+                payload: &input[start..start + n],
+                message_opcode: opcode,
+                frame_opcode: opcode,
+                fin: true,
+                rsv: 0,
+                frame_remaining: 0,
+                message_start: true,
+            }));
+        }
         if self.state != State::Control {
             // Any gather buffer belonged to a control frame that was already delivered.
             self.ctrl = None;
@@ -331,6 +343,49 @@ impl FrameParser {
             State::Extended => Ok(self.extended_event(input, pos)),
             State::Header => Ok(None),
         }
+    }
+
+    /// The common case in one step: between frames, `input` at `pos` holds a whole
+    /// unfragmented binary message (or text, when UTF-8 is not checked here) with a
+    /// 7-bit length, no RSV bits and the masking the role expects. Unmasks it and
+    /// leaves the parser as the general path would; returns (payload start, length,
+    /// opcode). Anything else (or an error to report) is left to the general path.
+    #[inline]
+    fn whole_small_message(&mut self, input: &mut [u8], pos: usize) -> Option<(usize, usize, u8)> {
+        if self.state != State::Header || self.hdr_len != 0 || self.msg_opcode != 0 {
+            return None;
+        }
+        let rest = input.get_mut(pos..)?;
+        let (b0, b1) = (*rest.first()?, *rest.get(1)?);
+        let opcode = b0 & 0x0f;
+        let ok_opcode = opcode == OP_BINARY || (opcode == OP_TEXT && !self.validate_utf8);
+        let masked = b1 & 0x80 != 0;
+        let len = usize::from(b1 & 0x7f);
+        if b0 & 0xf0 != 0x80
+            || !ok_opcode
+            || masked != (self.role == Role::Server)
+            || len > 125
+            || len as u64 > self.max_message_size
+        {
+            return None;
+        }
+        let hl = if masked { 6 } else { 2 };
+        if rest.len() < hl + len {
+            return None;
+        }
+        if masked {
+            let key = [rest[2], rest[3], rest[4], rest[5]];
+            apply_mask(&mut rest[hl..hl + len], key, 0);
+            self.key = key;
+            self.phase = (len & 3) as u8;
+        }
+        // What the general path leaves behind after this frame.
+        self.ctrl = None;
+        self.b0 = b0;
+        self.frame_remaining = 0;
+        self.message_start = false;
+        self.message_len = len as u64;
+        Some((pos + hl, len, opcode))
     }
 
     fn fail(&mut self, f: Fail) -> ProtocolError {
