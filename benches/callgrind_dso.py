@@ -25,6 +25,7 @@ def main():
     call_target = None
     skip_next_cost = False
     ev_idx = 0
+    npos = 1  # position columns before the costs ("positions: line" or "instr line")
     name_re = re.compile(r"^\((\d+)\)(?: (.*))?$")
 
     def resolve(kind, val):
@@ -48,11 +49,14 @@ def main():
                 if skip_next_cost:
                     skip_next_cost = False
                     continue
-                if len(parts) > 1 + ev_idx:
-                    v = int(parts[1 + ev_idx])
+                if len(parts) > npos + ev_idx:
+                    v = int(parts[npos + ev_idx])
                     per_obj[cur_ob] = per_obj.get(cur_ob, 0) + v
                     key = (cur_ob, cur_fn)
                     per_fn[key] = per_fn.get(key, 0) + v
+                continue
+            if line.startswith("positions:"):
+                npos = len(line.split()) - 1
                 continue
             if line.startswith("events:"):
                 evs = line.split()[1:]

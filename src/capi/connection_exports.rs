@@ -35,6 +35,22 @@ pub unsafe fn wsi_ref<'a>(wsi: *mut libwebsocket) -> Option<(&'a Context, Rc<Con
     Some((ctx, live))
 }
 
+/// Like `wsi_ref`, without taking a reference: only for work that runs no application
+/// code and closes nothing, so that the connection cannot be released meanwhile.
+///
+/// # Safety
+/// As `wsi_ref`.
+unsafe fn wsi_peek<'a>(wsi: *mut libwebsocket) -> Option<(&'a Context, &'a Conn)> {
+    let conn = (wsi as *const Conn).as_ref()?;
+    let ctx = conn.ctx.as_ref()?;
+    let conns = ctx.conns.try_borrow().ok()?;
+    let live = conns.get(conn.slot as usize)?.as_ref()?;
+    if !std::ptr::eq(Rc::as_ptr(live), conn) {
+        return None;
+    }
+    Some((ctx, conn))
+}
+
 /// Like `wsi_ref`, but also accepts a connection that has just been closed (for
 /// read-only queries made from the CLOSED callback).
 unsafe fn conn_any<'a>(wsi: *mut libwebsocket) -> Option<&'a Conn> {
@@ -57,6 +73,14 @@ pub unsafe extern "C" fn libwebsocket_write(
     protocol: WriteProtocolInt,
 ) -> c_int {
     ffi_guard!(-1, {
+        if !buf.is_null() && len <= 125 {
+            if let Some((ctx, conn)) = wsi_peek(wsi) {
+                let payload = std::slice::from_raw_parts(buf, len);
+                if let Some(n) = tx::write_small_queued(ctx, conn, payload, protocol) {
+                    return n;
+                }
+            }
+        }
         let Some((ctx, conn)) = wsi_ref(wsi) else {
             return -1;
         };
@@ -305,6 +329,9 @@ pub unsafe extern "C" fn lws_frame_is_binary(wsi: *mut libwebsocket) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn lws_send_pipe_choked(wsi: *mut libwebsocket) -> c_int {
     ffi_guard!(1, {
+        if let Some(quick) = wsi_peek(wsi).and_then(|(ctx, conn)| tx::choked_quick(ctx, conn)) {
+            return quick as c_int;
+        }
         let Some((ctx, conn)) = wsi_ref(wsi) else {
             return 1;
         };

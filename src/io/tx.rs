@@ -20,7 +20,7 @@ const DIRECT_SEND_MIN: usize = 16 * 1024;
 /// return value is v1.23's: the payload length for data frames and HTTP, the whole
 /// frame (header, mask key and payload) for CLOSE / PING / PONG; -1 on error.
 pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
-    if let Some(n) = write_small_data(ctx, conn, payload, protocol) {
+    if let Some(n) = write_small_data(ctx, conn, payload, protocol, true) {
         return n;
     }
     if !conn.is_open() || conn.has(flag::FAILED) {
@@ -113,12 +113,26 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
     payload.len() as i32
 }
 
+/// `write` for the common case only, running no application code and flushing
+/// nothing (so the connection cannot be closed or released meanwhile): None when the
+/// general path is needed.
+pub fn write_small_queued(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> Option<i32> {
+    write_small_data(ctx, conn, payload, protocol, false)
+}
+
 /// The common write in one step: a whole TEXT / BINARY message of at most 125 bytes
 /// from a server connection without extensions, inside a service pass (so batched),
 /// nothing choked. Appends header and payload to the queue as `write` would; None
-/// sends everything else down the general path.
-#[inline]
-fn write_small_data(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> Option<i32> {
+/// sends everything else down the general path (and, without `may_flush`, also a write
+/// that would reach the choke threshold).
+#[inline(always)]
+fn write_small_data(
+    ctx: &Context,
+    conn: &Conn,
+    payload: &[u8],
+    protocol: u32,
+    may_flush: bool,
+) -> Option<i32> {
     const SLOW: u32 = flag::FAILED | flag::CLOSE_SENT | flag::APP_EXT | flag::CHOKED;
     let opcode = match protocol {
         WRITE_BINARY => ws::OP_BINARY,
@@ -142,11 +156,15 @@ fn write_small_data(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -
         if before + payload.len() > ctx.limits.max_queued {
             return None; // the general path logs and refuses
         }
+        if !may_flush && before + 2 + payload.len() >= ctx.limits.choke_bytes {
+            return None;
+        }
         if out.buf.capacity() == 0 {
             out.buf = ctx.take_out_buf();
         }
         out.buf.reserve(2 + payload.len());
-        out.buf.extend_from_slice(&[0x80 | opcode, payload.len() as u8]);
+        out.buf.push(0x80 | opcode);
+        out.buf.push(payload.len() as u8);
         out.buf.extend_from_slice(payload);
         before + 2 + payload.len()
     };
@@ -510,6 +528,15 @@ fn send_prefix(_ctx: &Context, conn: &Conn, len: usize) -> usize {
 /// True while bytes are queued for the socket (in our buffer or inside rustls).
 pub fn has_pending_output(conn: &Conn) -> bool {
     !conn.out.borrow().is_empty() || crate::io::tls_io::wants_write(conn)
+}
+
+/// `choked` when it needs no flush (so runs no application code): None otherwise.
+pub fn choked_quick(ctx: &Context, conn: &Conn) -> Option<bool> {
+    if !conn.is_open() || conn.has(flag::CHOKED) {
+        return Some(true);
+    }
+    let queued = conn.out.try_borrow().ok()?.len();
+    (queued < ctx.limits.choke_bytes).then_some(false)
 }
 
 /// `lws_send_pipe_choked`: true when more writes now would only grow the queue.
