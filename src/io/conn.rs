@@ -230,6 +230,35 @@ pub struct RxInfo {
     pub remaining: u64,
 }
 
+/// [`RxInfo`] packed into one word (what `Conn` keeps for every connection): the
+/// remaining count in the low 56 bits (saturating: no frame here is that long), RSV
+/// bits 56..=58, binary bit 59, final bit 60.
+#[derive(Default)]
+pub struct PackedRxInfo(Cell<u64>);
+
+impl PackedRxInfo {
+    const REMAINING: u64 = (1 << 56) - 1;
+
+    pub fn get(&self) -> RxInfo {
+        let v = self.0.get();
+        RxInfo {
+            final_fragment: v & (1 << 60) != 0,
+            binary: v & (1 << 59) != 0,
+            rsv: ((v >> 56) as u8 & 0x07) << 4,
+            remaining: v & Self::REMAINING,
+        }
+    }
+
+    pub fn set(&self, info: RxInfo) {
+        self.0.set(
+            info.remaining.min(Self::REMAINING)
+                | u64::from((info.rsv >> 4) & 0x07) << 56
+                | u64::from(info.binary) << 59
+                | u64::from(info.final_fragment) << 60,
+        );
+    }
+}
+
 /// TLS on a client connection (`ssl_connection` of `libwebsocket_client_connect`:
 /// 0, 1, 2 in that order; capi converts).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -284,7 +313,7 @@ pub struct Conn {
     /// `rx_buffer_size` chunks or frame ends), and received bytes not yet parsed because
     /// the application paused receiving.
     pub rx_bufs: RxBufs,
-    pub rx_info: Cell<RxInfo>,
+    pub rx_info: PackedRxInfo,
     /// Pending timeout: (reason, stamp); the deadline lives in the context's heap.
     pub timeout_reason: Cell<u32>,
 
@@ -296,7 +325,8 @@ pub struct Conn {
     pub exts: RefCell<Option<Box<crate::io::extensions::ConnExts>>>,
     /// Payload of the most recent ping received while output was backed up: its pong
     /// goes out when the queue drains (one pong for a flood of pings, RFC 6455 5.5.3).
-    pub owed_pong: Cell<Option<Box<[u8]>>>,
+    /// (Boxed twice so that the field is one pointer: it is almost always empty.)
+    pub owed_pong: Cell<Option<Box<Vec<u8>>>>,
 }
 
 impl Conn {
@@ -345,7 +375,51 @@ impl Conn {
 }
 
 #[cfg(test)]
+mod packed_rx_info_tests {
+    use super::{PackedRxInfo, RxInfo};
+
+    #[test]
+    fn round_trips_every_flag_and_saturates_the_count() {
+        let p = PackedRxInfo::default();
+        for rsv in [0u8, 0x10, 0x20, 0x40, 0x70] {
+            for (fin, bin) in [(false, false), (true, false), (false, true), (true, true)] {
+                for remaining in [0u64, 1, 125, 1 << 40, (1 << 56) - 1] {
+                    let i = RxInfo {
+                        final_fragment: fin,
+                        binary: bin,
+                        rsv,
+                        remaining,
+                    };
+                    p.set(i);
+                    let o = p.get();
+                    assert_eq!(
+                        (o.final_fragment, o.binary, o.rsv, o.remaining),
+                        (fin, bin, rsv, remaining)
+                    );
+                }
+            }
+        }
+        p.set(RxInfo {
+            remaining: u64::MAX >> 1,
+            ..RxInfo::default()
+        });
+        assert_eq!(p.get().remaining, (1 << 56) - 1);
+    }
+}
+
+#[cfg(test)]
 mod size_tests {
+    /// Every idle connection costs one `Rc<Conn>` allocation (issue 17 item 3): with
+    /// its 16-byte header and glibc's 8-byte chunk header, 264 bytes fit a 288-byte
+    /// chunk.
+    #[test]
+    fn conn_fits_its_malloc_class() {
+        assert!(std::mem::size_of::<super::Conn>() <= 264);
+        assert!(
+            std::mem::size_of::<std::cell::RefCell<Option<crate::engine::ws::FrameParser>>>() <= 64
+        );
+    }
+
     #[test]
     fn print_sizes() {
         eprintln!("Conn = {}", std::mem::size_of::<super::Conn>());

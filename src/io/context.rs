@@ -4,7 +4,7 @@
 use crate::engine::http::request::HeadLimits;
 use crate::engine::timers::{pending_timeout, Deadline, TimerHeap};
 use crate::io::app::{Application, UserPtr};
-use crate::io::conn::{flag, Conn, ConnState, OutBuf, RxInfo, Side};
+use crate::io::conn::{flag, Conn, ConnState, OutBuf, Side};
 use crate::io::net;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
@@ -353,7 +353,7 @@ impl Context {
             http: RefCell::new(None),
             out: RefCell::new(OutBuf::default()),
             rx_bufs: Default::default(),
-            rx_info: Cell::new(RxInfo::default()),
+            rx_info: Default::default(),
             timeout_reason: Cell::new(pending_timeout::NO_PENDING_TIMEOUT),
             timeout_stamp: Cell::new(0),
             client: RefCell::new(None),

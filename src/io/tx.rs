@@ -116,7 +116,12 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
 /// `write` for the common case only, running no application code and flushing
 /// nothing (so the connection cannot be closed or released meanwhile): None when the
 /// general path is needed.
-pub fn write_small_queued(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> Option<i32> {
+pub fn write_small_queued(
+    ctx: &Context,
+    conn: &Conn,
+    payload: &[u8],
+    protocol: u32,
+) -> Option<i32> {
     write_small_data(ctx, conn, payload, protocol, false)
 }
 

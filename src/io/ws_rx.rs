@@ -175,7 +175,7 @@ fn on_control(ctx: &Context, conn: &Rc<Conn>, opcode: u8, payload: &[u8]) {
                 // A peer that pings but does not read (a ping flood) must not grow the
                 // queue: answer only the most recent ping, once the queue has drained
                 // (RFC 6455 5.5.3 allows that). Reading goes on.
-                conn.owed_pong.set(Some(payload.into()));
+                conn.owed_pong.set(Some(Box::new(payload.to_vec())));
             } else {
                 tx::queue_frame(ctx, conn, ws::OP_PONG, true, payload);
             }

@@ -213,8 +213,8 @@ pub struct FrameParser {
     state: State,
     /// Set once a violation was found; every later call reports it again.
     failed: Option<Fail>,
-    /// Header bytes gathered so far (only meaningful in `State::Header`).
-    hdr: [u8; MAX_HEADER_LEN],
+    /// Header bytes gathered so far in `gather` (a header split across reads; only
+    /// meaningful in `State::Header`).
     hdr_len: u8,
 
     // The current frame.
@@ -226,8 +226,9 @@ pub struct FrameParser {
     frame_remaining: u64,
     /// Payload length of the current control frame.
     ctrl_len: u8,
-    /// Gathers a control payload split across reads; dropped on the next call after
-    /// its frame was delivered.
+    /// Gathers a header or a control payload split across reads (so that the parser
+    /// of an idle connection holds neither); dropped on the next call after its frame
+    /// was delivered.
     ctrl: Option<Box<[u8; MAX_CONTROL_PAYLOAD]>>,
 
     // The current data message.
@@ -250,7 +251,6 @@ impl FrameParser {
             extended_opcodes: config.extended_opcodes,
             state: State::Header,
             failed: None,
-            hdr: [0; MAX_HEADER_LEN],
             hdr_len: 0,
             b0: 0,
             key: [0; 4],
@@ -326,8 +326,8 @@ impl FrameParser {
                 message_start: true,
             }));
         }
-        if self.state != State::Control {
-            // Any gather buffer belonged to a control frame that was already delivered.
+        if self.state != State::Control && self.hdr_len == 0 {
+            // Any gather buffer belonged to a frame that was already delivered.
             self.ctrl = None;
         }
         if self.state == State::Header {
@@ -394,8 +394,7 @@ impl FrameParser {
     }
 
     /// Full header length implied by the second header byte.
-    fn header_size(&self) -> usize {
-        let b1 = self.hdr[1];
+    fn header_size(b1: u8) -> usize {
         let ext = match b1 & 0x7f {
             126 => 2,
             127 => 8,
@@ -408,32 +407,31 @@ impl FrameParser {
     /// Gathers header bytes, checking each fixed byte as soon as it arrives. Returns
     /// true once a whole header was parsed and the parser moved into a payload state.
     fn read_header(&mut self, input: &[u8], pos: &mut usize) -> Result<bool, Fail> {
+        let mut h = [0u8; MAX_HEADER_LEN];
         // Fast path: the whole header is in this input (the usual case).
         if self.hdr_len == 0 {
             let start = (*pos).min(input.len());
             let rest = &input[start..];
             if rest.len() >= 2 {
-                let b1 = rest[1];
-                let ext = match b1 & 0x7f {
-                    126 => 2,
-                    127 => 8,
-                    _ => 0,
-                };
-                let size = 2 + ext + if b1 & 0x80 != 0 { 4 } else { 0 };
+                let size = Self::header_size(rest[1]);
                 if rest.len() >= size {
-                    self.hdr[..size].copy_from_slice(&rest[..size]);
-                    self.hdr_len = size as u8;
+                    h[..size].copy_from_slice(&rest[..size]);
                     *pos = start + size;
                     self.check_first_byte(rest[0])?;
-                    self.check_second_byte(b1)?;
-                    self.begin_frame()?;
+                    self.check_second_byte(rest[0], rest[1])?;
+                    self.begin_frame(&h)?;
                     return Ok(true);
                 }
             }
         }
         loop {
             let have = usize::from(self.hdr_len);
-            let need = if have < 2 { 2 } else { self.header_size() };
+            let gathered = self.ctrl.as_deref().map_or([0u8; 2], |g| [g[0], g[1]]);
+            let need = if have < 2 {
+                2
+            } else {
+                Self::header_size(gathered[1])
+            };
             if have == need {
                 break;
             }
@@ -442,17 +440,24 @@ impl FrameParser {
             if n == 0 {
                 return Ok(false);
             }
-            self.hdr[have..have + n].copy_from_slice(&input[start..start + n]);
+            let g = self
+                .ctrl
+                .get_or_insert_with(|| Box::new([0; MAX_CONTROL_PAYLOAD]));
+            g[have..have + n].copy_from_slice(&input[start..start + n]);
+            let (b0, b1) = (g[0], g[1]);
             *pos = start + n;
             self.hdr_len = (have + n) as u8;
             if have == 0 {
-                self.check_first_byte(self.hdr[0])?;
+                self.check_first_byte(b0)?;
             }
             if have < 2 && have + n >= 2 {
-                self.check_second_byte(self.hdr[1])?;
+                self.check_second_byte(b0, b1)?;
             }
         }
-        self.begin_frame()?;
+        if let Some(g) = self.ctrl.as_deref() {
+            h.copy_from_slice(&g[..MAX_HEADER_LEN]);
+        }
+        self.begin_frame(&h)?;
         Ok(true)
     }
 
@@ -482,14 +487,14 @@ impl FrameParser {
         }
     }
 
-    fn check_second_byte(&self, b1: u8) -> Result<(), Fail> {
+    fn check_second_byte(&self, b0: u8, b1: u8) -> Result<(), Fail> {
         let masked = b1 & 0x80 != 0;
         match (self.role, masked) {
             (Role::Server, false) => return Err(Fail::Unmasked),
             (Role::Client, true) => return Err(Fail::Masked),
             _ => {}
         }
-        let opcode = self.hdr[0] & 0x0f;
+        let opcode = b0 & 0x0f;
         if is_control(opcode)
             && usize::from(b1 & 0x7f) > MAX_CONTROL_PAYLOAD
             && !self.is_extended(opcode)
@@ -500,9 +505,8 @@ impl FrameParser {
     }
 
     /// Decodes the complete header in `hdr` and sets up the frame (and message) state.
-    fn begin_frame(&mut self) -> Result<(), Fail> {
-        let size = self.header_size();
-        let h = &self.hdr;
+    fn begin_frame(&mut self, h: &[u8; MAX_HEADER_LEN]) -> Result<(), Fail> {
+        let size = Self::header_size(h[1]);
         let len = match h[1] & 0x7f {
             126 => u64::from(u16::from_be_bytes([h[2], h[3]])),
             127 => u64::from_be_bytes([h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9]]),
