@@ -128,7 +128,16 @@ pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
                     rsv,
                     remaining: 0,
                 };
-                if conn.exts.borrow().is_some() {
+                if frame_remaining == 0
+                    && off >= PRE
+                    && off + len + POST < input.len()
+                    && !conn.has(flag::APP_EXT)
+                    && conn.exts.borrow().is_none()
+                    && conn.rx_pending().is_empty()
+                    && len < rx_chunk(ctx, conn)
+                {
+                    receive_in_place(ctx, conn, input, off, len, info);
+                } else if conn.exts.borrow().is_some() {
                     ext_data(
                         ctx,
                         conn,
@@ -325,6 +334,52 @@ fn ext_data(
     }
 }
 
+/// The largest piece RECEIVE gets on this connection (its protocol's rx_buffer_size).
+fn rx_chunk(ctx: &Context, conn: &Conn) -> usize {
+    ctx.protocols
+        .get(conn.protocol.get())
+        .map_or(4096, |p| p.rx_chunk)
+}
+
+/// RECEIVE for a whole frame that lies in `input` with at least PRE bytes before it
+/// (already parsed) and POST + 1 after it (the next frame, not parsed yet): delivered
+/// where it is, without a copy. The bytes after it are saved, and restored once the
+/// callback returns, so the NUL and anything the application writes into the POST
+/// padding cannot reach the parser.
+fn receive_in_place(
+    ctx: &Context,
+    conn: &Rc<Conn>,
+    input: &mut [u8],
+    off: usize,
+    len: usize,
+    mut info: RxInfo,
+) {
+    info.remaining = 0;
+    conn.rx_info.set(info);
+    let end = off + len;
+    let mut saved = [0u8; POST + 1];
+    saved.copy_from_slice(&input[end..end + POST + 1]);
+    input[end] = 0;
+    let reason = match conn.side {
+        Side::Server => Reason::Receive,
+        Side::Client => Reason::ClientReceive,
+    };
+    let n = invoke_conn(
+        ctx,
+        conn,
+        reason,
+        CallbackIn::Bytes {
+            buf: input,
+            at: off,
+            len,
+        },
+    );
+    input[end..end + POST + 1].copy_from_slice(&saved);
+    if n < 0 {
+        crate::io::service::close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
+    }
+}
+
 /// Chunks `payload` for the RECEIVE callback, accumulating across reads as needed.
 fn deliver_data(
     ctx: &Context,
@@ -333,10 +388,7 @@ fn deliver_data(
     info: RxInfo,
     frame_remaining: u64,
 ) {
-    let chunk = ctx
-        .protocols
-        .get(conn.protocol.get())
-        .map_or(4096, |p| p.rx_chunk);
+    let chunk = rx_chunk(ctx, conn);
     let mut rest = payload;
     if rest.is_empty() && frame_remaining == 0 && conn.rx_pending().is_empty() {
         receive(ctx, conn, &[], info, 0);

@@ -4,37 +4,36 @@
 /// (phase = number of payload bytes of this frame already processed).
 ///
 /// Masking is an involution, so the same call masks and unmasks. The work is done 16
-/// bytes at a time with the (rotated) key repeated four times; unaligned loads are
-/// cheap on every target we build for, and the short tail goes through a padded word,
-/// so there is no byte loop at all.
+/// bytes at a time with the (rotated) key repeated four times, then 8, 4 and single
+/// bytes for the tail; unaligned loads are cheap on every target we build for. Byte
+/// order is fixed (little-endian words), so the result is the same everywhere.
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], phase: usize) {
-    let k = rotate_key(key, phase);
-    let mut rep = [0u8; 16];
-    for (i, b) in rep.iter_mut().enumerate() {
-        *b = k[i & 3];
-    }
-    let wide = u128::from_ne_bytes(rep);
+    // Byte i of the rotated key is key[(phase + i) % 4].
+    let k32 = u32::from_le_bytes(key).rotate_right(8 * (phase as u32 & 3));
+    let k64 = u64::from(k32) | (u64::from(k32) << 32);
+    let k128 = u128::from(k64) | (u128::from(k64) << 64);
     let mut chunks = data.chunks_exact_mut(16);
     for chunk in &mut chunks {
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(chunk);
-        chunk.copy_from_slice(&(u128::from_ne_bytes(bytes) ^ wide).to_ne_bytes());
+        let v = u128::from_le_bytes(chunk.try_into().unwrap_or([0; 16])) ^ k128;
+        chunk.copy_from_slice(&v.to_le_bytes());
     }
-    // 16 is a multiple of 4, so the tail starts at key position 0 of `k`.
-    let tail = chunks.into_remainder();
-    if !tail.is_empty() {
-        let n = tail.len();
-        let mut bytes = [0u8; 16];
-        bytes[..n].copy_from_slice(tail);
-        let v = (u128::from_ne_bytes(bytes) ^ wide).to_ne_bytes();
-        tail.copy_from_slice(&v[..n]);
+    // 16, 8 and 4 are multiples of 4, so each tail piece starts at key position 0.
+    let mut tail = chunks.into_remainder();
+    if tail.len() >= 8 {
+        let (head, rest) = tail.split_at_mut(8);
+        let v = u64::from_le_bytes(head.try_into().unwrap_or([0; 8])) ^ k64;
+        head.copy_from_slice(&v.to_le_bytes());
+        tail = rest;
     }
-}
-
-/// The key as seen from payload position `phase`.
-fn rotate_key(key: [u8; 4], phase: usize) -> [u8; 4] {
-    let p = phase & 3;
-    [key[p], key[(p + 1) & 3], key[(p + 2) & 3], key[(p + 3) & 3]]
+    if tail.len() >= 4 {
+        let (head, rest) = tail.split_at_mut(4);
+        let v = u32::from_le_bytes(head.try_into().unwrap_or([0; 4])) ^ k32;
+        head.copy_from_slice(&v.to_le_bytes());
+        tail = rest;
+    }
+    for (i, b) in tail.iter_mut().enumerate() {
+        *b ^= (k32 >> (8 * i)) as u8;
+    }
 }
 
 #[cfg(test)]
