@@ -306,14 +306,12 @@ impl FrameParser {
     ///
     /// The event borrows both `input` and the parser (a control frame split across
     /// reads is returned from the parser's own buffer), so drop it before calling again.
+    #[inline]
     pub fn next_event<'a>(
         &'a mut self,
         input: &'a mut [u8],
         pos: &mut usize,
     ) -> Result<Option<Event<'a>>, ProtocolError> {
-        if let Some(f) = self.failed {
-            return Err(f.error());
-        }
         if let Some((start, n, opcode)) = self.whole_small_message(input, *pos) {
             *pos = start + n;
             return Ok(Some(Event::Data {
@@ -325,6 +323,19 @@ impl FrameParser {
                 frame_remaining: 0,
                 message_start: true,
             }));
+        }
+        self.next_event_general(input, pos)
+    }
+
+    /// `next_event` for everything but the common case.
+    #[inline(never)]
+    fn next_event_general<'a>(
+        &'a mut self,
+        input: &'a mut [u8],
+        pos: &mut usize,
+    ) -> Result<Option<Event<'a>>, ProtocolError> {
+        if let Some(f) = self.failed {
+            return Err(f.error());
         }
         if self.state != State::Control && self.hdr_len == 0 {
             // Any gather buffer belonged to a frame that was already delivered.
@@ -350,9 +361,13 @@ impl FrameParser {
     /// 7-bit length, no RSV bits and the masking the role expects. Unmasks it and
     /// leaves the parser as the general path would; returns (payload start, length,
     /// opcode). Anything else (or an error to report) is left to the general path.
-    #[inline]
+    #[inline(always)]
     fn whole_small_message(&mut self, input: &mut [u8], pos: usize) -> Option<(usize, usize, u8)> {
-        if self.state != State::Header || self.hdr_len != 0 || self.msg_opcode != 0 {
+        if self.state != State::Header
+            || self.hdr_len != 0
+            || self.msg_opcode != 0
+            || self.failed.is_some()
+        {
             return None;
         }
         let rest = input.get_mut(pos..)?;
