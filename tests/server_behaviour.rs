@@ -49,6 +49,7 @@ fn bins() -> &'static Bins {
             "examples/test-echo.c",
             "tests/c/servers/server_flow.c",
             "tests/c/servers/server_bigsend.c",
+            "tests/c/servers/server_scribble.c",
         ] {
             CBuild::new(src, &out, &lib).test_html().build()?;
         }
@@ -452,6 +453,38 @@ fn rx_flow_control() {
         field("min_gap_ms") >= 190,
         "a message arrived less than 200 ms after a pause: {line}"
     );
+    srv.stop_cleanly();
+}
+
+/// RECEIVE hands out `in` with PRE padding before and POST padding plus a NUL after;
+/// frames that arrived in the same read as the one being delivered must not be hurt by
+/// an application that writes over all of that (and over the data) before returning.
+#[test]
+fn receive_buffer_padding_is_the_applications() {
+    let b = bins();
+    let mut srv = serve(&b.path("server_scribble"), &[]);
+    run_script(
+        &mut srv,
+        "scribble_check.py",
+        &["--count", "400"],
+        Duration::from_secs(90),
+    );
+    let found = srv.wait_for_stderr(
+        |s| s.contains("server_scribble: closed"),
+        Duration::from_secs(5),
+    );
+    assert!(
+        found,
+        "server_scribble never logged the close:\n{}",
+        srv.tail()
+    );
+    let log = srv.stderr();
+    let line = log
+        .lines()
+        .find(|l| l.contains("server_scribble: closed"))
+        .unwrap();
+    assert!(line.contains("rx=1600 "), "{line}");
+    assert!(line.contains("nul_missing=0"), "{line}");
     srv.stop_cleanly();
 }
 
