@@ -5,6 +5,12 @@
 #
 #   benches/idle-rss.sh [CONNS]      (default 10000; needs an fd hard limit above CONNS)
 #
+# IDLE_TARGET_DIR (default target) is the cargo target directory the library is built
+# in (another one leaves target/release alone, e.g. while tests use it); IDLE_BATCH
+# (default 256, as benches/run.sh) how many connections wsload opens at once: fewer
+# handshakes in flight leave less transient memory behind, so a smaller batch
+# compares builds with less noise.
+#
 # Prints one line: idle conns=N rss_before_kb=.. rss_after_kb=.. bytes_per_conn=..
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,12 +18,13 @@ cd "$ROOT"
 N="${1:-10000}"
 WSLOAD_DIR="$ROOT/../shared/tools/wsload"
 W="$ROOT/target/wsload/release/wsload"
-SRV="$ROOT/target/bench/echo-v1"
-mkdir -p "$ROOT/target/bench"
-cargo build --release --lib >&2
+TD="${IDLE_TARGET_DIR:-$ROOT/target}"
+SRV="$TD/bench/echo-v1"
+mkdir -p "$TD/bench"
+cargo build --release --lib --target-dir "$TD" >&2
 [[ -x $W ]] || cargo build --release --manifest-path "$WSLOAD_DIR/Cargo.toml" --target-dir "$ROOT/target/wsload" >&2
 cc -O2 -Wall -I "$ROOT/include" -o "$SRV" "$WSLOAD_DIR/servers/echo-v1.c" \
-	-L "$ROOT/target/release" -Wl,-rpath,"$ROOT/target/release" -lwebsockets
+	-L "$TD/release" -Wl,-rpath,"$TD/release" -lwebsockets
 ulimit -n "$(ulimit -Hn)"
 PORT="${IDLE_PORT:-19760}"
 while ss -Hltn | awk '{print $4}' | grep -q ":$PORT\$"; do PORT=$((PORT + 1)); done
@@ -31,7 +38,7 @@ for ((i = 0; i < 100; i++)); do
 done
 before="$(awk '/^VmRSS/{print $2}' "/proc/$SP/status")"
 OUTF="$(mktemp)"
-"$W" idle -u "ws://127.0.0.1:$PORT/" -c "$N" -t 5 -l idle >"$OUTF" 2>/dev/null &
+"$W" idle -u "ws://127.0.0.1:$PORT/" -c "$N" -t 5 -l idle --connect-batch "${IDLE_BATCH:-256}" >"$OUTF" 2>/dev/null &
 LP=$!
 for ((i = 0; i < 600; i++)); do
 	grep -q '^READY' "$OUTF" && break

@@ -104,40 +104,61 @@ impl ProtoIndex {
     }
 }
 
-/// Bytes queued for the socket, oldest first.
+/// The storage of an [`OutBuf`] while it holds bytes (pooled by the context).
 #[derive(Default, Debug)]
-pub struct OutBuf {
+pub struct OutQ {
     pub buf: Vec<u8>,
     pub start: usize,
 }
 
+/// Bytes queued for the socket, oldest first. One pointer, NULL while nothing is
+/// queued: most connections, most of the time.
+#[derive(Default, Debug)]
+pub struct OutBuf(Option<Box<OutQ>>);
+
 impl OutBuf {
     pub fn pending(&self) -> &[u8] {
-        &self.buf[self.start..]
+        self.0.as_ref().map_or(&[], |q| &q.buf[q.start..])
     }
     pub fn len(&self) -> usize {
-        self.buf.len() - self.start
+        self.0.as_ref().map_or(0, |q| q.buf.len() - q.start)
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Drops `n` sent bytes. When everything is sent the buffer is handed back (for
+    /// True when storage is attached (see [`OutBuf::install`]).
+    pub fn has_storage(&self) -> bool {
+        self.0.is_some()
+    }
+    /// Attaches storage (from the context's pool) to an empty buffer.
+    pub fn install(&mut self, q: Box<OutQ>) {
+        if self.0.is_none() {
+            self.0 = Some(q);
+        }
+    }
+    /// The underlying vector, bytes from `start` on pending; storage is attached
+    /// (unpooled) when there was none.
+    pub fn buf_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0.get_or_insert_with(Default::default).buf
+    }
+    /// Drops `n` sent bytes. When everything is sent the storage is handed back (for
     /// the context's pool), so idle connections hold no output memory.
-    pub fn consume(&mut self, n: usize) -> Option<Vec<u8>> {
-        self.start += n;
-        if self.start == self.buf.len() {
-            self.start = 0;
-            let mut v = std::mem::take(&mut self.buf);
-            v.clear();
-            return Some(v);
-        } else if self.start > 64 * 1024 && self.start * 2 > self.buf.len() {
-            self.buf.drain(..self.start);
-            self.start = 0;
+    pub fn consume(&mut self, n: usize) -> Option<Box<OutQ>> {
+        let q = self.0.as_mut()?;
+        q.start += n;
+        if q.start == q.buf.len() {
+            let mut q = self.0.take()?;
+            q.start = 0;
+            q.buf.clear();
+            return Some(q);
+        } else if q.start > 64 * 1024 && q.start * 2 > q.buf.len() {
+            q.buf.drain(..q.start);
+            q.start = 0;
         }
         None
     }
     pub fn extend(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
+        self.buf_mut().extend_from_slice(data);
     }
 }
 
@@ -410,11 +431,11 @@ mod packed_rx_info_tests {
 #[cfg(test)]
 mod size_tests {
     /// Every idle connection costs one `Rc<Conn>` allocation (issue 17 item 3): with
-    /// its 16-byte header and glibc's 8-byte chunk header, 264 bytes fit a 288-byte
+    /// its 16-byte header and glibc's 8-byte chunk header, 240 bytes fit a 272-byte
     /// chunk.
     #[test]
     fn conn_fits_its_malloc_class() {
-        assert!(std::mem::size_of::<super::Conn>() <= 264);
+        assert!(std::mem::size_of::<super::Conn>() <= 240);
         assert!(
             std::mem::size_of::<std::cell::RefCell<Option<crate::engine::ws::FrameParser>>>() <= 64
         );

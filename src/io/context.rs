@@ -4,7 +4,7 @@
 use crate::engine::http::request::HeadLimits;
 use crate::engine::timers::{pending_timeout, Deadline, TimerHeap};
 use crate::io::app::{Application, UserPtr};
-use crate::io::conn::{flag, Conn, ConnState, OutBuf, Side};
+use crate::io::conn::{flag, Conn, ConnState, OutBuf, OutQ, Side};
 use crate::io::net;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
@@ -173,7 +173,7 @@ pub struct Context {
     pub destroying: Cell<bool>,
     pub next_serial: Cell<u64>,
     /// Emptied output buffers kept for reuse, so the echo path does not allocate.
-    pub out_pool: RefCell<Vec<Vec<u8>>>,
+    pub out_pool: RefCell<Vec<Box<OutQ>>>,
     pub out_pool_bytes: Cell<usize>,
     /// TLS server configuration when the listening port speaks TLS.
     pub tls_server: Option<std::sync::Arc<rustls::ServerConfig>>,
@@ -428,29 +428,32 @@ impl Context {
     }
 
     /// An empty output buffer, from the pool when one is there.
-    pub fn take_out_buf(&self) -> Vec<u8> {
+    pub fn take_out_buf(&self) -> Box<OutQ> {
         match self.out_pool.borrow_mut().pop() {
-            Some(v) => {
+            Some(q) => {
                 self.out_pool_bytes
-                    .set(self.out_pool_bytes.get() - v.capacity());
-                v
+                    .set(self.out_pool_bytes.get() - q.buf.capacity());
+                q
             }
-            None => Vec::with_capacity(OUT_BUF_INITIAL),
+            None => Box::new(OutQ {
+                buf: Vec::with_capacity(OUT_BUF_INITIAL),
+                start: 0,
+            }),
         }
     }
 
     /// Returns an emptied output buffer to the pool (large or surplus ones are freed).
     /// Keeping large buffers too spares the allocator from growing and trimming its heap
-    /// on every big message; the pool's total size is bounded.
-    pub fn give_out_buf(&self, v: Vec<u8>) {
-        let cap = v.capacity();
+    /// at every burst.
+    pub fn give_out_buf(&self, q: Box<OutQ>) {
+        let cap = q.buf.capacity();
         let total = self.out_pool_bytes.get();
         if (OUT_BUF_INITIAL..=OUT_POOL_MAX_CAP).contains(&cap)
             && total + cap <= OUT_POOL_MAX_BYTES
             && self.out_pool.borrow().len() < OUT_POOL_MAX
         {
             self.out_pool_bytes.set(total + cap);
-            self.out_pool.borrow_mut().push(v);
+            self.out_pool.borrow_mut().push(q);
         }
     }
 

@@ -164,13 +164,14 @@ fn write_small_data(
         if !may_flush && before + 2 + payload.len() >= ctx.limits.choke_bytes {
             return None;
         }
-        if out.buf.capacity() == 0 {
-            out.buf = ctx.take_out_buf();
+        if !out.has_storage() {
+            out.install(ctx.take_out_buf());
         }
-        out.buf.reserve(2 + payload.len());
-        out.buf.push(0x80 | opcode);
-        out.buf.push(payload.len() as u8);
-        out.buf.extend_from_slice(payload);
+        let buf = out.buf_mut();
+        buf.reserve(2 + payload.len());
+        buf.push(0x80 | opcode);
+        buf.push(payload.len() as u8);
+        buf.extend_from_slice(payload);
         before + 2 + payload.len()
     };
     if queued >= ctx.limits.choke_bytes {
@@ -311,8 +312,8 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
             };
             if sent < total {
                 conn.set(flag::CHOKED);
-                if out.buf.capacity() == 0 {
-                    out.buf = ctx.take_out_buf();
+                if !out.has_storage() {
+                    out.install(ctx.take_out_buf());
                 }
                 if sent < hdr.len() {
                     out.extend(&hdr[sent..]);
@@ -325,14 +326,14 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
             crate::io::service::update_pollout(ctx, conn);
             return;
         }
-        if out.buf.capacity() == 0 {
-            out.buf = ctx.take_out_buf();
+        if !out.has_storage() {
+            out.install(ctx.take_out_buf());
         }
         out.extend(hdr);
-        let start = out.buf.len();
+        let start = out.buf_mut().len();
         out.extend(payload);
         if let Some(key) = mask {
-            ws::apply_mask(&mut out.buf[start..], key, 0);
+            ws::apply_mask(&mut out.buf_mut()[start..], key, 0);
         }
         if app_ext {
             let queued = out.len();
