@@ -117,20 +117,25 @@ pub struct OutQ {
 pub struct OutBuf(Option<Box<OutQ>>);
 
 impl OutBuf {
+    #[inline]
     pub fn pending(&self) -> &[u8] {
         self.0.as_ref().map_or(&[], |q| &q.buf[q.start..])
     }
+    #[inline]
     pub fn len(&self) -> usize {
         self.0.as_ref().map_or(0, |q| q.buf.len() - q.start)
     }
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
     /// True when storage is attached (see [`OutBuf::install`]).
+    #[inline]
     pub fn has_storage(&self) -> bool {
         self.0.is_some()
     }
     /// Attaches storage (from the context's pool) to an empty buffer.
+    #[inline]
     pub fn install(&mut self, q: Box<OutQ>) {
         if self.0.is_none() {
             self.0 = Some(q);
@@ -138,11 +143,13 @@ impl OutBuf {
     }
     /// The underlying vector, bytes from `start` on pending; storage is attached
     /// (unpooled) when there was none.
+    #[inline]
     pub fn buf_mut(&mut self) -> &mut Vec<u8> {
         &mut self.0.get_or_insert_with(Default::default).buf
     }
     /// Drops `n` sent bytes. When everything is sent the storage is handed back (for
     /// the context's pool), so idle connections hold no output memory.
+    #[inline]
     pub fn consume(&mut self, n: usize) -> Option<Box<OutQ>> {
         let q = self.0.as_mut()?;
         q.start += n;
@@ -157,6 +164,7 @@ impl OutBuf {
         }
         None
     }
+    #[inline]
     pub fn extend(&mut self, data: &[u8]) {
         self.buf_mut().extend_from_slice(data);
     }
