@@ -46,6 +46,17 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
             // to the connection (where lws_hdr_* read it while callbacks run).
             let up = handshake::is_upgrade_request(&head.headers)
                 .then(|| Upgrade::from_request(&head.method, &head.headers));
+            // The URI for the HTTP callback, NUL-terminated.
+            let uri_c = match up {
+                Some(_) => Vec::new(),
+                None => {
+                    let uri = head.uri();
+                    let mut c = Vec::with_capacity(uri.len() + 1);
+                    c.extend_from_slice(uri);
+                    c.push(0);
+                    c
+                }
+            };
             let rest = {
                 let mut http = conn.http.borrow_mut();
                 let h = http.as_mut().expect("http state");
@@ -64,7 +75,7 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
                     crate::log::lws_info!("refusing upgrade on fd {}: {}", conn.fd, r.why);
                     refuse(ctx, conn, &r);
                 }
-                None => http_request(ctx, conn, &head.method, &head.uri),
+                None => http_request(ctx, conn, &head.method, uri_c),
             }
         }
     }
@@ -89,8 +100,9 @@ fn ensure_user_space(conn: &Conn, size: usize) {
     }
 }
 
-fn http_request(ctx: &Context, conn: &Rc<Conn>, method: &str, uri: &[u8]) {
-    if let Err(r) = handshake::server::check_http_request(method, uri) {
+fn http_request(ctx: &Context, conn: &Rc<Conn>, method: &str, mut uri_c: Vec<u8>) {
+    let len = uri_c.len() - 1;
+    if let Err(r) = handshake::server::check_http_request(method, &uri_c[..len]) {
         refuse(ctx, conn, &r);
         return;
     }
@@ -99,14 +111,11 @@ fn http_request(ctx: &Context, conn: &Rc<Conn>, method: &str, uri: &[u8]) {
     conn.state.set(ConnState::Http);
     conn.set(flag::HTTP_CALLED);
     ctx.set_timeout(conn, pending_timeout::NO_PENDING_TIMEOUT, 0);
-    let mut uri_c = Vec::with_capacity(uri.len() + 1);
-    uri_c.extend_from_slice(uri);
-    uri_c.push(0);
     let n = invoke_conn(
         ctx,
         conn,
         Reason::Http,
-        CallbackIn::c_string(&mut uri_c, uri.len()),
+        CallbackIn::c_string(&mut uri_c, len),
     );
     // Kept with the connection's HTTP state (the application may hold on to `in`).
     if let Some(h) = conn.http.borrow_mut().as_mut() {
