@@ -68,25 +68,36 @@ impl HeaderTable {
     }
 
     /// Builds the table from (slot, value) pairs in arrival order; repeated headers are
-    /// joined with ", " once, so the cost is linear in the head's size.
+    /// joined with ", " once, so the cost is linear in the head's size. One allocation.
     pub fn from_pairs(pairs: &[(usize, &[u8])]) -> Self {
         let mut t = HeaderTable::new();
         let total: usize = pairs.iter().map(|(_, v)| v.len() + 2).sum();
         t.data.reserve_exact(total);
-        for idx in 0..TOKEN_COUNT {
-            let mut first = true;
+        // Slots seen more than once are joined after the single ones.
+        let (mut seen, mut repeated) = (0u32, 0u32);
+        for &(idx, _) in pairs.iter().filter(|(i, _)| *i < TOKEN_COUNT) {
+            let bit = 1u32 << idx;
+            repeated |= seen & bit;
+            seen |= bit;
+        }
+        for &(idx, v) in pairs.iter().filter(|(i, _)| *i < TOKEN_COUNT) {
+            if repeated & (1 << idx) == 0 {
+                t.set(idx, v);
+            }
+        }
+        let mut rest = repeated;
+        while rest != 0 {
+            let idx = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
             let start = t.data.len();
-            for (_, v) in pairs.iter().filter(|(i, _)| *i == idx) {
-                if !first {
+            for (n, (_, v)) in pairs.iter().filter(|(i, _)| *i == idx).enumerate() {
+                if n > 0 {
                     t.data.extend_from_slice(b", ");
                 }
                 t.data.extend_from_slice(v);
-                first = false;
             }
-            if !first {
-                t.spans[idx] = (start as u32, (t.data.len() - start) as u32);
-                t.present |= 1 << idx;
-            }
+            t.spans[idx] = (start as u32, (t.data.len() - start) as u32);
+            t.present |= 1 << idx;
         }
         t
     }
@@ -186,5 +197,38 @@ mod tests {
         assert_eq!(t.get(TOKEN_CONNECTION), Some(&b"keep-alive, Upgrade"[..]));
         assert!(t.list_contains(TOKEN_CONNECTION, "upgrade"));
         assert!(!t.list_contains(TOKEN_CONNECTION, "close"));
+    }
+
+    #[test]
+    fn from_pairs_single_repeated_and_out_of_range() {
+        let pairs: [(usize, &[u8]); 7] = [
+            (TOKEN_GET_URI, b"/x"),
+            (TOKEN_CONNECTION, b"keep-alive"),
+            (TOKEN_HOST, b"h"),
+            (99, b"ignored"),
+            (TOKEN_CONNECTION, b"Upgrade"),
+            (TOKEN_PROTOCOL, b""),
+            (TOKEN_CONNECTION, b"x"),
+        ];
+        let t = HeaderTable::from_pairs(&pairs);
+        assert_eq!(t.get(TOKEN_GET_URI), Some(&b"/x"[..]));
+        assert_eq!(t.get(TOKEN_HOST), Some(&b"h"[..]));
+        assert_eq!(
+            t.get(TOKEN_CONNECTION),
+            Some(&b"keep-alive, Upgrade, x"[..])
+        );
+        assert_eq!(t.get(TOKEN_PROTOCOL), Some(&b""[..]));
+        assert_eq!(t.get(TOKEN_ORIGIN), None);
+        // Same answers as adding one by one.
+        let mut u = HeaderTable::new();
+        for (i, v) in pairs {
+            u.add(i, v);
+        }
+        for idx in 0..TOKEN_COUNT {
+            assert_eq!(t.get(idx), u.get(idx), "slot {idx}");
+        }
+        // One allocation, sized up front.
+        let total: usize = pairs.iter().map(|(_, v)| v.len() + 2).sum();
+        assert_eq!(t.heap_bytes(), total);
     }
 }

@@ -62,10 +62,13 @@ const MAX_HEADERS: usize = 64;
 
 /// The result of feeding what has arrived so far.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum HeadParse {
     /// The head is not complete yet.
     Partial,
-    Complete(Box<RequestHead>),
+    /// Unboxed: a head is parsed once per connection, and moving it is cheaper than
+    /// allocating for it.
+    Complete(RequestHead),
     /// The request is malformed or over a limit: answer with this status and close.
     Reject(u16),
 }
@@ -107,12 +110,12 @@ pub fn parse_request_head(buf: &[u8], limits: &HeadLimits) -> HeadParse {
                 }
             }
             let table = HeaderTable::from_pairs(&pairs[..n]);
-            HeadParse::Complete(Box::new(RequestHead {
+            HeadParse::Complete(RequestHead {
                 method,
                 minor_version: req.version.unwrap_or(0),
                 headers: table,
                 head_len,
-            }))
+            })
         }
         Err(httparse::Error::TooManyHeaders) => HeadParse::Reject(431),
         Err(httparse::Error::Version) => HeadParse::Reject(505),
