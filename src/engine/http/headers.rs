@@ -28,7 +28,9 @@ pub const TOKEN_CLIENT_URI: usize = 20;
 pub const TOKEN_CLIENT_HOST: usize = 21;
 pub const TOKEN_CLIENT_ORIGIN: usize = 22;
 
-/// Header names (lower case) for the slots that come from request/response headers.
+/// Header names (lower case) for the slots that come from request/response headers
+/// (`token_for_name` dispatches on their lengths; a test checks both agree).
+#[cfg(test)]
 const NAMES: [(&str, usize); 14] = [
     ("host", TOKEN_HOST),
     ("connection", TOKEN_CONNECTION),
@@ -46,9 +48,33 @@ const NAMES: [(&str, usize); 14] = [
     ("sec-websocket-nonce", TOKEN_NONCE),
 ];
 
-/// Maps a header name (any case) to its token slot.
+/// Maps a header name (any case) to its token slot. Most names in a request are none
+/// of ours: the length picks the one or two candidates before any byte is compared.
 pub fn token_for_name(name: &str) -> Option<usize> {
-    NAMES
+    let candidates: &[(&str, usize)] = match name.len() {
+        4 => &[("host", TOKEN_HOST)],
+        6 => &[("origin", TOKEN_ORIGIN)],
+        7 => &[("upgrade", TOKEN_UPGRADE)],
+        10 => &[("connection", TOKEN_CONNECTION)],
+        17 => &[("sec-websocket-key", TOKEN_KEY)],
+        18 => &[
+            ("sec-websocket-key1", TOKEN_KEY1),
+            ("sec-websocket-key2", TOKEN_KEY2),
+        ],
+        19 => &[
+            ("sec-websocket-draft", TOKEN_DRAFT),
+            ("sec-websocket-nonce", TOKEN_NONCE),
+        ],
+        20 => &[
+            ("sec-websocket-origin", TOKEN_SWORIGIN),
+            ("sec-websocket-accept", TOKEN_ACCEPT),
+        ],
+        21 => &[("sec-websocket-version", TOKEN_VERSION)],
+        22 => &[("sec-websocket-protocol", TOKEN_PROTOCOL)],
+        24 => &[("sec-websocket-extensions", TOKEN_EXTENSIONS)],
+        _ => return None,
+    };
+    candidates
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|&(_, t)| t)
@@ -167,6 +193,28 @@ impl HeaderTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_name_maps_to_its_slot() {
+        for (n, t) in NAMES {
+            assert_eq!(token_for_name(n), Some(t), "{n}");
+            assert_eq!(token_for_name(&n.to_ascii_uppercase()), Some(t), "{n}");
+            // Same length, one byte different: no slot.
+            let mut other = n.to_string();
+            other.replace_range(0..1, "x");
+            assert_eq!(token_for_name(&other), None, "{other}");
+        }
+        for n in [
+            "",
+            "accept",
+            "user-agent",
+            "sec-websocket-keys",
+            "cookie",
+            "hosts",
+        ] {
+            assert_eq!(token_for_name(n), None, "{n}");
+        }
+    }
 
     #[test]
     fn names_are_case_insensitive() {
