@@ -145,7 +145,8 @@ pub type ParsedHead = Option<(u16, HeaderTable, usize)>;
 
 /// Parses a response head (server or proxy): Ok(None) while incomplete.
 pub fn parse_response(buf: &[u8]) -> Result<ParsedHead, MalformedHead> {
-    let mut storage = [httparse::EMPTY_HEADER; 64];
+    const MAX_HEADERS: usize = 64;
+    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut storage);
     match resp.parse(buf) {
         Ok(httparse::Status::Partial) => Ok(None),
@@ -153,14 +154,17 @@ pub fn parse_response(buf: &[u8]) -> Result<ParsedHead, MalformedHead> {
             let status = resp.code.unwrap_or(0);
             let mut status_line = String::with_capacity(8 + resp.reason.map_or(0, str::len));
             let _ = write!(status_line, "{} {}", status, resp.reason.unwrap_or(""));
-            let mut pairs: Vec<(usize, &[u8])> = Vec::with_capacity(resp.headers.len() + 1);
-            pairs.push((TOKEN_HTTP, status_line.trim_end().as_bytes()));
+            // (slot, value) pairs on the stack: the status line, then the known headers.
+            let mut pairs: [(usize, &[u8]); MAX_HEADERS + 1] = [(0, &[]); MAX_HEADERS + 1];
+            pairs[0] = (TOKEN_HTTP, status_line.trim_end().as_bytes());
+            let mut count = 1;
             for h in resp.headers.iter() {
                 if let Some(idx) = token_for_name(h.name) {
-                    pairs.push((idx, h.value.trim_ascii()));
+                    pairs[count] = (idx, h.value.trim_ascii());
+                    count += 1;
                 }
             }
-            let t = HeaderTable::from_pairs(&pairs);
+            let t = HeaderTable::from_pairs(&pairs[..count]);
             Ok(Some((status, t, n)))
         }
         Err(_) => Err(MalformedHead),
