@@ -1,7 +1,8 @@
 //! Client connections: resolve, connect (optionally through an HTTP CONNECT proxy),
 //! send the upgrade request, verify the response, then run as a WebSocket with the
 //! client role. Every failure before CLIENT_ESTABLISHED ends in exactly one
-//! CLIENT_CONNECTION_ERROR.
+//! CLIENT_CONNECTION_ERROR. The request bytes and the response checks are
+//! `engine::handshake::client`; this file keeps sockets, callbacks and state.
 
 use crate::engine::handshake::client::{self as hs, Appended, MalformedHead, APPEND_ROOM};
 use crate::engine::http::headers::*;

@@ -1,5 +1,7 @@
 //! The HTTP side of a server connection: the request head, the upgrade to WebSocket,
-//! the HTTP callback and file serving.
+//! the HTTP callback and file serving. What the protocol decides (validation, refusals,
+//! subprotocol choice, the 101 reply) is `engine::handshake::server`; this file runs the
+//! callbacks between its steps and changes the connection's state.
 
 use crate::engine::handshake;
 use crate::engine::handshake::server::{Refusal, Upgrade};
