@@ -401,15 +401,15 @@ pub unsafe extern "C" fn libwebsockets_get_peer_addresses(
         if let Some(b) = rip_buf.as_deref_mut() {
             copy_cstr_truncating(b, b"");
         }
-        let Some(addr) = crate::io::net::peer_addr(fd) else {
+        let Some(addr) = crate::io::sys::net::peer_addr(fd) else {
             return;
         };
-        let addr = crate::io::net::unmapped(addr);
+        let addr = crate::io::sys::net::unmapped(addr);
         if let Some(b) = rip_buf {
             copy_cstr_truncating(b, addr.ip().to_string().as_bytes());
         }
         if let Some(b) = name_buf {
-            if let Some(n) = crate::io::net::name_of(&addr) {
+            if let Some(n) = crate::io::sys::net::name_of(&addr) {
                 copy_cstr_truncating(b, n.as_bytes());
             }
         }

@@ -194,7 +194,7 @@ pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket
                 fd,
                 0,
             );
-            crate::io::net::close(fd);
+            crate::io::sys::net::close(fd);
         }
         service::close_all(ctx);
         crate::io::linger::forget(ctx);

@@ -12,7 +12,8 @@ use crate::io::conn::{flag, ClientSetup, ClientTls, Conn, ConnState, HttpState, 
 use crate::io::context::Context;
 use crate::io::resolver::Resolver;
 use crate::io::service::{close_conn, update_pollout, CloseHow, POLLIN};
-use crate::io::{net, tx};
+use crate::io::sys::net;
+use crate::io::tx;
 use mio::unix::SourceFd;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;

@@ -8,7 +8,7 @@ use crate::engine::ws::{self, encode_header, MAX_HEADER_LEN};
 use crate::io::conn::{flag, Conn, ConnState, Side};
 use crate::io::context::Context;
 use crate::io::mask_keys::mask_key;
-use crate::io::net;
+use crate::io::sys::net;
 use std::io::ErrorKind;
 
 pub use crate::engine::ws::write_protocol::*;
