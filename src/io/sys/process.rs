@@ -186,7 +186,11 @@ pub fn in_forked_child(f: impl FnOnce() -> Vec<u8>) -> Option<Vec<u8>> {
             let n = out.len().min(4096);
             // SAFETY: writes n bytes from the live vector.
             let w = syscall!(write(fds[1], out.as_ptr() as *const libc::c_void, n));
-            exit_now(if matches!(w, Ok(w) if w == n as isize) { 0 } else { 1 })
+            exit_now(if matches!(w, Ok(w) if w == n as isize) {
+                0
+            } else {
+                1
+            })
         }
         Forked::Parent { child } => {
             // SAFETY: closes our copy of the write end.
