@@ -13,8 +13,9 @@
 //!   and the check of the response.
 //! * [`ws_rx`], [`tx`]: received frames to RECEIVE callbacks, automatic replies and
 //!   the close handshake; application writes to frames, and flushing.
-//! * [`extensions`]: extension negotiation and the callback chain of extensions the
-//!   application implements in C.
+//! * [`extensions`]: extension negotiation (offers, acceptance, parameters, the
+//!   library's compression extensions); [`ext_chain`]: the callback chain of
+//!   extensions the application implements in C.
 //! * [`tls_io`]: rustls between the socket and the layers above.
 //! * [`sys`] (with [`sys::net`], [`sys::process`]): every raw system call, each behind
 //!   a safe function returning `io::Result` (sockets, signals, fork, randomness,
@@ -38,6 +39,8 @@ pub mod conn;
 pub mod context;
 #[forbid(unsafe_code)]
 pub mod daemon;
+#[forbid(unsafe_code)]
+pub mod ext_chain;
 #[forbid(unsafe_code)]
 pub mod extensions;
 #[forbid(unsafe_code)]
