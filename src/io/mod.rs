@@ -66,3 +66,7 @@ pub mod ws_rx;
 // why it keeps its own bounded `unsafe`); each `unsafe` with a SAFETY note.
 pub mod sys;
 pub mod threads;
+
+/// The sockets wrappers' old path (`io::net`), kept while branches written against it
+/// are merged; new code says `io::sys::net`.
+pub use sys::net;

@@ -1,5 +1,5 @@
-//! Socket system calls used by the service loop, each a thin wrapper returning
-//! `io::Result` so the callers stay free of `unsafe`.
+//! Socket system calls used by the service loop, each a thin wrapper (mostly
+//! `syscall!`) returning `io::Result` so the callers stay free of `unsafe`.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
