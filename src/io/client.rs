@@ -1,11 +1,12 @@
 //! Client connections: resolve, connect (optionally through an HTTP CONNECT proxy),
 //! send the upgrade request, verify the response, then run as a WebSocket with the
 //! client role. Every failure before CLIENT_ESTABLISHED ends in exactly one
-//! CLIENT_CONNECTION_ERROR.
+//! CLIENT_CONNECTION_ERROR. The request bytes and the response checks are
+//! `engine::handshake::client`; this file keeps sockets, callbacks and state.
 
+use crate::engine::handshake::client::{self as hs, Appended, MalformedHead, APPEND_ROOM};
 use crate::engine::http::headers::*;
 use crate::engine::timers::pending_timeout;
-use crate::engine::util::b64_encode_into;
 use crate::engine::ws::{FrameParser, ParserConfig, Role};
 use crate::io::app::{invoke, invoke_conn, poll_fd_event, CallbackIn, Reason, UserPtr};
 use crate::io::conn::{flag, ClientSetup, ClientTls, Conn, ConnState, HttpState, Side, UserSpace};
@@ -17,11 +18,6 @@ use crate::io::tx;
 use mio::unix::SourceFd;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-
-/// Room the APPEND_HANDSHAKE_HEADER callback may fill.
-const APPEND_ROOM: usize = 2048;
-/// Longest response head accepted from a server or proxy.
-const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
 /// What `libwebsocket_client_connect_extended` was asked for.
 pub struct ConnectRequest {
@@ -77,8 +73,6 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<Rc<Conn>> {
     conn.external_user.set(req.userdata);
     let mut key_raw = [0u8; 16];
     let _ = crate::io::sys::fill_random(&mut key_raw);
-    let mut key = [0u8; 32];
-    let kl = b64_encode_into(&key_raw, &mut key).unwrap_or(0);
     let serial = ctx.next_serial.get();
     ctx.next_serial.set(serial + 1);
     *conn.client.borrow_mut() = Some(Box::new(ClientSetup {
@@ -93,7 +87,7 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<Rc<Conn>> {
         host: req.host,
         origin: req.origin,
         protocols: req.protocols,
-        key: String::from_utf8_lossy(&key[..kl]).into_owned(),
+        key: hs::key_from_random(&key_raw),
         ssl: req.ssl,
         ext_offer: None,
         proxy,
@@ -221,18 +215,15 @@ pub fn on_connect_ready(ctx: &Context, conn: &Rc<Conn>) {
         close_conn(ctx, conn, CloseHow::Abort);
         return;
     }
-    let proxy_target = conn.client.borrow().as_ref().and_then(|c| {
+    let proxy_request = conn.client.borrow().as_ref().and_then(|c| {
         c.proxy
             .as_ref()
-            .map(|_| format!("{}:{}", host_for_authority(&c.address), c.port))
+            .map(|_| hs::proxy_connect_request(&c.address, c.port))
     });
-    match proxy_target {
-        Some(target) => {
+    match proxy_request {
+        Some(req) => {
             conn.state.set(ConnState::ClientProxy);
-            let req = format!(
-                "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: libwebsockets\r\n\r\n"
-            );
-            tx::write(ctx, conn, req.as_bytes(), tx::WRITE_HTTP);
+            tx::write(ctx, conn, &req, tx::WRITE_HTTP);
             ctx.set_timeout(
                 conn,
                 pending_timeout::AWAITING_PROXY_RESPONSE,
@@ -302,57 +293,32 @@ fn start_client_tls(ctx: &Context, conn: &Rc<Conn>) -> bool {
     }
 }
 
-fn host_for_authority(h: &str) -> String {
-    if h.contains(':') && !h.starts_with('[') {
-        format!("[{h}]")
-    } else {
-        h.to_string()
-    }
-}
-
-fn clean(s: &str) -> String {
-    s.chars().filter(|&c| c != '\r' && c != '\n').collect()
-}
-
 /// Builds and sends the upgrade request.
 fn send_handshake(ctx: &Context, conn: &Rc<Conn>) {
-    let Some((path, host, origin, protocols, key)) = conn.client.borrow().as_ref().map(|c| {
-        (
-            clean(&c.path),
-            clean(&c.host),
-            c.origin.as_deref().map(clean),
-            c.protocols.as_deref().map(clean),
-            c.key.clone(),
-        )
-    }) else {
+    if conn.client.borrow().is_none() {
         return;
+    }
+    // The extension offer runs callbacks (CLIENT_CONFIRM_EXTENSION_SUPPORTED): made
+    // before the client setup is borrowed.
+    let offer = crate::io::extensions::client_offer(ctx, conn);
+    let mut bytes = {
+        let mut client = conn.client.borrow_mut();
+        let Some(c) = client.as_mut() else { return };
+        let bytes = hs::build_request(&hs::Request {
+            path: &c.path,
+            host: &c.host,
+            origin: c.origin.as_deref(),
+            protocols: c.protocols.as_deref(),
+            key: &c.key,
+            extensions: offer.as_deref(),
+        });
+        if offer.is_some() {
+            c.ext_offer = offer;
+        }
+        bytes
     };
-    let mut req = String::with_capacity(512);
-    req.push_str(&format!("GET {path} HTTP/1.1\r\n"));
-    req.push_str("Pragma: no-cache\r\nCache-Control: no-cache\r\n");
-    req.push_str(&format!("Host: {host}\r\n"));
-    req.push_str("Upgrade: websocket\r\nConnection: Upgrade\r\n");
-    req.push_str(&format!("Sec-WebSocket-Key: {key}\r\n"));
-    if let Some(o) = origin.filter(|o| !o.is_empty()) {
-        if o.contains("://") {
-            req.push_str(&format!("Origin: {o}\r\n"));
-        } else {
-            req.push_str(&format!("Origin: http://{o}\r\n"));
-        }
-    }
-    if let Some(p) = protocols.filter(|p| !p.is_empty()) {
-        req.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
-    }
-    if let Some(offer) = crate::io::extensions::client_offer(ctx, conn) {
-        req.push_str(&format!("Sec-WebSocket-Extensions: {offer}\r\n"));
-        if let Some(c) = conn.client.borrow_mut().as_mut() {
-            c.ext_offer = Some(offer);
-        }
-    }
-    req.push_str("Sec-WebSocket-Version: 13\r\n");
-    let mut bytes = req.into_bytes();
     append_user_headers(ctx, conn, &mut bytes);
-    bytes.extend_from_slice(b"\r\n");
+    hs::finish_request(&mut bytes);
     tx::write(ctx, conn, &bytes, tx::WRITE_HTTP);
     conn.state.set(ConnState::ClientHandshake);
     ctx.set_timeout(
@@ -383,26 +349,16 @@ fn append_user_headers(ctx: &Context, conn: &Rc<Conn>, out: &mut Vec<u8>) {
             written: &mut written,
         },
     );
-    if written == 0 {
-        return;
-    }
-    if written > APPEND_ROOM {
-        crate::log::lws_err!(
+    match hs::check_appended(&buf, written) {
+        Appended::Nothing => {}
+        Appended::Lines => out.extend_from_slice(&buf[..written]),
+        Appended::Overflow => crate::log::lws_err!(
             "APPEND_HANDSHAKE_HEADER wrote past its {} bytes; ignored",
             APPEND_ROOM
-        );
-        return;
-    }
-    let added = &buf[..written];
-    let valid = added.ends_with(b"\r\n")
-        && added[..added.len() - 2].split(|&b| b == b'\n').all(|line| {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            !line.is_empty() && line.contains(&b':') && !line.contains(&b'\r') && line[0] != b' '
-        });
-    if valid {
-        out.extend_from_slice(added);
-    } else {
-        crate::log::lws_err!("APPEND_HANDSHAKE_HEADER added malformed header lines; ignored");
+        ),
+        Appended::Malformed => {
+            crate::log::lws_err!("APPEND_HANDSHAKE_HEADER added malformed header lines; ignored")
+        }
     }
 }
 
@@ -412,7 +368,7 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
         let mut http = conn.http.borrow_mut();
         let Some(h) = http.as_mut() else { return };
         h.inbuf.extend_from_slice(data);
-        parse_response(&h.inbuf)
+        hs::parse_response(&h.inbuf)
     };
     match parsed {
         Err(MalformedHead) => {
@@ -424,7 +380,7 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
                 .http
                 .borrow()
                 .as_ref()
-                .is_some_and(|h| h.inbuf.len() > MAX_RESPONSE_HEAD);
+                .is_some_and(|h| h.inbuf.len() > hs::MAX_RESPONSE_HEAD);
             if too_long {
                 close_conn(ctx, conn, CloseHow::Abort);
             }
@@ -453,35 +409,6 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
     }
 }
 
-/// The response head could not be parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MalformedHead;
-
-pub type ParsedHead = Option<(u16, HeaderTable, usize)>;
-
-/// Parses a response head (server or proxy): Ok(None) while incomplete.
-pub fn parse_response(buf: &[u8]) -> Result<ParsedHead, MalformedHead> {
-    let mut storage = [httparse::EMPTY_HEADER; 64];
-    let mut resp = httparse::Response::new(&mut storage);
-    match resp.parse(buf) {
-        Ok(httparse::Status::Partial) => Ok(None),
-        Ok(httparse::Status::Complete(n)) => {
-            let status = resp.code.unwrap_or(0);
-            let status_line = format!("{} {}", status, resp.reason.unwrap_or(""));
-            let mut pairs: Vec<(usize, &[u8])> =
-                vec![(TOKEN_HTTP, status_line.trim_end().as_bytes())];
-            for h in resp.headers.iter() {
-                if let Some(idx) = token_for_name(h.name) {
-                    pairs.push((idx, h.value.trim_ascii()));
-                }
-            }
-            let t = HeaderTable::from_pairs(&pairs);
-            Ok(Some((status, t, n)))
-        }
-        Err(_) => Err(MalformedHead),
-    }
-}
-
 fn finish_handshake(
     ctx: &Context,
     conn: &Rc<Conn>,
@@ -489,59 +416,38 @@ fn finish_handshake(
     mut table: HeaderTable,
     mut rest: Vec<u8>,
 ) {
-    let (key, offered) = match conn.client.borrow().as_ref() {
-        Some(c) => (c.key.clone(), c.protocols.clone()),
-        None => return,
-    };
     let fail = |why: &str| {
         crate::log::lws_info!("client handshake failed: {}", why);
         close_conn(ctx, conn, CloseHow::Abort);
     };
-    if status != 101 {
-        return fail("status is not 101");
-    }
-    if !table.list_contains(TOKEN_UPGRADE, "websocket") {
-        return fail("Upgrade is not websocket");
-    }
-    if !table.list_contains(TOKEN_CONNECTION, "upgrade") {
-        return fail("Connection lacks upgrade");
-    }
-    let expect = crate::engine::handshake::accept_key(key.as_bytes());
-    if table.get(TOKEN_ACCEPT) != Some(expect.as_bytes()) {
-        return fail("Sec-WebSocket-Accept does not match");
-    }
-    if let Some(chosen) = table.get(TOKEN_EXTENSIONS) {
-        let offered = conn
-            .client
-            .borrow()
-            .as_ref()
-            .and_then(|c| c.ext_offer.clone());
-        let Some(offered) = offered else {
-            return fail("server chose an extension we did not offer");
-        };
+    let ext_offer = {
+        let client = conn.client.borrow();
+        let Some(c) = client.as_ref() else { return };
+        let checked = hs::verify_response(status, &table, c.key.as_bytes())
+            .and_then(|()| hs::chosen_extensions(&table, c.ext_offer.as_deref()));
+        match checked {
+            Err(why) => {
+                drop(client);
+                return fail(why);
+            }
+            Ok(None) => None,
+            Ok(Some(_)) => c.ext_offer.clone(),
+        }
+    };
+    if let (Some(chosen), Some(offered)) = (table.get(TOKEN_EXTENSIONS), ext_offer) {
         if let Err(e) = crate::io::extensions::accept_client_response(ctx, conn, chosen, &offered) {
             return fail(&e);
         }
     }
     // Protocol: absent -> protocols[0]; else it must be one we offered and know.
-    let index = match table.get(TOKEN_PROTOCOL) {
-        None => 0,
-        Some(chosen) => {
-            let was_offered = offered
-                .as_deref()
-                .is_some_and(|o| o.split(',').any(|p| p.trim().as_bytes() == chosen));
-            if !was_offered {
-                return fail("server chose a protocol we did not offer");
-            }
-            match ctx
-                .protocols
-                .iter()
-                .position(|p| p.name.as_deref() == Some(chosen))
-            {
-                Some(i) => i,
-                None => return fail("server chose a protocol we do not have"),
-            }
-        }
+    let chosen = conn.client.borrow().as_ref().map(|c| {
+        let names = ctx.protocols.iter().map(|p| p.name.as_deref());
+        hs::chosen_protocol(&table, c.protocols.as_deref(), names)
+    });
+    let index = match chosen {
+        None => return,
+        Some(Ok(i)) => i,
+        Some(Err(why)) => return fail(why),
     };
     if let Some(c) = conn.client.borrow().as_ref() {
         if let Some(p) = &c.protocols {

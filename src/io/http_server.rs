@@ -1,8 +1,10 @@
 //! The HTTP side of a server connection: the request head, the upgrade to WebSocket,
-//! the HTTP callback and file serving.
+//! the HTTP callback and file serving. What the protocol decides (validation, refusals,
+//! subprotocol choice, the 101 reply) is `engine::handshake::server`; this file runs the
+//! callbacks between its steps and changes the connection's state.
 
 use crate::engine::handshake;
-use crate::engine::http::headers::{HeaderTable, TOKEN_PROTOCOL};
+use crate::engine::handshake::server::{Refusal, Upgrade};
 use crate::engine::http::request::{parse_request_head, HeadParse};
 use crate::engine::http::response;
 use crate::engine::timers::pending_timeout;
@@ -42,8 +44,21 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
             reject(ctx, conn, status, "");
         }
         HeadParse::Complete(mut head) => {
+            // The upgrade's inputs are checked and copied out before the table moves
+            // to the connection (where lws_hdr_* read it while callbacks run).
             let up = handshake::is_upgrade_request(&head.headers)
-                .then(|| UpgradeInfo::new(&head.method, &head.headers));
+                .then(|| Upgrade::from_request(&head.method, &head.headers));
+            // The URI for the HTTP callback, NUL-terminated.
+            let uri_c = match up {
+                Some(_) => Vec::new(),
+                None => {
+                    let uri = head.uri();
+                    let mut c = Vec::with_capacity(uri.len() + 1);
+                    c.extend_from_slice(uri);
+                    c.push(0);
+                    c
+                }
+            };
             let rest = {
                 let mut http = conn.http.borrow_mut();
                 let h = http.as_mut().expect("http state");
@@ -53,38 +68,17 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
                     h.inbuf.split_off(head.head_len)
                 };
                 h.inbuf = Vec::new();
-                // The table moves to the connection, where lws_hdr_* read it.
                 h.headers = Some(std::mem::take(&mut head.headers));
                 rest
             };
             match up {
-                Some(u) => upgrade(ctx, conn, u, rest),
-                None => http_request(ctx, conn, &head.method, &head.uri),
+                Some(Ok(u)) => upgrade(ctx, conn, u, rest),
+                Some(Err(r)) => {
+                    crate::log::lws_info!("refusing upgrade on fd {}: {}", conn.fd, r.why);
+                    refuse(ctx, conn, &r);
+                }
+                None => http_request(ctx, conn, &head.method, uri_c),
             }
-        }
-    }
-}
-
-/// What the upgrade needs from the request, copied out before callbacks run.
-struct UpgradeInfo {
-    check: Result<(), handshake::Refusal>,
-    offer: Option<Vec<u8>>,
-    key: Vec<u8>,
-    extensions: Option<Vec<u8>>,
-}
-
-impl UpgradeInfo {
-    fn new(method: &str, h: &HeaderTable) -> UpgradeInfo {
-        UpgradeInfo {
-            check: handshake::validate_upgrade(method, h),
-            offer: h.get(TOKEN_PROTOCOL).map(|v| v.to_vec()),
-            key: h
-                .get(crate::engine::http::headers::TOKEN_KEY)
-                .unwrap_or(b"")
-                .to_vec(),
-            extensions: h
-                .get(crate::engine::http::headers::TOKEN_EXTENSIONS)
-                .map(|v| v.to_vec()),
         }
     }
 }
@@ -96,6 +90,11 @@ pub fn reject(ctx: &Context, conn: &Rc<Conn>, status: u16, extra: &str) {
     close_conn(ctx, conn, CloseHow::Graceful(None));
 }
 
+/// Answers a refused request and closes.
+fn refuse(ctx: &Context, conn: &Rc<Conn>, r: &Refusal) {
+    reject(ctx, conn, r.status, r.extra_headers);
+}
+
 fn ensure_user_space(conn: &Conn, size: usize) {
     let mut u = conn.user.borrow_mut();
     if u.is_none() {
@@ -103,13 +102,10 @@ fn ensure_user_space(conn: &Conn, size: usize) {
     }
 }
 
-fn http_request(ctx: &Context, conn: &Rc<Conn>, method: &str, uri: &[u8]) {
-    if method != "GET" && method != "HEAD" && method != "POST" {
-        reject(ctx, conn, 405, "Allow: GET, HEAD, POST\r\n");
-        return;
-    }
-    if uri.is_empty() {
-        reject(ctx, conn, 400, "");
+fn http_request(ctx: &Context, conn: &Rc<Conn>, method: &str, mut uri_c: Vec<u8>) {
+    let len = uri_c.len() - 1;
+    if let Err(r) = handshake::server::check_http_request(method, &uri_c[..len]) {
+        refuse(ctx, conn, &r);
         return;
     }
     conn.protocol.set(0);
@@ -117,14 +113,11 @@ fn http_request(ctx: &Context, conn: &Rc<Conn>, method: &str, uri: &[u8]) {
     conn.state.set(ConnState::Http);
     conn.set(flag::HTTP_CALLED);
     ctx.set_timeout(conn, pending_timeout::NO_PENDING_TIMEOUT, 0);
-    let mut uri_c = Vec::with_capacity(uri.len() + 1);
-    uri_c.extend_from_slice(uri);
-    uri_c.push(0);
     let n = invoke_conn(
         ctx,
         conn,
         Reason::Http,
-        CallbackIn::c_string(&mut uri_c, uri.len()),
+        CallbackIn::c_string(&mut uri_c, len),
     );
     // Kept with the connection's HTTP state (the application may hold on to `in`).
     if let Some(h) = conn.http.borrow_mut().as_mut() {
@@ -135,47 +128,42 @@ fn http_request(ctx: &Context, conn: &Rc<Conn>, method: &str, uri: &[u8]) {
     }
 }
 
-fn upgrade(ctx: &Context, conn: &Rc<Conn>, info: UpgradeInfo, mut rest: Vec<u8>) {
-    if let Err(r) = info.check {
-        crate::log::lws_info!("refusing upgrade on fd {}: {}", conn.fd, r.why);
-        reject(ctx, conn, r.status, r.extra_headers);
-        return;
-    }
-    let names: Vec<Option<&[u8]>> = ctx.protocols.iter().map(|p| p.name.as_deref()).collect();
-    let offer = info.offer.as_deref();
-    let Some(index) = handshake::select_protocol(offer, &names) else {
-        crate::log::lws_info!(
-            "requested protocol {} not supported",
-            String::from_utf8_lossy(offer.unwrap_or(b""))
-        );
-        reject(ctx, conn, 400, "");
-        return;
+fn upgrade(ctx: &Context, conn: &Rc<Conn>, mut up: Upgrade, mut rest: Vec<u8>) {
+    let names = ctx.protocols.iter().map(|p| p.name.as_deref());
+    let index = match up.choose_protocol(names) {
+        Ok(i) => i,
+        Err(r) => {
+            crate::log::lws_info!(
+                "requested protocol {} not supported",
+                String::from_utf8_lossy(up.offer().unwrap_or(b""))
+            );
+            refuse(ctx, conn, &r);
+            return;
+        }
     };
     conn.protocol.set(index);
     ensure_user_space(conn, ctx.protocols[index].pss_size);
     // FILTER_PROTOCOL_CONNECTION gets the requested protocol string in `in`.
-    let mut offer_c: Vec<u8> = offer.map(|o| o.to_vec()).unwrap_or_default();
-    offer_c.push(0);
-    let input = if offer.is_some() {
-        CallbackIn::c_string(&mut offer_c, 0)
-    } else {
-        CallbackIn::Nothing
+    let input = match up.offer_c() {
+        Some(offer_c) => CallbackIn::c_string(offer_c, 0),
+        None => CallbackIn::Nothing,
     };
     if invoke_conn(ctx, conn, Reason::FilterProtocolConnection, input) != 0 {
         crate::log::lws_info!("user code denied connection on fd {}", conn.fd);
-        reject(ctx, conn, 403, "");
+        refuse(ctx, conn, &Refusal::DENIED);
         return;
     }
     if !conn.is_open() {
         return;
     }
-    let chosen = offer.and(ctx.protocols[index].name.as_deref());
-    let ext_reply = info
+    let ext_reply = up
         .extensions
         .as_deref()
         .and_then(|offer| crate::io::extensions::negotiate_server(ctx, conn, offer));
-    let mut resp =
-        handshake::switching_protocols(&info.key, chosen, ext_reply.as_deref().map(str::as_bytes));
+    let mut resp = up.reply(
+        ctx.protocols[index].name.as_deref(),
+        ext_reply.as_deref().map(str::as_bytes),
+    );
     let mut sent_by_ext = false;
     if conn.has(flag::APP_EXT) {
         // NUL-terminated behind `len`, for extensions that treat it as a string.

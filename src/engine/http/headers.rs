@@ -28,7 +28,9 @@ pub const TOKEN_CLIENT_URI: usize = 20;
 pub const TOKEN_CLIENT_HOST: usize = 21;
 pub const TOKEN_CLIENT_ORIGIN: usize = 22;
 
-/// Header names (lower case) for the slots that come from request/response headers.
+/// Header names (lower case) for the slots that come from request/response headers
+/// (`token_for_name` dispatches on their lengths; a test checks both agree).
+#[cfg(test)]
 const NAMES: [(&str, usize); 14] = [
     ("host", TOKEN_HOST),
     ("connection", TOKEN_CONNECTION),
@@ -46,9 +48,33 @@ const NAMES: [(&str, usize); 14] = [
     ("sec-websocket-nonce", TOKEN_NONCE),
 ];
 
-/// Maps a header name (any case) to its token slot.
+/// Maps a header name (any case) to its token slot. Most names in a request are none
+/// of ours: the length picks the one or two candidates before any byte is compared.
 pub fn token_for_name(name: &str) -> Option<usize> {
-    NAMES
+    let candidates: &[(&str, usize)] = match name.len() {
+        4 => &[("host", TOKEN_HOST)],
+        6 => &[("origin", TOKEN_ORIGIN)],
+        7 => &[("upgrade", TOKEN_UPGRADE)],
+        10 => &[("connection", TOKEN_CONNECTION)],
+        17 => &[("sec-websocket-key", TOKEN_KEY)],
+        18 => &[
+            ("sec-websocket-key1", TOKEN_KEY1),
+            ("sec-websocket-key2", TOKEN_KEY2),
+        ],
+        19 => &[
+            ("sec-websocket-draft", TOKEN_DRAFT),
+            ("sec-websocket-nonce", TOKEN_NONCE),
+        ],
+        20 => &[
+            ("sec-websocket-origin", TOKEN_SWORIGIN),
+            ("sec-websocket-accept", TOKEN_ACCEPT),
+        ],
+        21 => &[("sec-websocket-version", TOKEN_VERSION)],
+        22 => &[("sec-websocket-protocol", TOKEN_PROTOCOL)],
+        24 => &[("sec-websocket-extensions", TOKEN_EXTENSIONS)],
+        _ => return None,
+    };
+    candidates
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|&(_, t)| t)
@@ -68,25 +94,36 @@ impl HeaderTable {
     }
 
     /// Builds the table from (slot, value) pairs in arrival order; repeated headers are
-    /// joined with ", " once, so the cost is linear in the head's size.
+    /// joined with ", " once, so the cost is linear in the head's size. One allocation.
     pub fn from_pairs(pairs: &[(usize, &[u8])]) -> Self {
         let mut t = HeaderTable::new();
         let total: usize = pairs.iter().map(|(_, v)| v.len() + 2).sum();
         t.data.reserve_exact(total);
-        for idx in 0..TOKEN_COUNT {
-            let mut first = true;
+        // Slots seen more than once are joined after the single ones.
+        let (mut seen, mut repeated) = (0u32, 0u32);
+        for &(idx, _) in pairs.iter().filter(|(i, _)| *i < TOKEN_COUNT) {
+            let bit = 1u32 << idx;
+            repeated |= seen & bit;
+            seen |= bit;
+        }
+        for &(idx, v) in pairs.iter().filter(|(i, _)| *i < TOKEN_COUNT) {
+            if repeated & (1 << idx) == 0 {
+                t.set(idx, v);
+            }
+        }
+        let mut rest = repeated;
+        while rest != 0 {
+            let idx = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
             let start = t.data.len();
-            for (_, v) in pairs.iter().filter(|(i, _)| *i == idx) {
-                if !first {
+            for (n, (_, v)) in pairs.iter().filter(|(i, _)| *i == idx).enumerate() {
+                if n > 0 {
                     t.data.extend_from_slice(b", ");
                 }
                 t.data.extend_from_slice(v);
-                first = false;
             }
-            if !first {
-                t.spans[idx] = (start as u32, (t.data.len() - start) as u32);
-                t.present |= 1 << idx;
-            }
+            t.spans[idx] = (start as u32, (t.data.len() - start) as u32);
+            t.present |= 1 << idx;
         }
         t
     }
@@ -158,6 +195,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_name_maps_to_its_slot() {
+        for (n, t) in NAMES {
+            assert_eq!(token_for_name(n), Some(t), "{n}");
+            assert_eq!(token_for_name(&n.to_ascii_uppercase()), Some(t), "{n}");
+            // Same length, one byte different: no slot.
+            let mut other = n.to_string();
+            other.replace_range(0..1, "x");
+            assert_eq!(token_for_name(&other), None, "{other}");
+        }
+        for n in [
+            "",
+            "accept",
+            "user-agent",
+            "sec-websocket-keys",
+            "cookie",
+            "hosts",
+        ] {
+            assert_eq!(token_for_name(n), None, "{n}");
+        }
+    }
+
+    #[test]
     fn names_are_case_insensitive() {
         assert_eq!(token_for_name("SEC-WEBSOCKET-KEY"), Some(TOKEN_KEY));
         assert_eq!(token_for_name("Host"), Some(TOKEN_HOST));
@@ -186,5 +245,38 @@ mod tests {
         assert_eq!(t.get(TOKEN_CONNECTION), Some(&b"keep-alive, Upgrade"[..]));
         assert!(t.list_contains(TOKEN_CONNECTION, "upgrade"));
         assert!(!t.list_contains(TOKEN_CONNECTION, "close"));
+    }
+
+    #[test]
+    fn from_pairs_single_repeated_and_out_of_range() {
+        let pairs: [(usize, &[u8]); 7] = [
+            (TOKEN_GET_URI, b"/x"),
+            (TOKEN_CONNECTION, b"keep-alive"),
+            (TOKEN_HOST, b"h"),
+            (99, b"ignored"),
+            (TOKEN_CONNECTION, b"Upgrade"),
+            (TOKEN_PROTOCOL, b""),
+            (TOKEN_CONNECTION, b"x"),
+        ];
+        let t = HeaderTable::from_pairs(&pairs);
+        assert_eq!(t.get(TOKEN_GET_URI), Some(&b"/x"[..]));
+        assert_eq!(t.get(TOKEN_HOST), Some(&b"h"[..]));
+        assert_eq!(
+            t.get(TOKEN_CONNECTION),
+            Some(&b"keep-alive, Upgrade, x"[..])
+        );
+        assert_eq!(t.get(TOKEN_PROTOCOL), Some(&b""[..]));
+        assert_eq!(t.get(TOKEN_ORIGIN), None);
+        // Same answers as adding one by one.
+        let mut u = HeaderTable::new();
+        for (i, v) in pairs {
+            u.add(i, v);
+        }
+        for idx in 0..TOKEN_COUNT {
+            assert_eq!(t.get(idx), u.get(idx), "slot {idx}");
+        }
+        // One allocation, sized up front.
+        let total: usize = pairs.iter().map(|(_, v)| v.len() + 2).sum();
+        assert_eq!(t.heap_bytes(), total);
     }
 }

@@ -1,6 +1,7 @@
 //! Parsing a request head with httparse under the library's limits.
 
 use super::headers::{token_for_name, HeaderTable, TOKEN_GET_URI};
+use std::borrow::Cow;
 
 /// Limits for request heads; the defaults are generous for browsers yet bounded.
 #[derive(Clone, Copy, Debug)]
@@ -29,27 +30,52 @@ impl Default for HeadLimits {
 /// A parsed request head.
 #[derive(Debug)]
 pub struct RequestHead {
-    pub method: String,
-    pub uri: Vec<u8>,
+    /// The method; the common ones borrowed from static strings, no allocation.
+    pub method: Cow<'static, str>,
     pub minor_version: u8,
     pub headers: HeaderTable,
     /// Bytes of the input the head occupied (data after it belongs to the next layer).
     pub head_len: usize,
 }
 
+impl RequestHead {
+    /// The request URI (kept once, in the header table's `TOKEN_GET_URI` slot).
+    pub fn uri(&self) -> &[u8] {
+        self.headers.get(TOKEN_GET_URI).unwrap_or(b"")
+    }
+}
+
+/// Methods borrowed rather than copied.
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT",
+];
+
+fn method_name(m: &str) -> Cow<'static, str> {
+    match METHODS.iter().find(|&&k| k == m) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(m.to_string()),
+    }
+}
+
+/// Most header lines a head may have (httparse's storage).
+const MAX_HEADERS: usize = 64;
+
 /// The result of feeding what has arrived so far.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum HeadParse {
     /// The head is not complete yet.
     Partial,
-    Complete(Box<RequestHead>),
+    /// Unboxed: a head is parsed once per connection, and moving it is cheaper than
+    /// allocating for it.
+    Complete(RequestHead),
     /// The request is malformed or over a limit: answer with this status and close.
     Reject(u16),
 }
 
 /// Parses `buf` (everything received so far on the connection).
 pub fn parse_request_head(buf: &[u8], limits: &HeadLimits) -> HeadParse {
-    let mut storage = [httparse::EMPTY_HEADER; 64];
+    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let max = limits.max_headers.min(storage.len());
     let mut req = httparse::Request::new(&mut storage[..max]);
     match req.parse(buf) {
@@ -65,29 +91,31 @@ pub fn parse_request_head(buf: &[u8], limits: &HeadLimits) -> HeadParse {
             if head_len > limits.max_head_bytes {
                 return HeadParse::Reject(431);
             }
-            let method = req.method.unwrap_or("").to_string();
+            let method = method_name(req.method.unwrap_or(""));
             let path = req.path.unwrap_or("");
             if path.len() > limits.max_uri {
                 return HeadParse::Reject(414);
             }
-            let mut pairs: Vec<(usize, &[u8])> = Vec::with_capacity(req.headers.len() + 1);
-            pairs.push((TOKEN_GET_URI, path.as_bytes()));
+            // (slot, value) pairs on the stack: the URI, then the known headers.
+            let mut pairs: [(usize, &[u8]); MAX_HEADERS + 1] = [(0, &[]); MAX_HEADERS + 1];
+            pairs[0] = (TOKEN_GET_URI, path.as_bytes());
+            let mut n = 1;
             for h in req.headers.iter() {
                 if h.value.len() > limits.max_header_value {
                     return HeadParse::Reject(431);
                 }
                 if let Some(idx) = token_for_name(h.name) {
-                    pairs.push((idx, h.value.trim_ascii()));
+                    pairs[n] = (idx, h.value.trim_ascii());
+                    n += 1;
                 }
             }
-            let table = HeaderTable::from_pairs(&pairs);
-            HeadParse::Complete(Box::new(RequestHead {
+            let table = HeaderTable::from_pairs(&pairs[..n]);
+            HeadParse::Complete(RequestHead {
                 method,
-                uri: path.as_bytes().to_vec(),
                 minor_version: req.version.unwrap_or(0),
                 headers: table,
                 head_len,
-            }))
+            })
         }
         Err(httparse::Error::TooManyHeaders) => HeadParse::Reject(431),
         Err(httparse::Error::Version) => HeadParse::Reject(505),
@@ -106,10 +134,22 @@ mod tests {
         match parse_request_head(raw, &HeadLimits::default()) {
             HeadParse::Complete(h) => {
                 assert_eq!(h.method, "GET");
-                assert_eq!(h.uri, b"/chat?x=1");
+                assert_eq!(h.uri(), b"/chat?x=1");
+                assert!(matches!(h.method, Cow::Borrowed(_)));
                 assert_eq!(h.headers.get(TOKEN_UPGRADE), Some(&b"websocket"[..]));
                 assert_eq!(h.headers.get(TOKEN_GET_URI), Some(&b"/chat?x=1"[..]));
                 assert_eq!(h.head_len, raw.len() - 2);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn uncommon_method_kept() {
+        match parse_request_head(b"PROPFIND /x HTTP/1.1\r\n\r\n", &HeadLimits::default()) {
+            HeadParse::Complete(h) => {
+                assert_eq!(h.method, "PROPFIND");
+                assert_eq!(h.uri(), b"/x");
             }
             other => panic!("{other:?}"),
         }

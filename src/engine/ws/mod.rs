@@ -19,3 +19,6 @@ pub use frame::{
 pub use mask::apply_mask;
 pub use parser::{Event, FrameParser, ParserConfig, ProtocolError, Role};
 pub use utf8::{validate_complete, Utf8Error, Utf8Validator};
+
+#[cfg(test)]
+mod session_tests;
