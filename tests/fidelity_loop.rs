@@ -10,192 +10,79 @@
 //! same program, except where the README's per-function reference documents a
 //! deliberate difference (asserted here too, so that it stays deliberate).
 //!
-//! Every process is started by this file, held by PID and killed when its guard drops;
-//! every wait has a deadline.
+//! Every process is started with the shared harness of tests/common/, held by PID and
+//! killed when dropped; every wait has a deadline.
 
-use std::fs;
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::{self, sleep};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 
-// ------------------------------------------------------------------ where things are
+use common::cc::{built_once, require_library, CBuild};
+use common::net::free_port;
+use common::paths::{ctests_dir, lib_dir};
+use common::proc::Background;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// target/ (the test binary is target/<profile>/deps/fidelity_loop-*).
-fn target_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(d);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.ancestors()
-        .nth(3)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| repo().join("target"))
-}
-
-/// The directory of the newest libwebsockets.so (release or debug), or LWS_LIB_DIR.
-fn lib_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("LWS_LIB_DIR") {
-        return PathBuf::from(d);
-    }
-    let mut newest: Option<(SystemTime, PathBuf)> = None;
-    for profile in ["release", "debug"] {
-        let dir = target_dir().join(profile);
-        let Ok(t) = fs::metadata(dir.join("libwebsockets.so")).and_then(|m| m.modified()) else {
-            continue;
-        };
-        if newest.as_ref().is_none_or(|(n, _)| t > *n) {
-            newest = Some((t, dir));
-        }
-    }
-    match newest {
-        Some((_, d)) => d,
-        None => panic!(
-            "no libwebsockets.so under {}: run cargo build --release first",
-            target_dir().display()
-        ),
-    }
-}
+// ------------------------------------------------------------------ the probe
 
 /// Compiles the probe once per test run.
 fn probe() -> &'static Path {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let r = BIN.get_or_init(|| {
-        let out = target_dir().join("ctests").join("fidelity-loop");
-        fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-        let bin = out.join("loop_probe");
+    built_once::<PathBuf>(&BIN, || {
         let lib = lib_dir();
-        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-        let o = Command::new(cc)
-            .args(["-Wall", "-Wextra", "-Werror", "-O1", "-g"])
-            .arg(format!("-I{}", repo().join("include").display()))
-            .arg("-o")
-            .arg(&bin)
-            .arg(repo().join("tests/c/fidelity/loop_probe.c"))
-            .arg(format!("-L{}", lib.display()))
-            .arg(format!("-Wl,-rpath,{}", lib.display()))
-            .arg("-lwebsockets")
-            .output()
-            .map_err(|e| format!("cannot run the C compiler: {e}"))?;
-        if !o.status.success() {
-            return Err(format!(
-                "compiling loop_probe.c failed:\n{}",
-                String::from_utf8_lossy(&o.stderr)
-            ));
-        }
-        Ok(bin)
-    });
-    match r {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    }
+        require_library(&lib)?;
+        CBuild::new(
+            "tests/c/fidelity/loop_probe.c",
+            &ctests_dir("fidelity-loop"),
+            &lib,
+        )
+        .build()
+    })
 }
 
-// ------------------------------------------------------------------ the probe process
-
-/// A running probe: its stdout lines are collected by a thread; killed by PID on drop.
-struct Probe {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
+/// A running probe (killed by PID when dropped) and its stdout lines.
+struct Probe(Background);
 
 impl Probe {
     fn start(args: &[&str]) -> Probe {
-        let mut child = Command::new(probe())
-            .args(args)
-            // cargo's LD_LIBRARY_PATH would win over the rpath to lib_dir().
-            .env_remove("LD_LIBRARY_PATH")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start loop_probe");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let mut out = child.stdout.take().expect("stdout");
-        let sink = lines.clone();
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            loop {
-                match out.read(&mut chunk) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        buf.extend_from_slice(&chunk[..n]);
-                        while let Some(i) = buf.iter().position(|&b| b == b'\n') {
-                            let line: Vec<u8> = buf.drain(..=i).collect();
-                            let line = String::from_utf8_lossy(&line[..i]).into_owned();
-                            sink.lock().unwrap().push(line);
-                        }
-                    }
-                }
-            }
-        });
-        Probe { child, lines }
+        Probe(Background::start(
+            "loop_probe",
+            Command::new(probe()).args(args),
+        ))
     }
 
     fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
+        self.0.stdout().lines().map(str::to_string).collect()
     }
 
     /// Waits (at most `secs`) for a line starting with `prefix`; panics with the log.
     fn wait_for(&self, prefix: &str, secs: u64) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let l = self.lines();
-            if l.iter().any(|x| x.starts_with(prefix)) {
-                return l;
-            }
-            if Instant::now() > deadline {
-                panic!("no '{prefix}' within {secs} s; log:\n{}", l.join("\n"));
-            }
-            sleep(Duration::from_millis(20));
+        if self
+            .0
+            .find_line(prefix, Duration::from_secs(secs))
+            .is_none()
+        {
+            panic!("no '{prefix}' within {secs} s; {}", self.0.output());
         }
+        self.lines()
     }
 
     /// Waits for the process to exit by itself (at most `secs`); the log then.
     fn wait_exit(&mut self, secs: u64) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                // Let the reader thread take the last lines.
-                sleep(Duration::from_millis(100));
-                let l = self.lines();
-                assert!(
-                    st.success(),
-                    "probe exited with {st}; log:\n{}",
-                    l.join("\n")
-                );
-                return l;
+        match self.0.wait_exit(Duration::from_secs(secs)) {
+            Some(st) => {
+                assert!(st.success(), "probe exited with {st}; {}", self.0.output());
+                self.lines()
             }
-            if Instant::now() > deadline {
-                panic!(
-                    "probe still running after {secs} s; log:\n{}",
-                    self.lines().join("\n")
-                );
-            }
-            sleep(Duration::from_millis(20));
+            None => panic!("probe still running after {secs} s; {}", self.0.output()),
         }
     }
-}
-
-impl Drop for Probe {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
 }
 
 /// A server probe on a free port, ready for connections.
@@ -319,19 +206,9 @@ fn ws_client(port: u16, src: [u8; 4], extra_headers: &str) -> TcpStream {
     s
 }
 
+/// One unfragmented frame, masked (with common::ws::KEY) when a client sends it.
 fn frame(opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
-    assert!(payload.len() < 126);
-    let mut f = vec![0x80 | opcode];
-    if masked {
-        let key = [0x12u8, 0x34, 0x56, 0x78];
-        f.push(0x80 | payload.len() as u8);
-        f.extend_from_slice(&key);
-        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    } else {
-        f.push(payload.len() as u8);
-        f.extend_from_slice(payload);
-    }
-    f
+    common::ws::frame_raw(0x80 | opcode, payload, masked, None)
 }
 
 #[derive(Debug, PartialEq)]
@@ -639,9 +516,7 @@ fn del_poll_fd_comes_before_closed() {
 
 /// Descriptors the process holds (from /proc).
 fn open_fds(p: &Probe) -> usize {
-    fs::read_dir(format!("/proc/{}/fd", p.child.id()))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    p.0.fds()
 }
 
 /// Item 9 (decided, documented): a callback returning -1 from RECEIVE closes with a

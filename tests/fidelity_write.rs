@@ -16,66 +16,20 @@
 //!
 //! Programs are compiled into target/ctests/fidelity-write/ against
 //! include/libwebsockets.h and the newest libwebsockets.so under target/ (or
-//! LWS_LIB_DIR). Every process is started here, held by PID and killed when its
-//! guard drops; every wait has a deadline.
+//! LWS_LIB_DIR), with the shared harness of tests/common/: every process is held by
+//! PID and killed when dropped; every wait has a deadline.
 
-use std::fs;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
-// ------------------------------------------------------------------ locations
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// target/ (the test binary is target/<profile>/deps/fidelity_write-*).
-fn target_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(d);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.ancestors()
-        .nth(3)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| repo().join("target"))
-}
-
-/// The directory of the newest libwebsockets.so (release or debug), or LWS_LIB_DIR.
-fn lib_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("LWS_LIB_DIR") {
-        return PathBuf::from(d);
-    }
-    let mut newest: Option<(SystemTime, PathBuf)> = None;
-    for profile in ["release", "debug"] {
-        let dir = target_dir().join(profile);
-        let Ok(t) = fs::metadata(dir.join("libwebsockets.so")).and_then(|m| m.modified()) else {
-            continue;
-        };
-        if newest.as_ref().is_none_or(|(n, _)| t > *n) {
-            newest = Some((t, dir));
-        }
-    }
-    match newest {
-        Some((_, d)) => d,
-        None => panic!(
-            "no libwebsockets.so under {}: run cargo build --release first",
-            target_dir().display()
-        ),
-    }
-}
-
-fn out_dir() -> PathBuf {
-    let d = target_dir().join("ctests").join("fidelity-write");
-    fs::create_dir_all(&d).unwrap_or_else(|e| panic!("cannot create {}: {e}", d.display()));
-    d
-}
-
-static SEQ: AtomicU64 = AtomicU64::new(0);
+use common::cc::{built_once, require_library, CBuild};
+use common::net::free_port;
+use common::paths::{ctests_dir, lib_dir};
+use common::proc::Background;
+use common::py::start_python;
 
 // ------------------------------------------------------------------ building
 
@@ -84,189 +38,36 @@ struct Progs {
     write: PathBuf,
 }
 
-fn cc(src: &str, name: &str) -> Result<PathBuf, String> {
-    let exe = out_dir().join(name);
-    let lib = lib_dir();
-    let out = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-Wall", "-Wextra", "-Werror", "-O1", "-g"])
-        .arg(format!("-I{}", repo().join("include").display()))
-        .arg(repo().join(src))
-        .arg("-o")
-        .arg(&exe)
-        .arg(format!("-L{}", lib.display()))
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .arg("-lwebsockets")
-        .output()
-        .map_err(|e| format!("cannot run the C compiler: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "compiling {src} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(exe)
-}
-
 fn progs() -> &'static Progs {
     static P: OnceLock<Result<Progs, String>> = OnceLock::new();
-    let r = P.get_or_init(|| {
+    built_once(&P, || {
+        let (dir, lib) = (ctests_dir("fidelity-write"), lib_dir());
+        require_library(&lib)?;
         Ok(Progs {
-            fragments: cc("tests/c/fragments_test.c", "fragments_test")?,
-            write: cc("tests/c/write_fidelity_test.c", "write_fidelity_test")?,
+            fragments: CBuild::new("tests/c/fragments_test.c", &dir, &lib).build()?,
+            write: CBuild::new("tests/c/write_fidelity_test.c", &dir, &lib).build()?,
         })
-    });
-    match r {
-        Ok(p) => p,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-fn python_ready() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let r = READY.get_or_init(|| {
-        let out = Command::new("python3")
-            .args(["-c", "import websockets.asyncio.client"])
-            .output()
-            .map_err(|e| format!("python3 not runnable: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "python3 cannot import websockets (pip install -r tests/requirements.txt): {}",
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    });
-    if let Err(e) = r {
-        panic!("{e}");
-    }
-}
-
-fn peer_script() -> PathBuf {
-    repo().join("tests/fidelity/peer.py")
+    })
 }
 
 // ------------------------------------------------------------------ processes
 
-/// A process with stdout and stderr in a log file; killed by PID and reaped on drop.
-struct Proc {
-    name: String,
-    child: Child,
-    stdout: PathBuf,
-    stderr: PathBuf,
-    status: Option<ExitStatus>,
+/// `exe args` in the background (killed by PID when dropped).
+fn start(exe: &Path, args: &[String]) -> Background {
+    let name = exe.file_name().unwrap().to_string_lossy().into_owned();
+    Background::start(&name, std::process::Command::new(exe).args(args))
 }
 
-impl Proc {
-    fn start(program: &Path, args: &[&str]) -> Proc {
-        let name = program.file_name().unwrap().to_string_lossy().into_owned();
-        let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let base = out_dir().join(format!("{name}-{}-{n}", std::process::id()));
-        let stdout = base.with_extension("out");
-        let stderr = base.with_extension("err");
-        // cargo test puts target/<profile> on LD_LIBRARY_PATH, which would win over
-        // the programs' RUNPATH (and over LWS_LIB_DIR).
-        let child = Command::new(program)
-            .args(args)
-            .env("LD_LIBRARY_PATH", lib_dir())
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&stdout).expect("log file"))
-            .stderr(fs::File::create(&stderr).expect("log file"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
-        Proc {
-            name,
-            child,
-            stdout,
-            stderr,
-            status: None,
+/// Waits up to `within` for its exit; true when it exited with status 0 in time
+/// (killed otherwise).
+fn finish(p: &mut Background, within: Duration) -> bool {
+    match p.wait_exit(within) {
+        Some(st) => st.success(),
+        None => {
+            p.kill();
+            false
         }
     }
-
-    fn python(args: &[&str]) -> Proc {
-        python_ready();
-        let script = peer_script();
-        let mut all = vec![script.to_str().unwrap()];
-        all.extend_from_slice(args);
-        let mut p = Proc::start(Path::new("python3"), &all);
-        p.name = format!("peer.py {}", args[0]);
-        p
-    }
-
-    fn out(&self) -> String {
-        fs::read_to_string(&self.stdout).unwrap_or_default()
-    }
-
-    fn describe(&self) -> String {
-        let err = fs::read_to_string(&self.stderr).unwrap_or_default();
-        let tail: Vec<&str> = err
-            .lines()
-            .filter(|l| !l.contains("NOTICE:"))
-            .rev()
-            .take(40)
-            .collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        format!(
-            "{} ({:?})\n--- stdout\n{}--- stderr (last lines)\n{}",
-            self.name,
-            self.status,
-            self.out(),
-            tail.join("\n")
-        )
-    }
-
-    /// The first stdout line starting with `prefix`, waiting up to `within`.
-    fn wait_line(&mut self, prefix: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(l) = self.out().lines().find(|l| l.starts_with(prefix)) {
-                return l.to_string();
-            }
-            if let Ok(Some(st)) = self.child.try_wait() {
-                self.status = Some(st);
-                panic!("exited before printing {prefix:?}: {}", self.describe());
-            }
-            if Instant::now() > deadline {
-                panic!("no {prefix:?} line within {within:?}: {}", self.describe());
-            }
-            sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits for the exit; true when it exited with status 0 in time.
-    fn finish(&mut self, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(st)) => {
-                    self.status = Some(st);
-                    return st.success();
-                }
-                Ok(None) if Instant::now() < deadline => sleep(Duration::from_millis(20)),
-                _ => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    return false;
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.status.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let _ = fs::remove_file(&self.stdout);
-        let _ = fs::remove_file(&self.stderr);
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
 }
 
 fn port_of(line: &str) -> String {
@@ -278,12 +79,12 @@ fn port_of(line: &str) -> String {
 
 /// A self-checking program run alone: exit 0 and "0 failure(s)".
 fn run_self_test(exe: &Path) {
-    let mut p = Proc::start(exe, &[]);
-    let ok = p.finish(Duration::from_secs(90));
+    let mut p = start(exe, &[]);
+    let ok = finish(&mut p, Duration::from_secs(90));
     assert!(
-        ok && p.out().contains(": 0 failure(s)"),
+        ok && p.stdout().contains(": 0 failure(s)"),
         "self-test failed: {}",
-        p.describe()
+        p.tail()
     );
 }
 
@@ -291,44 +92,40 @@ fn run_self_test(exe: &Path) {
 /// listens on a free port and the peer connects, otherwise the peer listens.
 /// Returns the peer's JSON report line.
 fn against_python(ours: &Path, c_args: &[&str], peer_args: &[&str], ours_serves: bool) -> String {
+    let with_port = |args: &[&str], port: &str| -> Vec<String> {
+        args.iter().map(|a| a.replace("{port}", port)).collect()
+    };
     let (mut c, mut py);
     if ours_serves {
         let port = free_port().to_string();
-        let args: Vec<String> = c_args.iter().map(|a| a.replace("{port}", &port)).collect();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        c = Proc::start(ours, &args);
-        c.wait_line("listening", Duration::from_secs(15));
-        let pa: Vec<String> = peer_args
-            .iter()
-            .map(|a| a.replace("{port}", &port))
-            .collect();
+        c = start(ours, &with_port(c_args, &port));
+        c.line_starting("listening", Duration::from_secs(15));
+        let pa = with_port(peer_args, &port);
         let pa: Vec<&str> = pa.iter().map(String::as_str).collect();
-        py = Proc::python(&pa);
+        py = start_python("tests/fidelity/peer.py", &pa);
     } else {
-        py = Proc::python(peer_args);
-        let port = port_of(&py.wait_line("port ", Duration::from_secs(15)));
-        let args: Vec<String> = c_args.iter().map(|a| a.replace("{port}", &port)).collect();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        c = Proc::start(ours, &args);
+        py = start_python("tests/fidelity/peer.py", peer_args);
+        let port = port_of(&py.line_starting("port ", Duration::from_secs(15)));
+        c = start(ours, &with_port(c_args, &port));
     }
-    let c_ok = c.finish(Duration::from_secs(90));
-    let py_ok = py.finish(Duration::from_secs(30));
+    let c_ok = finish(&mut c, Duration::from_secs(90));
+    let py_ok = finish(&mut py, Duration::from_secs(30));
     assert!(
-        c_ok && c.out().contains(": 0 failure(s)"),
+        c_ok && c.stdout().contains(": 0 failure(s)"),
         "our side failed: {}\n\npeer: {}",
-        c.describe(),
-        py.describe()
+        c.tail(),
+        py.tail()
     );
     assert!(
         py_ok,
         "the Python peer failed: {}\n\nours: {}",
-        py.describe(),
-        c.describe()
+        py.tail(),
+        c.tail()
     );
-    py.out()
+    py.stdout()
         .lines()
         .rfind(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no report from the peer: {}", py.describe()))
+        .unwrap_or_else(|| panic!("no report from the peer: {}", py.tail()))
         .to_string()
 }
 

@@ -16,237 +16,70 @@
 //!
 //! Processes are killed by PID when their guard drops; every wait is bounded.
 
-use std::fs;
-use std::net::TcpListener;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::cc::{built_once, require_library, CBuild};
+use common::net::free_ports_below_ephemeral as free_ports;
+use common::paths::{ctests_dir, release_dir};
+use common::proc::{wrapped, Background};
+use common::py::python;
+use common::tools::optional_tool;
 
-fn target_dir() -> PathBuf {
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(t) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
-            if t.join("release").exists() || t.join("debug").exists() {
-                return t.to_path_buf();
-            }
-        }
-    }
-    std::env::var_os("CARGO_TARGET_DIR")
+/// Compiles a C program against include/ and the built library, with `-pthread`.
+fn build(src: &str) -> Result<PathBuf, String> {
+    let lib = std::env::var_os("LWS_LIB_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"))
-}
-
-/// The directory holding libwebsockets.so (target/release), or LWS_LIB_DIR.
-fn lib_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("LWS_LIB_DIR") {
-        return PathBuf::from(d);
-    }
-    let d = target_dir().join("release");
-    assert!(
-        d.join("libwebsockets.so").exists(),
-        "no libwebsockets.so in {}: run cargo build --release",
-        d.display()
-    );
-    d
-}
-
-fn out_dir() -> PathBuf {
-    let d = target_dir().join("ctests").join("threads");
-    fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Compiles a C program against include/ and the built library (once per test run).
-fn build(src: &str, name: &str) -> PathBuf {
-    let bin = out_dir().join(name);
-    let lib = lib_dir();
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let out = Command::new(cc)
-        .args(["-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pthread"])
-        .arg(format!("-I{}", repo().join("include").display()))
-        .arg("-o")
-        .arg(&bin)
-        .arg(repo().join(src))
-        .arg(format!("-L{}", lib.display()))
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .arg("-lwebsockets")
-        .output()
-        .expect("run the C compiler");
-    assert!(
-        out.status.success(),
-        "compiling {src}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
+        .unwrap_or_else(release_dir);
+    require_library(&lib)?;
+    CBuild::new(src, &ctests_dir("threads"), &lib)
+        .flag("-pthread")
+        .build()
 }
 
 fn threads_check() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| build("tests/threads/threads_check.c", "threads_check"))
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    built_once::<PathBuf>(&BIN, || build("tests/threads/threads_check.c"))
 }
 
 fn test_threads() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| build("examples/test-threads.c", "test-threads"))
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    built_once::<PathBuf>(&BIN, || build("examples/test-threads.c"))
 }
 
-fn random() -> u64 {
-    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut x = (SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64
-        ^ ((std::process::id() as u64) << 16)
-        ^ call.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-        | 1;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    x
+/// `cmd` in the background without `LWS_REUSEPORT` from the environment.
+fn start(name: &str, mut cmd: Command) -> Background {
+    Background::start(name, cmd.env_remove("LWS_REUSEPORT"))
 }
 
-/// `n` consecutive free loopback ports below Linux's ephemeral range; returns the first.
-fn free_ports(n: u16) -> u16 {
-    for _ in 0..1000 {
-        let base = 20000 + (random() % 12000) as u16;
-        if (base..base + n).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no {n} free ports in 20000..32000");
-}
-
-fn tool_exists(name: &str) -> bool {
-    Command::new(name)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// A child process, killed by PID when dropped; stdout and stderr go to files.
-struct Proc {
-    child: Child,
-    out: PathBuf,
-    err: PathBuf,
-}
-
-impl Proc {
-    fn start(mut cmd: Command, tag: &str) -> Proc {
-        let stem = format!("{tag}-{}-{}", std::process::id(), random() % 100_000);
-        let out = out_dir().join(format!("{stem}.out"));
-        let err = out_dir().join(format!("{stem}.err"));
-        cmd.stdin(Stdio::null())
-            .stdout(fs::File::create(&out).unwrap())
-            .stderr(fs::File::create(&err).unwrap())
-            .env("LD_LIBRARY_PATH", lib_dir())
-            .env_remove("LWS_REUSEPORT");
-        let child = cmd.spawn().expect("start a test program");
-        Proc { child, out, err }
-    }
-
-    fn stdout(&self) -> String {
-        fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(&self.err).unwrap_or_default()
-    }
-
-    /// Waits for the exit (bounded); its status code (None: killed or still running).
-    fn wait(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return st.code();
-            }
-            sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    fn wait_for_output(&mut self, text: &str, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if self.stdout().contains(text) {
-                return true;
-            }
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return self.stdout().contains(text);
-            }
-            sleep(Duration::from_millis(20));
-        }
-        false
-    }
-
-    fn terminate(&mut self, within: Duration) -> Option<i32> {
-        // SAFETY: signalling our own child by its PID.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.wait(within)
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "--- stdout\n{}\n--- stderr (last 4000 bytes)\n{}",
-            self.stdout(),
-            tail(&self.stderr(), 4000)
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-        if !std::thread::panicking() {
-            let _ = fs::remove_file(&self.out);
-            let _ = fs::remove_file(&self.err);
-        }
-    }
-}
-
-fn tail(s: &str, n: usize) -> &str {
-    let mut i = s.len().saturating_sub(n);
-    while !s.is_char_boundary(i) {
-        i += 1;
-    }
-    &s[i..]
+/// Waits (bounded) for its exit; its status code (None: killed or still running).
+fn wait_code(p: &mut Background, within: Duration) -> Option<i32> {
+    p.wait_exit(within).and_then(|st| st.code())
 }
 
 // ----------------------------------------------------------------- threads_check
 
 fn run_threads_check(wrapper: &[&str], extra: &[&str], within: Duration) {
     let base = free_ports(8);
-    let mut cmd = if wrapper.is_empty() {
-        Command::new(threads_check())
-    } else {
-        let mut c = Command::new(wrapper[0]);
-        c.args(&wrapper[1..]).arg(threads_check());
-        c
-    };
+    let mut cmd = wrapped(wrapper, threads_check());
     cmd.args(["--port", &base.to_string()]).args(extra);
-    let mut p = Proc::start(cmd, "threads_check");
-    let code = p.wait(within);
+    let mut p = start("threads_check", cmd);
+    let code = wait_code(&mut p, within);
     let out = p.stdout();
     assert_eq!(
         code,
         Some(0),
         "threads_check {wrapper:?} {extra:?} failed\n{}",
-        p.describe()
+        p.output()
     );
     assert!(
         out.contains(" passed, 0 failed") && !out.contains("FAIL"),
         "threads_check output\n{}",
-        p.describe()
+        p.output()
     );
     println!("{out}");
 }
@@ -259,8 +92,7 @@ fn any_thread_calls_wake_the_loop_and_run_on_the_service_thread() {
 }
 
 fn valgrind_run(tool: &str) {
-    if !tool_exists("valgrind") {
-        println!("NOTICE: valgrind not installed; {tool} run skipped");
+    if !optional_tool("valgrind", &format!("the {tool} run")) {
         return;
     }
     let tool_arg = format!("--tool={tool}");
@@ -351,16 +183,19 @@ fn drive(run: Run) {
         &run.size.to_string(),
     ])
     .args(run.flags);
-    let mut server = Proc::start(cmd, "test-threads");
+    let mut server = start("test-threads", cmd);
     let slow = if run.valgrind.is_some() { 10 } else { 1 };
     assert!(
-        server.wait_for_output("test-threads:", Duration::from_secs(20 * slow)),
+        server.wait_for_stdout(
+            |out| out.contains("test-threads:"),
+            Duration::from_secs(20 * slow)
+        ),
         "test-threads did not start\n{}",
-        server.describe()
+        server.output()
     );
 
-    let mut c = Command::new("python3");
-    c.arg(repo().join("tests/threads/clients.py")).args([
+    let mut c = python("tests/threads/clients.py");
+    c.args([
         "--port",
         &port.to_string(),
         "--clients",
@@ -374,20 +209,22 @@ fn drive(run: Run) {
         "--message-timeout",
         &(20 * slow).to_string(),
     ]);
-    let mut clients = Proc::start(c, "clients");
+    let mut clients = start("clients.py", c);
     let budget = Duration::from_millis(
         (30_000 + u64::from(run.messages) * u64::from(run.interval_ms)) * slow,
     );
-    let code = clients.wait(budget);
+    let code = wait_code(&mut clients, budget);
     let client_out = clients.stdout();
-    let server_code = server.terminate(Duration::from_secs(30 * slow));
+    let server_code = server
+        .stop(libc::SIGTERM, Duration::from_secs(30 * slow))
+        .and_then(|st| st.code());
     let out = server.stdout();
     assert_eq!(
         code,
         Some(0),
         "clients failed\n{}\n--- server\n{}",
-        clients.describe(),
-        server.describe()
+        clients.output(),
+        server.output()
     );
     assert!(
         client_out.contains(&format!("ok={}", run.clients)),
@@ -397,12 +234,12 @@ fn drive(run: Run) {
         server_code,
         Some(0),
         "test-threads exit status (97: valgrind errors, 2: callbacks on a wrong thread)\n{}",
-        server.describe()
+        server.output()
     );
     let summary = out
         .lines()
         .find(|l| l.starts_with("summary:"))
-        .unwrap_or_else(|| panic!("no summary\n{}", server.describe()));
+        .unwrap_or_else(|| panic!("no summary\n{}", server.output()));
     assert_eq!(field(summary, "wrong_thread"), Some(0), "{summary}");
     assert_eq!(
         field(summary, "produced"),
@@ -479,8 +316,7 @@ fn producer_thread_default_interval() {
 /// raced on.
 #[test]
 fn four_contexts_on_four_threads_under_helgrind() {
-    if !tool_exists("valgrind") {
-        println!("NOTICE: valgrind not installed; helgrind run skipped");
+    if !optional_tool("valgrind", "the helgrind run") {
         return;
     }
     drive(Run {

@@ -44,7 +44,9 @@ pub unsafe fn cstr_bytes<'a>(p: *const libc::c_char) -> Option<&'a [u8]> {
     if p.is_null() {
         None
     } else {
-        Some(std::ffi::CStr::from_ptr(p).to_bytes())
+        // SAFETY: non-NULL here, and NUL-terminated and live for the borrow (this
+        // function's contract).
+        Some(unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes())
     }
 }
 
@@ -53,7 +55,8 @@ pub unsafe fn cstr_bytes<'a>(p: *const libc::c_char) -> Option<&'a [u8]> {
 /// # Safety
 /// As [`cstr_bytes`].
 pub unsafe fn cstr_string(p: *const libc::c_char) -> Option<String> {
-    cstr_bytes(p).map(|b| String::from_utf8_lossy(b).into_owned())
+    // SAFETY: `p` is NULL or a NUL-terminated string (the C contract of this argument).
+    unsafe { cstr_bytes(p) }.map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
 /// Views a caller buffer as a mutable byte slice; NULL or negative length gives `None`.
@@ -64,7 +67,8 @@ pub unsafe fn out_slice<'a>(p: *mut libc::c_char, len: libc::c_int) -> Option<&'
     if p.is_null() || len < 0 {
         None
     } else {
-        Some(std::slice::from_raw_parts_mut(p as *mut u8, len as usize))
+        // SAFETY: the caller passes `p as *mut u8` valid for `len as usize` bytes (the C contract of this argument; checked non-NULL above).
+        Some(unsafe { std::slice::from_raw_parts_mut(p as *mut u8, len as usize) })
     }
 }
 

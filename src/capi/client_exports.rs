@@ -25,18 +25,21 @@ pub unsafe extern "C" fn libwebsocket_client_connect(
     protocol: *const c_char,
     ietf_version_or_minus_one: c_int,
 ) -> *mut libwebsocket {
-    libwebsocket_client_connect_extended(
-        clients,
-        address,
-        port,
-        ssl_connection,
-        path,
-        host,
-        origin,
-        protocol,
-        ietf_version_or_minus_one,
-        std::ptr::null_mut(),
-    )
+    // SAFETY: the same arguments, under the same contract, with a NULL userdata.
+    unsafe {
+        libwebsocket_client_connect_extended(
+            clients,
+            address,
+            port,
+            ssl_connection,
+            path,
+            host,
+            origin,
+            protocol,
+            ietf_version_or_minus_one,
+            std::ptr::null_mut(),
+        )
+    }
 }
 
 /// As `libwebsocket_client_connect`, with caller-allocated per-session data.
@@ -54,10 +57,12 @@ pub unsafe extern "C" fn libwebsocket_client_connect_extended(
     userdata: *mut c_void,
 ) -> *mut libwebsocket {
     ffi_guard!(std::ptr::null_mut(), {
-        let Some(ctx) = ctx_ref(clients) else {
+        // SAFETY: `clients` is NULL or a context from libwebsocket_create_context not yet destroyed (the C contract).
+        let Some(ctx) = (unsafe { ctx_ref(clients) }) else {
             return std::ptr::null_mut();
         };
-        let Some(address) = cstr_string(address).filter(|a| !a.is_empty()) else {
+        // SAFETY: `address` is NULL or a NUL-terminated string (the C contract of this argument).
+        let Some(address) = unsafe { cstr_string(address) }.filter(|a| !a.is_empty()) else {
             crate::log::lws_err!("libwebsocket_client_connect: no address");
             return std::ptr::null_mut();
         };
@@ -78,14 +83,18 @@ pub unsafe extern "C" fn libwebsocket_client_connect_extended(
                 ietf_version_or_minus_one
             );
         }
-        let host = cstr_string(host).unwrap_or_else(|| address.clone());
+        // SAFETY: `host` is NULL or a NUL-terminated string (the C contract of this argument).
+        let host = unsafe { cstr_string(host) }.unwrap_or_else(|| address.clone());
         let req = ConnectRequest {
             address,
             port: port as u16,
-            path: cstr_string(path).unwrap_or_else(|| "/".into()),
+            // SAFETY: `path` is NULL or a NUL-terminated string (the C contract of this argument).
+            path: unsafe { cstr_string(path) }.unwrap_or_else(|| "/".into()),
             host,
-            origin: cstr_string(origin),
-            protocols: cstr_string(protocol),
+            // SAFETY: `origin` is NULL or a NUL-terminated string (the C contract of this argument).
+            origin: unsafe { cstr_string(origin) },
+            // SAFETY: `protocol` is NULL or a NUL-terminated string (the C contract of this argument).
+            protocols: unsafe { cstr_string(protocol) },
             userdata: UserPtr::from_raw(userdata),
             ssl: match ssl_connection {
                 0 => ClientTls::Plain,

@@ -26,8 +26,11 @@ pub type TokenIndexInt = c_uint;
 /// `wsi` must be NULL or a connection pointer the library handed out whose CLOSED
 /// callback has not returned yet.
 pub unsafe fn wsi_ref<'a>(wsi: *mut libwebsocket) -> Option<(&'a Context, Rc<Conn>)> {
-    let conn = (wsi as *const Conn).as_ref()?;
-    let ctx = conn.ctx.as_ref()?;
+    // SAFETY: NULL or a connection not yet freed (this function's contract).
+    let conn = unsafe { (wsi as *const Conn).as_ref() }?;
+    // SAFETY: a live connection's context outlives it (connections are freed before
+    // their context).
+    let ctx = unsafe { conn.ctx.as_ref() }?;
     let live = ctx.conn(conn.slot)?;
     if !std::ptr::eq(Rc::as_ptr(&live), conn) {
         return None;
@@ -41,8 +44,10 @@ pub unsafe fn wsi_ref<'a>(wsi: *mut libwebsocket) -> Option<(&'a Context, Rc<Con
 /// # Safety
 /// As `wsi_ref`.
 unsafe fn wsi_peek<'a>(wsi: *mut libwebsocket) -> Option<(&'a Context, &'a Conn)> {
-    let conn = (wsi as *const Conn).as_ref()?;
-    let ctx = conn.ctx.as_ref()?;
+    // SAFETY: NULL or a connection not yet freed (this function's contract).
+    let conn = unsafe { (wsi as *const Conn).as_ref() }?;
+    // SAFETY: a live connection's context outlives it.
+    let ctx = unsafe { conn.ctx.as_ref() }?;
     let conns = ctx.conns.try_borrow().ok()?;
     let live = conns.get(conn.slot as usize)?.as_ref()?;
     if !std::ptr::eq(Rc::as_ptr(live), conn) {
@@ -54,7 +59,9 @@ unsafe fn wsi_peek<'a>(wsi: *mut libwebsocket) -> Option<(&'a Context, &'a Conn)
 /// Like `wsi_ref`, but also accepts a connection that has just been closed (for
 /// read-only queries made from the CLOSED callback).
 unsafe fn conn_any<'a>(wsi: *mut libwebsocket) -> Option<&'a Conn> {
-    (wsi as *const Conn).as_ref()
+    // SAFETY: NULL or a connection not yet freed (the contract of `wsi_ref`, extended
+    // to the CLOSED callback, during which the connection is still allocated).
+    unsafe { (wsi as *const Conn).as_ref() }
 }
 
 /// Sends `len` bytes at `buf` framed as `protocol` (an LWS_WRITE_* value, optionally
@@ -74,14 +81,17 @@ pub unsafe extern "C" fn libwebsocket_write(
 ) -> c_int {
     ffi_guard!(-1, {
         if !buf.is_null() && len <= 125 {
-            if let Some((ctx, conn)) = wsi_peek(wsi) {
-                let payload = std::slice::from_raw_parts(buf, len);
+            // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+            if let Some((ctx, conn)) = unsafe { wsi_peek(wsi) } {
+                // SAFETY: the caller's buffer holds `len` readable bytes at `buf`.
+                let payload = unsafe { std::slice::from_raw_parts(buf, len) };
                 if let Some(n) = tx::write_small_queued(ctx, conn, payload, protocol) {
                     return n;
                 }
             }
         }
-        let Some((ctx, conn)) = wsi_ref(wsi) else {
+        // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+        let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return -1;
         };
         if len > i32::MAX as usize || (buf.is_null() && len != 0) {
@@ -90,7 +100,8 @@ pub unsafe extern "C" fn libwebsocket_write(
         let payload = if len == 0 {
             &[][..]
         } else {
-            std::slice::from_raw_parts(buf, len)
+            // SAFETY: the caller passes `buf` valid for `len` bytes (the C contract of this argument; checked non-NULL above).
+            unsafe { std::slice::from_raw_parts(buf, len) }
         };
         tx::write(ctx, &conn, payload, protocol)
     })
@@ -104,7 +115,8 @@ pub unsafe extern "C" fn libwebsocket_set_timeout(
     secs: c_int,
 ) {
     ffi_guard!((), {
-        let Some((ctx, conn)) = wsi_ref(wsi) else {
+        // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+        let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return;
         };
         ctx.set_timeout(&conn, reason, secs);
@@ -115,7 +127,8 @@ unsafe fn with_headers<R>(
     wsi: *mut libwebsocket,
     f: impl FnOnce(&crate::engine::http::headers::HeaderTable) -> R,
 ) -> Option<R> {
-    let conn = conn_any(wsi)?;
+    // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+    let conn = unsafe { conn_any(wsi) }?;
     let http = conn.http.try_borrow().ok()?;
     let h = http.as_ref()?.headers.as_ref()?;
     Some(f(h))
@@ -129,7 +142,8 @@ pub unsafe extern "C" fn lws_hdr_total_length(wsi: *mut libwebsocket, h: TokenIn
         if h as usize >= TOKEN_COUNT {
             return 0;
         }
-        with_headers(wsi, |t| t.total_length(h as usize) as c_int).unwrap_or(0)
+        // SAFETY: `wsi` is NULL or a live wsi (the C contract), as `with_headers` requires.
+        unsafe { with_headers(wsi, |t| t.total_length(h as usize) as c_int) }.unwrap_or(0)
     })
 }
 
@@ -146,12 +160,16 @@ pub unsafe extern "C" fn lws_hdr_copy(
         if h as usize >= TOKEN_COUNT {
             return -1;
         }
-        let Some(out) = out_slice(dest, len) else {
+        // SAFETY: `dest` is NULL or writable for `len` bytes (the C contract of this argument).
+        let Some(out) = (unsafe { out_slice(dest, len) }) else {
             return -1;
         };
-        with_headers(wsi, |t| {
-            t.copy_to(h as usize, out).map_or(-1, |n| n as c_int)
-        })
+        // SAFETY: `wsi` is NULL or a live wsi (the C contract), as `with_headers` requires.
+        unsafe {
+            with_headers(wsi, |t| {
+                t.copy_to(h as usize, out).map_or(-1, |n| n as c_int)
+            })
+        }
         .unwrap_or(-1)
     })
 }
@@ -163,10 +181,12 @@ pub unsafe extern "C" fn libwebsockets_get_protocol(
     wsi: *mut libwebsocket,
 ) -> *const libwebsocket_protocols {
     ffi_guard!(std::ptr::null(), {
-        let Some(conn) = conn_any(wsi) else {
+        // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+        let Some(conn) = (unsafe { conn_any(wsi) }) else {
             return std::ptr::null();
         };
-        let Some(ctx) = conn.ctx.as_ref() else {
+        // SAFETY: the connection is allocated (above), and its context outlives it.
+        let Some(ctx) = (unsafe { conn.ctx.as_ref() }) else {
             return std::ptr::null();
         };
         if conn.has(crate::io::conn::flag::LISTENER) {
@@ -178,7 +198,9 @@ pub unsafe extern "C" fn libwebsockets_get_protocol(
         if protocols.is_null() || conn.protocol.get() >= ctx.protocols.len() {
             return std::ptr::null();
         }
-        protocols.add(conn.protocol.get()) as *const libwebsocket_protocols
+        // SAFETY: `protocols` is the application's array, and the index was checked against
+        // the number of its entries just above.
+        (unsafe { protocols.add(conn.protocol.get()) }) as *const libwebsocket_protocols
     })
 }
 
@@ -192,15 +214,20 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable(
     wsi: *mut libwebsocket,
 ) -> c_int {
     ffi_guard!(-1, {
-        if let Some(r) = threads::route_conn(
-            context as *const Context,
-            wsi as usize,
-            |addr, gen| Request::Writable { addr, gen },
-            1,
-        ) {
+        // SAFETY: `context` is NULL or live and `wsi` one of its connections or NULL (the C
+        // contract, which is route_conn's); route_conn does not dereference `wsi`.
+        if let Some(r) = unsafe {
+            threads::route_conn(
+                context as *const Context,
+                wsi as usize,
+                |addr, gen| Request::Writable { addr, gen },
+                1,
+            )
+        } {
             return r;
         }
-        let Some((ctx, conn)) = wsi_ref(wsi) else {
+        // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+        let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return -1;
         };
         service::request_writeable_asking_extensions(ctx, &conn);
@@ -208,11 +235,19 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable(
     })
 }
 
+/// The live context owning `protocol` and the protocol's index in it.
+///
+/// # Safety
+/// `protocol` must be NULL or an entry of the protocol array of a context not yet
+/// destroyed.
 unsafe fn protocol_target(
     protocol: *const libwebsocket_protocols,
 ) -> Option<(&'static Context, usize)> {
-    let p = protocol.as_ref()?;
-    let ctx = ctx_ref(p.owning_server)?;
+    // SAFETY: NULL or an entry of the protocol array given to
+    // libwebsocket_create_context (this function's contract, the C one).
+    let p = unsafe { protocol.as_ref() }?;
+    // SAFETY: `p.owning_server` is NULL or a context from libwebsocket_create_context not yet destroyed (the C contract).
+    let ctx = unsafe { ctx_ref(p.owning_server) }?;
     let idx = p.protocol_index;
     if idx < 0 || idx as usize >= ctx.protocols.len() {
         return None;
@@ -229,10 +264,13 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable_all_protocol(
     protocol: *const libwebsocket_protocols,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some((ctx, idx)) = protocol_target(protocol) else {
+        // SAFETY: `protocol` is NULL or an entry of a live context's protocol array (the C
+        // contract).
+        let Some((ctx, idx)) = (unsafe { protocol_target(protocol) }) else {
             return -1;
         };
-        if let Some(r) = threads::route_protocol(ctx, idx) {
+        // SAFETY: `ctx` came from protocol_target: the live context owning the protocol.
+        if let Some(r) = unsafe { threads::route_protocol(ctx, idx) } {
             return r;
         }
         service::writeable_all_protocol(ctx, idx);
@@ -243,7 +281,8 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable_all_protocol(
 /// The connection's socket descriptor, or -1.
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_get_socket_fd(wsi: *mut libwebsocket) -> c_int {
-    ffi_guard!(-1, { conn_any(wsi).map_or(-1, |c| c.fd) })
+    // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+    ffi_guard!(-1, { unsafe { conn_any(wsi) }.map_or(-1, |c| c.fd) })
 }
 
 /// 1 when the data being delivered to RECEIVE ends a message: the last piece of a frame
@@ -251,7 +290,8 @@ pub unsafe extern "C" fn libwebsocket_get_socket_fd(wsi: *mut libwebsocket) -> c
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_is_final_fragment(wsi: *mut libwebsocket) -> c_int {
     ffi_guard!(0, {
-        conn_any(wsi).map_or(0, |c| c.rx_info.get().final_fragment as c_int)
+        // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+        unsafe { conn_any(wsi) }.map_or(0, |c| c.rx_info.get().final_fragment as c_int)
     })
 }
 
@@ -259,7 +299,8 @@ pub unsafe extern "C" fn libwebsocket_is_final_fragment(wsi: *mut libwebsocket) 
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_get_reserved_bits(wsi: *mut libwebsocket) -> c_uchar {
     ffi_guard!(0, {
-        conn_any(wsi).map_or(0, |c| c.rx_info.get().rsv & 0x70)
+        // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+        unsafe { conn_any(wsi) }.map_or(0, |c| c.rx_info.get().rsv & 0x70)
     })
 }
 
@@ -272,19 +313,24 @@ pub unsafe extern "C" fn libwebsocket_rx_flow_control(
     enable: c_int,
 ) -> c_int {
     ffi_guard!(-1, {
-        if let Some(r) = threads::route_conn(
-            std::ptr::null(),
-            wsi as usize,
-            |addr, gen| Request::RxFlow {
-                addr,
-                gen,
-                enable: enable != 0,
-            },
-            0,
-        ) {
+        // SAFETY: a NULL context: route_conn finds the context from its own table of live
+        // connections and does not dereference `wsi`.
+        if let Some(r) = unsafe {
+            threads::route_conn(
+                std::ptr::null(),
+                wsi as usize,
+                |addr, gen| Request::RxFlow {
+                    addr,
+                    gen,
+                    enable: enable != 0,
+                },
+                0,
+            )
+        } {
             return r;
         }
-        let Some((ctx, conn)) = wsi_ref(wsi) else {
+        // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+        let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return -1;
         };
         service::rx_flow(ctx, &conn, enable != 0);
@@ -298,7 +344,9 @@ pub unsafe extern "C" fn libwebsocket_rx_flow_allow_all_protocol(
     protocol: *const libwebsocket_protocols,
 ) {
     ffi_guard!((), {
-        let Some((ctx, idx)) = protocol_target(protocol) else {
+        // SAFETY: `protocol` is NULL or an entry of a live context's protocol array (the C
+        // contract).
+        let Some((ctx, idx)) = (unsafe { protocol_target(protocol) }) else {
             return;
         };
         for conn in ctx.all_conns() {
@@ -313,7 +361,8 @@ pub unsafe extern "C" fn libwebsocket_rx_flow_allow_all_protocol(
 #[no_mangle]
 pub unsafe extern "C" fn libwebsockets_remaining_packet_payload(wsi: *mut libwebsocket) -> size_t {
     ffi_guard!(0, {
-        conn_any(wsi).map_or(0, |c| c.rx_info.get().remaining as size_t)
+        // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+        unsafe { conn_any(wsi) }.map_or(0, |c| c.rx_info.get().remaining as size_t)
     })
 }
 
@@ -321,7 +370,8 @@ pub unsafe extern "C" fn libwebsockets_remaining_packet_payload(wsi: *mut libweb
 #[no_mangle]
 pub unsafe extern "C" fn lws_frame_is_binary(wsi: *mut libwebsocket) -> c_int {
     ffi_guard!(0, {
-        conn_any(wsi).map_or(0, |c| c.rx_info.get().binary as c_int)
+        // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+        unsafe { conn_any(wsi) }.map_or(0, |c| c.rx_info.get().binary as c_int)
     })
 }
 
@@ -329,10 +379,14 @@ pub unsafe extern "C" fn lws_frame_is_binary(wsi: *mut libwebsocket) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn lws_send_pipe_choked(wsi: *mut libwebsocket) -> c_int {
     ffi_guard!(1, {
-        if let Some(quick) = wsi_peek(wsi).and_then(|(ctx, conn)| tx::choked_quick(ctx, conn)) {
+        // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+        if let Some(quick) =
+            unsafe { wsi_peek(wsi) }.and_then(|(ctx, conn)| tx::choked_quick(ctx, conn))
+        {
             return quick as c_int;
         }
-        let Some((ctx, conn)) = wsi_ref(wsi) else {
+        // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+        let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return 1;
         };
         tx::choked(ctx, &conn) as c_int
@@ -348,7 +402,8 @@ pub unsafe extern "C" fn libwebsocket_read(
     len: size_t,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some((ctx, conn)) = wsi_ref(wsi) else {
+        // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+        let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return -1;
         };
         if buf.is_null() && len != 0 {
@@ -357,7 +412,8 @@ pub unsafe extern "C" fn libwebsocket_read(
         let mut data = if len == 0 {
             Vec::new()
         } else {
-            std::slice::from_raw_parts(buf, len).to_vec()
+            // SAFETY: the caller passes `buf` valid for `len` bytes (the C contract of this argument; checked non-NULL above).
+            unsafe { std::slice::from_raw_parts(buf, len) }.to_vec()
         };
         service::process_input(ctx, &conn, &mut data);
         if conn.is_open() {
@@ -378,13 +434,16 @@ pub unsafe extern "C" fn libwebsockets_serve_http_file(
     content_type: *const c_char,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some((ctx, conn)) = wsi_ref(wsi) else {
+        // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+        let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return -1;
         };
-        let Some(path) = cstr_bytes(file) else {
+        // SAFETY: `file` is NULL or a NUL-terminated string (the C contract of this argument).
+        let Some(path) = (unsafe { cstr_bytes(file) }) else {
             return -1;
         };
-        let ctype = cstr_bytes(content_type).unwrap_or(b"application/octet-stream");
+        // SAFETY: `content_type` is NULL or a NUL-terminated string (the C contract of this argument).
+        let ctype = unsafe { cstr_bytes(content_type) }.unwrap_or(b"application/octet-stream");
         use std::os::unix::ffi::OsStrExt;
         let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
         http_server::serve_file(ctx, &conn, path, ctype)
@@ -398,7 +457,8 @@ pub unsafe extern "C" fn libwebsockets_serve_http_file_fragment(
     wsi: *mut libwebsocket,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some((ctx, conn)) = wsi_ref(wsi) else {
+        // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
+        let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return -1;
         };
         http_server::serve_file_fragment(ctx, &conn)
@@ -420,23 +480,25 @@ pub unsafe extern "C" fn libwebsockets_get_peer_addresses(
     rip_len: c_int,
 ) {
     ffi_guard!((), {
-        let mut name_buf = out_slice(name, name_len);
-        let mut rip_buf = out_slice(rip, rip_len);
+        // SAFETY: `name` is NULL or writable for `name_len` bytes (the C contract of this argument).
+        let mut name_buf = unsafe { out_slice(name, name_len) };
+        // SAFETY: `rip` is NULL or writable for `rip_len` bytes (the C contract of this argument).
+        let mut rip_buf = unsafe { out_slice(rip, rip_len) };
         if let Some(b) = name_buf.as_deref_mut() {
             copy_cstr_truncating(b, b"");
         }
         if let Some(b) = rip_buf.as_deref_mut() {
             copy_cstr_truncating(b, b"");
         }
-        let Some(addr) = crate::io::net::peer_addr(fd) else {
+        let Some(addr) = crate::io::sys::net::peer_addr(fd) else {
             return;
         };
-        let addr = crate::io::net::unmapped(addr);
+        let addr = crate::io::sys::net::unmapped(addr);
         if let Some(b) = rip_buf {
             copy_cstr_truncating(b, addr.ip().to_string().as_bytes());
         }
         if let Some(b) = name_buf {
-            if let Some(n) = crate::io::net::name_of(&addr) {
+            if let Some(n) = crate::io::sys::net::name_of(&addr) {
                 copy_cstr_truncating(b, n.as_bytes());
             }
         }

@@ -14,7 +14,8 @@ use libc::{c_char, c_int, c_void};
 /// `p` must be NULL or a pointer returned by `libwebsocket_create_context` and not
 /// yet destroyed.
 pub unsafe fn ctx_ref<'a>(p: *mut libwebsocket_context) -> Option<&'a Context> {
-    (p as *const Context).as_ref()
+    // SAFETY: the caller's contract (above): NULL or a live context.
+    unsafe { (p as *const Context).as_ref() }
 }
 
 /// Builds the context: protocol table, listening socket (unless port is
@@ -25,7 +26,8 @@ pub unsafe extern "C" fn libwebsocket_create_context(
     info: *mut lws_context_creation_info,
 ) -> *mut libwebsocket_context {
     ffi_guard!(std::ptr::null_mut(), {
-        let Some(info) = info.as_ref() else {
+        // SAFETY: `info` is NULL or a creation info struct the caller keeps valid for the call.
+        let Some(info) = (unsafe { info.as_ref() }) else {
             crate::log::lws_err!("libwebsocket_create_context: NULL info");
             return std::ptr::null_mut();
         };
@@ -35,10 +37,14 @@ pub unsafe extern "C" fn libwebsocket_create_context(
         }
         let mut protocols = Vec::new();
         let mut p = info.protocols;
-        while (*p).callback.is_some() && protocols.len() < 4096 {
-            let e = &*p;
+        // SAFETY (this loop): `info.protocols` is an array ended by an entry with a NULL
+        // callback (the C contract), so `p` stays within it up to that entry.
+        while unsafe { (*p).callback.is_some() } && protocols.len() < 4096 {
+            // SAFETY: as for the loop condition.
+            let e = unsafe { &*p };
             protocols.push(ProtocolInfo {
-                name: cstr_bytes(e.name).map(|b| b.to_vec()),
+                // SAFETY: `e.name` is NULL or a NUL-terminated string (the C contract of this argument).
+                name: unsafe { cstr_bytes(e.name) }.map(|b| b.to_vec()),
                 rx_chunk: if e.rx_buffer_size == 0 {
                     DEFAULT_RX_CHUNK
                 } else {
@@ -46,16 +52,21 @@ pub unsafe extern "C" fn libwebsocket_create_context(
                 },
                 pss_size: e.per_session_data_size,
             });
-            p = p.add(1);
+            // SAFETY: `p` is not the terminating entry, so `p + 1` is still in the array.
+            p = unsafe { p.add(1) };
         }
         if protocols.is_empty() {
             crate::log::lws_err!("libwebsocket_create_context: protocol list is empty");
             return std::ptr::null_mut();
         }
-        let ssl_ca = cstr_string(info.ssl_ca_filepath);
-        let ssl_cipher_list = cstr_string(info.ssl_cipher_list);
-        let cert = cstr_string(info.ssl_cert_filepath);
-        let key = cstr_string(info.ssl_private_key_filepath);
+        // SAFETY: `info.ssl_ca_filepath` is NULL or a NUL-terminated string (the C contract of this argument).
+        let ssl_ca = unsafe { cstr_string(info.ssl_ca_filepath) };
+        // SAFETY: `info.ssl_cipher_list` is NULL or a NUL-terminated string (the C contract of this argument).
+        let ssl_cipher_list = unsafe { cstr_string(info.ssl_cipher_list) };
+        // SAFETY: `info.ssl_cert_filepath` is NULL or a NUL-terminated string (the C contract of this argument).
+        let cert = unsafe { cstr_string(info.ssl_cert_filepath) };
+        // SAFETY: `info.ssl_private_key_filepath` is NULL or a NUL-terminated string (the C contract of this argument).
+        let key = unsafe { cstr_string(info.ssl_private_key_filepath) };
         let tls_server = match (&cert, &key) {
             (Some(cert), Some(key)) if info.port != 0 => {
                 match crate::engine::tls::server_config(
@@ -94,9 +105,13 @@ pub unsafe extern "C" fn libwebsocket_create_context(
             ssl_ca,
             ssl_cipher_list,
             port: info.port,
-            iface: cstr_string(info.iface),
+            // SAFETY: `info.iface` is NULL or a NUL-terminated string (the C contract of this argument).
+            iface: unsafe { cstr_string(info.iface) },
             protocols,
-            extensions: crate::capi::extension_table::read_extension_array(info.extensions),
+            // SAFETY: `info.extensions` is NULL or an array ended by a NULL callback (the C contract).
+            extensions: unsafe {
+                crate::capi::extension_table::read_extension_array(info.extensions)
+            },
             app: Box::new(CApp::new(info.protocols, info.extensions, info.user)),
             gid: info.gid,
             uid: info.uid,
@@ -113,9 +128,13 @@ pub unsafe extern "C" fn libwebsocket_create_context(
             }
         };
         let raw = Box::into_raw(ctx);
-        let ctx = &*raw;
+        // SAFETY: `raw` comes from Box::into_raw just above and is freed only by
+        // libwebsocket_context_destroy.
+        let ctx = unsafe { &*raw };
         for (i, _) in ctx.protocols.iter().enumerate() {
-            let e = &mut *info.protocols.add(i);
+            // SAFETY: `i` indexes one of the entries counted before the terminator above;
+            // the application's array is writable and v1.23 filled these fields in too.
+            let e = unsafe { &mut *info.protocols.add(i) };
             e.owning_server = raw as *mut libwebsocket_context;
             e.protocol_index = i as c_int;
         }
@@ -177,7 +196,10 @@ pub unsafe extern "C" fn libwebsocket_create_context(
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket_context) {
     ffi_guard!((), {
-        let Some(ctx) = ctx_ref(context) else { return };
+        // SAFETY: `context` is NULL or a context from libwebsocket_create_context not yet destroyed (the C contract).
+        let Some(ctx) = (unsafe { ctx_ref(context) }) else {
+            return;
+        };
         if ctx.destroying.get() || ctx.in_service.get() > 0 {
             crate::log::lws_err!(
                 "libwebsocket_context_destroy: called from inside a callback; ignored"
@@ -194,7 +216,7 @@ pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket
                 fd,
                 0,
             );
-            crate::io::net::close(fd);
+            crate::io::sys::net::close(fd);
         }
         service::close_all(ctx);
         crate::io::linger::forget(ctx);
@@ -224,7 +246,9 @@ pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket
                 CallbackIn::Nothing,
             );
         }
-        drop(Box::from_raw(context as *mut Context));
+        // SAFETY: `context` came from Box::into_raw in libwebsocket_create_context (ctx_ref
+        // found it above) and the C contract forbids using it after this call.
+        drop(unsafe { Box::from_raw(context as *mut Context) });
     })
 }
 
@@ -237,7 +261,8 @@ pub unsafe extern "C" fn libwebsocket_service(
     timeout_ms: c_int,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some(ctx) = ctx_ref(context) else {
+        // SAFETY: `context` is NULL or a context from libwebsocket_create_context not yet destroyed (the C contract).
+        let Some(ctx) = (unsafe { ctx_ref(context) }) else {
             return -1;
         };
         service::service(ctx, timeout_ms)
@@ -252,17 +277,20 @@ pub unsafe extern "C" fn libwebsocket_service_fd(
     pollfd: *mut libc::pollfd,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some(ctx) = ctx_ref(context) else {
+        // SAFETY: `context` is NULL or a context from libwebsocket_create_context not yet destroyed (the C contract).
+        let Some(ctx) = (unsafe { ctx_ref(context) }) else {
             return -1;
         };
         if ctx.in_service.get() > 0 {
             crate::log::lws_err!("libwebsocket_service_fd called re-entrantly from a callback");
             return -1;
         }
-        let arg = pollfd.as_ref().map(|p| (p.fd, p.revents));
+        // SAFETY: `pollfd` is NULL or a pollfd the caller owns for the call.
+        let arg = unsafe { pollfd.as_ref() }.map(|p| (p.fd, p.revents));
         let (r, handled) = service::service_fd(ctx, arg);
         if handled {
-            if let Some(p) = pollfd.as_mut() {
+            // SAFETY: as above; no other reference to it exists here.
+            if let Some(p) = unsafe { pollfd.as_mut() } {
                 p.revents = 0;
             }
         }
@@ -276,7 +304,8 @@ pub unsafe extern "C" fn libwebsocket_context_user(
     context: *mut libwebsocket_context,
 ) -> *mut c_void {
     ffi_guard!(std::ptr::null_mut(), {
-        ctx_ref(context)
+        // SAFETY: `context` is NULL or a context from libwebsocket_create_context not yet destroyed (the C contract).
+        unsafe { ctx_ref(context) }
             .and_then(capp)
             .map_or(std::ptr::null_mut(), |a| a.user())
     })
@@ -289,10 +318,12 @@ pub unsafe extern "C" fn libwebsocket_set_proxy(
     proxy: *const c_char,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some(ctx) = ctx_ref(context) else {
+        // SAFETY: `context` is NULL or a context from libwebsocket_create_context not yet destroyed (the C contract).
+        let Some(ctx) = (unsafe { ctx_ref(context) }) else {
             return -1;
         };
-        let Some(p) = cstr_string(proxy) else {
+        // SAFETY: `proxy` is NULL or a NUL-terminated string (the C contract of this argument).
+        let Some(p) = (unsafe { cstr_string(proxy) }) else {
             return -1;
         };
         let p = p
@@ -314,7 +345,8 @@ pub unsafe extern "C" fn libwebsocket_canonical_hostname(
     context: *mut libwebsocket_context,
 ) -> *const c_char {
     ffi_guard!(std::ptr::null(), {
-        let Some(ctx) = ctx_ref(context) else {
+        // SAFETY: `context` is NULL or a context from libwebsocket_create_context not yet destroyed (the C contract).
+        let Some(ctx) = (unsafe { ctx_ref(context) }) else {
             return std::ptr::null();
         };
         capp(ctx).map_or(std::ptr::null(), |a| a.hostname(ctx))

@@ -63,9 +63,12 @@ pub unsafe fn read_extension_array(arr: *mut libwebsocket_extension) -> Vec<ExtE
     let marker = internal_extension_callback as *const () as usize;
     let mut i = 0usize;
     while i < 64 {
-        let e = &*arr.add(i);
+        // SAFETY: `arr` is an array ended by an entry with a NULL callback (this function's
+        // contract); the loop stops at that entry, so entry `i` is inside it.
+        let e = unsafe { &*arr.add(i) };
         let Some(cb) = e.callback else { break };
-        let name = crate::capi::boundary::cstr_bytes(e.name)
+        // SAFETY: `e.name` is NULL or a NUL-terminated string (the C contract of this argument).
+        let name = unsafe { crate::capi::boundary::cstr_bytes(e.name) }
             .unwrap_or(b"")
             .to_vec();
         let kind = if cb as *const () as usize == marker {

@@ -97,7 +97,9 @@ pub unsafe extern "C" fn lwsl_emit_syslog(level: c_int, line: *const c_char) {
             log::LLL_INFO => libc::LOG_INFO,
             _ => libc::LOG_DEBUG,
         };
-        libc::syslog(prio, c"%s".as_ptr(), line);
+        // SAFETY: a constant "%s" format and `line`, non-NULL (checked above) and
+        // NUL-terminated (the contract of an emit function).
+        unsafe { libc::syslog(prio, c"%s".as_ptr(), line) };
     })
 }
 
@@ -108,7 +110,8 @@ pub unsafe extern "C" fn lwsl_hexdump(buf: *mut c_void, len: size_t) {
         if buf.is_null() || !log::enabled(log::LLL_DEBUG) {
             return;
         }
-        let data = std::slice::from_raw_parts(buf as *const u8, len);
+        // SAFETY: the caller passes `buf as *const u8` valid for `len` bytes (the C contract of this argument; checked non-NULL above).
+        let data = unsafe { std::slice::from_raw_parts(buf as *const u8, len) };
         for line in crate::engine::util::hexdump_lines(data) {
             log::log(log::LLL_DEBUG, format_args!("{}", line));
         }

@@ -15,6 +15,7 @@
 //!   io sees them.
 //! * `extension_table`: the array `libwebsocket_get_internal_extensions` returns.
 #![allow(clippy::missing_safety_doc)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod abi_types;
 pub mod boundary;

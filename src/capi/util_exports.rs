@@ -29,10 +29,13 @@ pub unsafe extern "C" fn libwebsockets_SHA1(
         let data = if n == 0 {
             &[][..]
         } else {
-            std::slice::from_raw_parts(d, n)
+            // SAFETY: the caller passes `d` valid for `n` bytes (the C contract of this argument; checked non-NULL above).
+            unsafe { std::slice::from_raw_parts(d, n) }
         };
         let digest = util::sha1(data);
-        std::ptr::copy_nonoverlapping(digest.as_ptr(), md, 20);
+        // SAFETY: `md` is non-NULL (checked above) and, by the C contract, room for the
+        // 20-byte digest; `digest` is a separate local array.
+        unsafe { std::ptr::copy_nonoverlapping(digest.as_ptr(), md, 20) };
         md
     })
 }
@@ -53,9 +56,11 @@ pub unsafe extern "C" fn lws_b64_encode_string(
         let input = if in_len == 0 {
             &[][..]
         } else {
-            std::slice::from_raw_parts(in_ as *const u8, in_len as usize)
+            // SAFETY: the caller passes `in_ as *const u8` valid for `in_len as usize` bytes (the C contract of this argument; checked non-NULL above).
+            unsafe { std::slice::from_raw_parts(in_ as *const u8, in_len as usize) }
         };
-        match out_slice(out, out_size).and_then(|o| util::b64_encode_into(input, o)) {
+        // SAFETY: `out` is NULL or writable for `out_size` bytes (the C contract of this argument).
+        match unsafe { out_slice(out, out_size) }.and_then(|o| util::b64_encode_into(input, o)) {
             Some(n) => n as c_int,
             None => -1,
         }
@@ -71,10 +76,12 @@ pub unsafe extern "C" fn lws_b64_decode_string(
     out_size: c_int,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some(text) = cstr_bytes(in_) else {
+        // SAFETY: `in_` is NULL or a NUL-terminated string (the C contract of this argument).
+        let Some(text) = (unsafe { cstr_bytes(in_) }) else {
             return -1;
         };
-        match out_slice(out, out_size).and_then(|o| util::b64_decode_into(text, o)) {
+        // SAFETY: `out` is NULL or writable for `out_size` bytes (the C contract of this argument).
+        match unsafe { out_slice(out, out_size) }.and_then(|o| util::b64_decode_into(text, o)) {
             Some(n) => n as c_int,
             None => -1,
         }
@@ -90,7 +97,8 @@ pub unsafe extern "C" fn libwebsockets_get_random(
     len: c_int,
 ) -> c_int {
     ffi_guard!(-1, {
-        let Some(out) = out_slice(buf as *mut c_char, len) else {
+        // SAFETY: `buf as *mut c_char` is NULL or writable for `len` bytes (the C contract of this argument).
+        let Some(out) = (unsafe { out_slice(buf as *mut c_char, len) }) else {
             return -1;
         };
         match crate::io::sys::fill_random(out) {
@@ -106,7 +114,8 @@ pub unsafe extern "C" fn libwebsockets_get_random(
 #[no_mangle]
 pub unsafe extern "C" fn lws_daemonize(_lock_path: *const c_char) -> c_int {
     ffi_guard!(1, {
-        let Some(path) = cstr_bytes(_lock_path) else {
+        // SAFETY: `_lock_path` is NULL or a NUL-terminated string (the C contract of this argument).
+        let Some(path) = (unsafe { cstr_bytes(_lock_path) }) else {
             return 1;
         };
         crate::io::daemon::daemonize(path)

@@ -13,7 +13,8 @@ use crate::io::conn::{flag, ClientSetup, ClientTls, Conn, ConnState, HttpState, 
 use crate::io::context::Context;
 use crate::io::resolver::Resolver;
 use crate::io::service::{close_conn, update_pollout, CloseHow, POLLIN};
-use crate::io::{net, tx};
+use crate::io::sys::net;
+use crate::io::tx;
 use mio::unix::SourceFd;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
@@ -97,7 +98,7 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<Rc<Conn>> {
         .borrow()
         .as_ref()
         .map_or_else(String::new, |c| c.address.clone());
-    if let Some(name) = crate::io::extensions::client_proxy_claim(ctx, &conn, &address, req.port) {
+    if let Some(name) = crate::io::ext_chain::client_proxy_claim(ctx, &conn, &address, req.port) {
         // The extension carries this connection (v1.23: no socket of its own). Nothing
         // is connected; without the extension completing it, it fails after the wait.
         crate::log::lws_info!(
@@ -500,7 +501,7 @@ fn finish_handshake(
             conn.fd
         );
     }
-    crate::io::extensions::notify_established(ctx, conn);
+    crate::io::ext_chain::notify_established(ctx, conn);
     // v1.23 left the connect's POLLOUT armed, so one CLIENT_WRITEABLE followed
     // CLIENT_ESTABLISHED without the application asking; clients that send their
     // first message from CLIENT_WRITEABLE rely on it.

@@ -5,7 +5,7 @@ use crate::engine::http::request::HeadLimits;
 use crate::engine::timers::{pending_timeout, Deadline, TimerHeap};
 use crate::io::app::{Application, UserPtr};
 use crate::io::conn::{flag, Conn, ConnState, OutBuf, OutQ, Side};
-use crate::io::net;
+use crate::io::sys::net;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use std::cell::{Cell, RefCell};

@@ -169,7 +169,7 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, mut up: Upgrade, mut rest: Vec<u8>) {
         // NUL-terminated behind `len`, for extensions that treat it as a string.
         let len = resp.len();
         resp.push(0);
-        let r = crate::io::extensions::handshake_reply_tx(ctx, conn, &mut resp, len);
+        let r = crate::io::ext_chain::handshake_reply_tx(ctx, conn, &mut resp, len);
         resp.truncate(len);
         match r {
             Ok(s) => sent_by_ext = s,
@@ -203,7 +203,7 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, mut up: Upgrade, mut rest: Vec<u8>) {
     }
     // Headers are no longer needed once the application has seen ESTABLISHED.
     *conn.http.borrow_mut() = None;
-    crate::io::extensions::notify_established(ctx, conn);
+    crate::io::ext_chain::notify_established(ctx, conn);
     if !rest.is_empty() && conn.state.get() == ConnState::Ws {
         // Frames pipelined right behind the handshake.
         crate::io::service::process_received(ctx, conn, &mut rest);

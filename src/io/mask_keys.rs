@@ -66,11 +66,8 @@ thread_local! {
 /// A fresh masking key.
 pub fn mask_key() -> [u8; 4] {
     ATFORK.call_once(|| {
-        // SAFETY: registers a handler that only increments an atomic; glibc removes
-        // it again if this library is unloaded (dlclose).
-        unsafe {
-            libc::pthread_atfork(None, None, Some(after_fork_in_child));
-        }
+        // the handler only increments an atomic
+        crate::io::sys::process::on_fork_in_child(after_fork_in_child);
     });
     let generation = FORKS.load(Ordering::Relaxed);
     let key = POOL
@@ -175,45 +172,12 @@ mod tests {
     #[test]
     fn parent_and_forked_child_use_different_keys() {
         let _ = mask_key(); // fill this thread's pool (63 keys left in it)
-        let mut fds = [0i32; 2];
-        // SAFETY: plain pipe/fork/read/write/_exit; the child only draws keys (its
-        // thread-local pool and getrandom) and writes them to the pipe.
-        unsafe {
-            assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
-            let pid = libc::fork();
-            assert!(pid >= 0, "fork failed");
-            if pid == 0 {
-                libc::close(fds[0]);
-                let mut out = [0u8; 16];
-                for i in 0..4 {
-                    out[i * 4..i * 4 + 4].copy_from_slice(&mask_key());
-                }
-                let n = libc::write(fds[1], out.as_ptr() as *const libc::c_void, 16);
-                libc::_exit(if n == 16 { 0 } else { 1 });
-            }
-            libc::close(fds[1]);
-            let mut child = [0u8; 16];
-            let mut got = 0usize;
-            while got < 16 {
-                let n = libc::read(
-                    fds[0],
-                    child[got..].as_mut_ptr() as *mut libc::c_void,
-                    16 - got,
-                );
-                if n <= 0 {
-                    break;
-                }
-                got += n as usize;
-            }
-            libc::close(fds[0]);
-            let mut status = 0;
-            libc::waitpid(pid, &mut status, 0);
-            assert_eq!(got, 16, "child wrote {got} bytes");
-            let mut parent = [0u8; 16];
-            for i in 0..4 {
-                parent[i * 4..i * 4 + 4].copy_from_slice(&mask_key());
-            }
-            assert_ne!(parent, child, "the child replayed the parent's pooled keys");
-        }
+                            // the child only draws keys (its thread-local pool and getrandom)
+        let child =
+            crate::io::sys::process::in_forked_child(|| (0..4).flat_map(|_| mask_key()).collect())
+                .expect("the forked child failed");
+        assert_eq!(child.len(), 16, "child wrote {} bytes", child.len());
+        let parent: Vec<u8> = (0..4).flat_map(|_| mask_key()).collect();
+        assert_ne!(parent, child, "the child replayed the parent's pooled keys");
     }
 }

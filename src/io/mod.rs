@@ -13,18 +13,22 @@
 //!   and the check of the response.
 //! * [`ws_rx`], [`tx`]: received frames to RECEIVE callbacks, automatic replies and
 //!   the close handshake; application writes to frames, and flushing.
-//! * [`extensions`]: extension negotiation and the callback chain of extensions the
-//!   application implements in C.
+//! * [`extensions`]: extension negotiation (offers, acceptance, parameters, the
+//!   library's compression extensions); [`ext_chain`]: the callback chain of
+//!   extensions the application implements in C.
 //! * [`tls_io`]: rustls between the socket and the layers above.
-//! * [`net`], [`sys`], [`resolver`], [`mask_keys`], [`daemon`]: system calls (sockets,
-//!   randomness, per-session memory, malloc tuning), name lookups off the service
-//!   thread, the pool of masking keys, `lws_daemonize`.
+//! * [`sys`] (with [`sys::net`], [`sys::process`]): every raw system call, each behind
+//!   a safe function returning `io::Result` (sockets, signals, fork, randomness,
+//!   eventfd, the pthread mutex, per-session memory, malloc tuning);
+//!   [`resolver`], [`mask_keys`], [`daemon`]: name lookups off the service thread, the
+//!   pool of masking keys, `lws_daemonize`.
+//! * [`threads`]: calls from other threads (the table of live connections).
 //!
 //! Single-threaded: the context and its connections are shared as `&Context` / `&Conn`
 //! with `Cell` / `RefCell` fields, and no borrow is held while the application runs
 //! (it may re-enter the library from any callback).
 
-// Free of `unsafe` (raw system calls live in the modules below them).
+// Free of `unsafe` (raw system calls live in `sys`).
 #[forbid(unsafe_code)]
 pub mod app;
 #[forbid(unsafe_code)]
@@ -34,11 +38,19 @@ pub mod conn;
 #[forbid(unsafe_code)]
 pub mod context;
 #[forbid(unsafe_code)]
+pub mod daemon;
+#[forbid(unsafe_code)]
+pub mod ext_chain;
+#[forbid(unsafe_code)]
 pub mod extensions;
 #[forbid(unsafe_code)]
 pub mod http_server;
 #[forbid(unsafe_code)]
 pub mod linger;
+#[forbid(unsafe_code)]
+pub mod mask_keys;
+#[forbid(unsafe_code)]
+pub mod resolver;
 #[forbid(unsafe_code)]
 pub mod service;
 #[forbid(unsafe_code)]
@@ -48,11 +60,9 @@ pub mod tx;
 #[forbid(unsafe_code)]
 pub mod ws_rx;
 
-// System calls, the per-session memory handed to C and what other threads share (each
-// `unsafe` with a SAFETY note).
-pub mod daemon;
-pub mod mask_keys;
-pub mod net;
-pub mod resolver;
+// Every raw system call (sys: `syscall!`, sockets in sys::net, signals and fork in
+// sys::process, the pthread mutex, per-session memory), and the table of live
+// connections other threads look wsi addresses up in (threads: see its module doc for
+// why it keeps its own bounded `unsafe`); each `unsafe` with a SAFETY note.
 pub mod sys;
 pub mod threads;

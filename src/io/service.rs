@@ -7,7 +7,8 @@ use crate::engine::ws::close::CLOSE_GOING_AWAY;
 use crate::io::app::{invoke, invoke_conn, poll_fd_event, CallbackIn, Reason, UserPtr};
 use crate::io::conn::{flag, Conn, ConnState, Side};
 use crate::io::context::{Context, LISTENER};
-use crate::io::{client, http_server, linger, net, tx, ws_rx};
+use crate::io::sys::net;
+use crate::io::{client, http_server, linger, tx, ws_rx};
 use std::io::ErrorKind;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -225,7 +226,7 @@ pub fn run_deferred(ctx: &Context) {
         let now = ctx.now_ms();
         if now >= ctx.last_1hz.get() + 1000 {
             ctx.last_1hz.set(now);
-            crate::io::extensions::tick_1hz(ctx);
+            crate::io::ext_chain::tick_1hz(ctx);
         }
     }
 }
@@ -425,7 +426,7 @@ fn update_pollin(ctx: &Context, conn: &Conn) {
 /// `libwebsocket_read` input are past that point and use `process_input`.)
 pub fn process_received(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
     if conn.has(flag::APP_EXT) && conn.state.get() == ConnState::Ws {
-        crate::io::extensions::rx_preparse(ctx, conn, data);
+        crate::io::ext_chain::rx_preparse(ctx, conn, data);
         if conn.has(flag::FAILED) {
             close_conn(ctx, conn, CloseHow::Abort);
         }
@@ -542,8 +543,8 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
 pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
     let mut rearm = false;
     if conn.has(flag::APP_EXT) && conn.is_ws_live() {
-        use crate::io::extensions::WriteableStep;
-        match crate::io::extensions::before_writeable(ctx, conn) {
+        use crate::io::ext_chain::WriteableStep;
+        match crate::io::ext_chain::before_writeable(ctx, conn) {
             Ok(WriteableStep::Deliver) => {}
             Ok(WriteableStep::DeliverAndRearm) => rearm = true,
             Ok(WriteableStep::Hold) => {
@@ -592,7 +593,7 @@ pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
 /// A close that an application extension may defer (CHECK_OK_TO_REALLY_CLOSE): asked
 /// by a user callback's return value. Otherwise `close_conn`.
 pub fn close_unless_vetoed(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
-    if conn.has(flag::APP_EXT) && crate::io::extensions::close_vetoed(ctx, conn) {
+    if conn.has(flag::APP_EXT) && crate::io::ext_chain::close_vetoed(ctx, conn) {
         return;
     }
     close_conn(ctx, conn, how);
@@ -619,7 +620,7 @@ pub fn request_writeable(ctx: &Context, conn: &Rc<Conn>) {
 /// extension may take the request over (LWS_EXT_CALLBACK_REQUEST_ON_WRITEABLE answering
 /// non-zero), in which case nothing is armed, as in v1.23.
 pub fn request_writeable_asking_extensions(ctx: &Context, conn: &Rc<Conn>) {
-    if conn.has(flag::APP_EXT) && crate::io::extensions::request_on_writeable_handled(ctx, conn) {
+    if conn.has(flag::APP_EXT) && crate::io::ext_chain::request_on_writeable_handled(ctx, conn) {
         return;
     }
     request_writeable(ctx, conn);
@@ -727,7 +728,7 @@ pub fn check_timeouts(ctx: &Context) {
         let reason = conn.timeout_reason.get();
         crate::log::lws_info!("timeout (reason {}) on fd {}", reason, conn.fd);
         conn.timeout_reason.set(pending_timeout::NO_PENDING_TIMEOUT);
-        if conn.has(flag::APP_EXT) && crate::io::extensions::close_vetoed(ctx, &conn) {
+        if conn.has(flag::APP_EXT) && crate::io::ext_chain::close_vetoed(ctx, &conn) {
             // Deferred: unless the extension armed a timeout of its own, ask again in
             // a second (v1.23 re-checked expired timeouts once a second).
             if conn.timeout_reason.get() == pending_timeout::NO_PENDING_TIMEOUT {
@@ -751,7 +752,7 @@ fn ext_closing(ctx: &Context, conn: &Rc<Conn>) {
         return;
     }
     conn.set(flag::EXT_CLOSED);
-    crate::io::extensions::on_close(ctx, conn);
+    crate::io::ext_chain::on_close(ctx, conn);
 }
 
 /// What the application hears when a connection that was in state `was` goes.

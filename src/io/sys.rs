@@ -1,6 +1,46 @@
-//! The few raw system calls the I/O layer needs, each wrapped to return `io::Result`.
+//! Every raw system call of the I/O layer, each behind a safe function returning
+//! `io::Result` (errno captured): the rest of `io` is `#[forbid(unsafe_code)]` and
+//! calls these. [`net`]: sockets, addresses, interfaces; [`process`]: signals, fork,
+//! the daemon's detaching, pthread_atfork; here: randomness, the per-session memory
+//! handed to C, malloc tuning, eventfd. The one exception is `io::threads` (see its
+//! module doc).
 
+use std::cell::UnsafeCell;
 use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// `syscall!(name(args...))`: `libc::name(args...)` as an `io::Result` of its return
+/// value, `Err(last_os_error())` when it returned -1. The unsafe call is inside the
+/// macro; every use says in a `// SAFETY:` note why its arguments are valid.
+macro_rules! syscall {
+    ($name:ident ( $($arg:expr),* $(,)? )) => {{
+        #[allow(unused_unsafe, clippy::macro_metavars_in_unsafe)]
+        let r = unsafe { libc::$name($($arg),*) };
+        if r == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    }};
+}
+
+pub mod net;
+pub mod process;
+
+/// A non-blocking, close-on-exec eventfd (the context's wake-up descriptor).
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd(2) takes no pointers.
+    let fd = syscall!(eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC))?;
+    // SAFETY: a new descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds 1 to the eventfd `fd` (a wake-up); errors (the counter full) are ignored.
+pub fn eventfd_signal(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live u64.
+    let _ = syscall!(write(fd, &one as *const u64 as *const libc::c_void, 8));
+}
 
 /// Fills `buf` from the kernel CSPRNG (getrandom(2), blocking until seeded).
 pub fn fill_random(buf: &mut [u8]) -> io::Result<()> {
@@ -120,3 +160,75 @@ fn set_malloc_thresholds() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn set_malloc_thresholds() {}
+
+/// A mutex on `pthread_mutex_t` (std's is built on futexes, which valgrind's thread
+/// checkers do not understand). Never held while user code runs. It must not move once
+/// used: it lives in a static or inside the boxed context.
+pub struct PMutex<T> {
+    lock: UnsafeCell<libc::pthread_mutex_t>,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is only reached through the lock (or, for `peek`, under the
+// single-writer rule stated there).
+unsafe impl<T: Send> Sync for PMutex<T> {}
+unsafe impl<T: Send> Send for PMutex<T> {}
+
+pub struct PGuard<'a, T> {
+    m: &'a PMutex<T>,
+}
+
+impl<T> PMutex<T> {
+    pub const fn new(value: T) -> PMutex<T> {
+        PMutex {
+            lock: UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    pub fn lock(&self) -> PGuard<'_, T> {
+        // SAFETY: statically initialised and never moved once used (see the type); a
+        // default mutex cannot fail to lock except on self-deadlock, which the lock
+        // order (registry, then one context) and never locking around user code rule out.
+        unsafe { libc::pthread_mutex_lock(self.lock.get()) };
+        PGuard { m: self }
+    }
+
+    /// Reads the value without the lock.
+    ///
+    /// # Safety
+    /// Only on the one thread that ever writes the value (others only read it, under
+    /// the lock), so nothing can change it during the borrow.
+    pub unsafe fn peek(&self) -> &T {
+        &*self.value.get()
+    }
+}
+
+impl<T> Drop for PMutex<T> {
+    fn drop(&mut self) {
+        // SAFETY: nobody holds the mutex any more (we have `&mut self`).
+        unsafe { libc::pthread_mutex_destroy(self.lock.get()) };
+    }
+}
+
+impl<T> std::ops::Deref for PGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the lock is held for the guard's life.
+        unsafe { &*self.m.value.get() }
+    }
+}
+
+impl<T> std::ops::DerefMut for PGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the lock is held for the guard's life, and `&mut self` is unique.
+        unsafe { &mut *self.m.value.get() }
+    }
+}
+
+impl<T> Drop for PGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: locked by this guard in `lock`.
+        unsafe { libc::pthread_mutex_unlock(self.m.lock.get()) };
+    }
+}

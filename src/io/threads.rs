@@ -18,13 +18,28 @@
 //!   valgrind's helgrind and drd see them.
 //!
 //! The eventfd is shared with the name resolver (`io::resolver`).
+//!
+//! # Why this module keeps `unsafe`
+//!
+//! Its system calls (eventfd, the pthread mutex) are in `io::sys`, but the table of
+//! live connections is not a system call: a `wsi` reaches us from C as an address that
+//! may already be freed. Checking it against the table, under the mutex or on the one
+//! thread that writes the table, is what makes turning it into a `&Conn` sound, so
+//! `route_conn` / `route_protocol` stay `unsafe fn`s (their callers in capi promise the
+//! context is live) and the one dereference of a checked address sits beside the
+//! check. Moving them to `sys` would mean a safe function that turns an arbitrary
+//! address into a reference. The `unsafe` here is: `Entry: Send` (a pointer into a
+//! live context, removed before the context is freed), `live_gen_here` (the lock-free
+//! read of the table on its writer thread, `PMutex::peek`), and the dereference of a
+//! connection address found live with the same generation.
 
 use crate::io::conn::Conn;
 use crate::io::context::Context;
-use std::cell::{Cell, RefCell, UnsafeCell};
+use crate::io::sys::PMutex;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -74,78 +89,6 @@ fn my_id(me: &Me) -> u64 {
 /// The calling thread's number (0 only while its thread-locals are being destroyed).
 pub fn thread_id() -> u64 {
     ME.try_with(my_id).unwrap_or(0)
-}
-
-/// A mutex on `pthread_mutex_t` (std's is built on futexes, which valgrind's thread
-/// checkers do not understand). Never held while user code runs. It must not move once
-/// used: it lives in a static or inside the boxed context.
-pub struct PMutex<T> {
-    lock: UnsafeCell<libc::pthread_mutex_t>,
-    value: UnsafeCell<T>,
-}
-
-// SAFETY: the value is only reached through the lock (or, for `peek`, under the
-// single-writer rule stated there).
-unsafe impl<T: Send> Sync for PMutex<T> {}
-unsafe impl<T: Send> Send for PMutex<T> {}
-
-pub struct PGuard<'a, T> {
-    m: &'a PMutex<T>,
-}
-
-impl<T> PMutex<T> {
-    pub const fn new(value: T) -> PMutex<T> {
-        PMutex {
-            lock: UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER),
-            value: UnsafeCell::new(value),
-        }
-    }
-
-    pub fn lock(&self) -> PGuard<'_, T> {
-        // SAFETY: statically initialised and never moved once used (see the type); a
-        // default mutex cannot fail to lock except on self-deadlock, which the lock
-        // order (registry, then one context) and never locking around user code rule out.
-        unsafe { libc::pthread_mutex_lock(self.lock.get()) };
-        PGuard { m: self }
-    }
-
-    /// Reads the value without the lock.
-    ///
-    /// # Safety
-    /// Only on the one thread that ever writes the value (others only read it, under
-    /// the lock), so nothing can change it during the borrow.
-    pub unsafe fn peek(&self) -> &T {
-        &*self.value.get()
-    }
-}
-
-impl<T> Drop for PMutex<T> {
-    fn drop(&mut self) {
-        // SAFETY: nobody holds the mutex any more (we have `&mut self`).
-        unsafe { libc::pthread_mutex_destroy(self.lock.get()) };
-    }
-}
-
-impl<T> std::ops::Deref for PGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: the lock is held for the guard's life.
-        unsafe { &*self.m.value.get() }
-    }
-}
-
-impl<T> std::ops::DerefMut for PGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: the lock is held for the guard's life, and `&mut self` is unique.
-        unsafe { &mut *self.m.value.get() }
-    }
-}
-
-impl<T> Drop for PGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: locked by this guard in `lock`.
-        unsafe { libc::pthread_mutex_unlock(self.m.lock.get()) };
-    }
 }
 
 /// Hashes connection addresses (aligned pointers: the low bits carry nothing).
@@ -203,17 +146,12 @@ pub struct Threads {
 
 impl Threads {
     pub fn new() -> std::io::Result<Threads> {
-        // SAFETY: plain eventfd(2) call.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        let waker = crate::io::sys::eventfd()?;
         static SERIAL: AtomicU64 = AtomicU64::new(1);
         Ok(Threads {
             owner: AtomicU64::new(0),
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
-            // SAFETY: fd is a fresh descriptor we own.
-            waker: Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }),
+            waker: Arc::new(waker),
             inner: PMutex::new(Inner {
                 live: LiveMap::default(),
                 next_gen: 0,
@@ -286,9 +224,7 @@ impl Threads {
 
 /// Wakes a loop waiting on the eventfd.
 pub fn wake(fd: RawFd) {
-    let one: u64 = 1;
-    // SAFETY: writes 8 bytes from a live u64 to an eventfd the caller keeps open.
-    unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
+    crate::io::sys::eventfd_signal(fd);
 }
 
 /// Live contexts, so that other threads can find a connection's context without

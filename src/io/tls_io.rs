@@ -6,8 +6,8 @@ use crate::engine::timers::pending_timeout;
 use crate::io::app::{invoke, CallbackIn, Reason, UserPtr};
 use crate::io::conn::{flag, Conn, ConnState};
 use crate::io::context::{server_option, Context};
-use crate::io::net;
 use crate::io::service::{close_conn, process_received, CloseHow};
+use crate::io::sys::net;
 use std::io::{ErrorKind, Read, Write};
 use std::rc::Rc;
 

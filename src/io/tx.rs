@@ -8,7 +8,7 @@ use crate::engine::ws::{self, encode_header, MAX_HEADER_LEN};
 use crate::io::conn::{flag, Conn, ConnState, Side};
 use crate::io::context::Context;
 use crate::io::mask_keys::mask_key;
-use crate::io::net;
+use crate::io::sys::net;
 use std::io::ErrorKind;
 
 pub use crate::engine::ws::write_protocol::*;
@@ -89,7 +89,7 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
         if let Some(key) = mask {
             ws::apply_mask(&mut frame[hl..], key, 0);
         }
-        if crate::io::extensions::tx_presend(ctx, conn, &mut frame).is_err() {
+        if crate::io::ext_chain::tx_presend(ctx, conn, &mut frame).is_err() {
             conn.set(flag::FAILED);
             ctx.enqueue(conn, flag::IN_CLOSE_Q);
             return -1;
@@ -195,14 +195,14 @@ fn extension_tx(
     payload: &[u8],
     opcode: u8,
     fin: bool,
-) -> Result<TxPayload, crate::io::extensions::ExtensionFailed> {
+) -> Result<TxPayload, crate::io::ext_chain::ExtensionFailed> {
     if conn.exts.borrow().is_none() || ws::is_control(opcode) {
         return Ok((None, 0));
     }
     let mut owned: Option<Vec<u8>> = None;
     if conn.has(flag::APP_EXT) {
         let mut v = payload.to_vec();
-        crate::io::extensions::app_payload_hook(
+        crate::io::ext_chain::app_payload_hook(
             ctx,
             conn,
             crate::io::app::ExtReason::PayloadTx,
@@ -227,7 +227,7 @@ fn extension_tx(
         if whole {
             let mut out = Vec::with_capacity(data.len() / 2 + 16);
             pmd.compress_message(data, &mut out)
-                .map_err(|_| crate::io::extensions::ExtensionFailed)?;
+                .map_err(|_| crate::io::ext_chain::ExtensionFailed)?;
             return Ok((Some(out), ws::RSV1));
         }
         return Ok((owned, 0));
@@ -235,7 +235,7 @@ fn extension_tx(
     if let Some(df) = ex.dframe.as_mut() {
         let mut out = Vec::with_capacity(data.len() / 2 + 16);
         df.compress_frame(data, &mut out)
-            .map_err(|_| crate::io::extensions::ExtensionFailed)?;
+            .map_err(|_| crate::io::ext_chain::ExtensionFailed)?;
         return Ok((Some(out), ws::RSV1));
     }
     Ok((owned, 0))
@@ -263,7 +263,7 @@ pub fn queue_close(ctx: &Context, conn: &Conn, code: Option<u16>, reason: &[u8])
     }
     if conn.has(flag::APP_EXT)
         && conn.state.get() == ConnState::Ws
-        && crate::io::extensions::flush_pending_tx(ctx, conn).is_err()
+        && crate::io::ext_chain::flush_pending_tx(ctx, conn).is_err()
     {
         conn.set(flag::FAILED);
         ctx.enqueue(conn, flag::IN_CLOSE_Q);
@@ -460,7 +460,7 @@ fn flush_units(ctx: &Context, conn: &Conn) {
         if unit.offer {
             // A copy: the extension may write (and so grow the queue) meanwhile.
             let mut copy = conn.out.borrow().pending()[..unit.len].to_vec();
-            let answer = crate::io::extensions::tx_do_send(ctx, conn, &mut copy);
+            let answer = crate::io::ext_chain::tx_do_send(ctx, conn, &mut copy);
             if !conn.is_open() {
                 return;
             }

@@ -165,7 +165,7 @@ pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
                 if conn.has(flag::CLOSE_SENT) {
                     continue;
                 }
-                crate::io::extensions::extended_payload_rx(
+                crate::io::ext_chain::extended_payload_rx(
                     ctx,
                     conn,
                     opcode,
@@ -442,7 +442,7 @@ fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], mut info: RxInfo, remain
     let mut data = data;
     if conn.has(flag::APP_EXT) {
         let mut v = data.to_vec();
-        if crate::io::extensions::app_payload_hook(ctx, conn, ExtReason::PayloadRx, &mut v).is_err()
+        if crate::io::ext_chain::app_payload_hook(ctx, conn, ExtReason::PayloadRx, &mut v).is_err()
         {
             close_conn(ctx, conn, CloseHow::Graceful(Some(CLOSE_PROTOCOL_ERROR)));
             return;

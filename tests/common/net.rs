@@ -21,6 +21,12 @@ pub fn free_port() -> u16 {
 /// A free loopback port below Linux's ephemeral range (32768-60999), so that outgoing
 /// connections of other programs cannot take it before a program given it binds it.
 pub fn free_port_below_ephemeral() -> u16 {
+    free_ports_below_ephemeral(1)
+}
+
+/// `n` consecutive free loopback ports below Linux's ephemeral range (as
+/// [`free_port_below_ephemeral`]); returns the first.
+pub fn free_ports_below_ephemeral(n: u16) -> u16 {
     static CALLS: AtomicU64 = AtomicU64::new(0);
     let call = CALLS.fetch_add(1, Ordering::Relaxed);
     let seed = SystemTime::now()
@@ -35,12 +41,12 @@ pub fn free_port_below_ephemeral() -> u16 {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let port = 20000 + (x % 12000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
+        let base = 20000 + (x % 12000) as u16;
+        if (base..base + n).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return base;
         }
     }
-    panic!("no free port in 20000..32000");
+    panic!("no {n} free port(s) in 20000..32000");
 }
 
 /// Whether 127.0.0.1:`port` accepts a connection (within 200 ms).

@@ -1,25 +1,9 @@
-//! Socket system calls used by the service loop, each a thin wrapper returning
-//! `io::Result` so the callers stay free of `unsafe`.
+//! Socket system calls used by the service loop, each a thin wrapper (mostly
+//! `syscall!`) returning `io::Result` so the callers stay free of `unsafe`.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::RawFd;
-
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as usize)
-    }
-}
 
 fn sockaddr_from(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: sockaddr_storage is plain old data; zero is a valid bit pattern.
@@ -79,15 +63,13 @@ fn sockaddr_to(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
 
 fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
     // SAFETY: passes a pointer to a live c_int and its size.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            &v as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    })
+    syscall!(setsockopt(
+        fd,
+        level,
+        name,
+        &v as *const _ as *const libc::c_void,
+        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+    ))
     .map(|_| ())
 }
 
@@ -99,13 +81,11 @@ pub fn listen(addr: SocketAddr, reuseport: bool) -> io::Result<RawFd> {
         libc::AF_INET6
     };
     // SAFETY: plain socket(2) call.
-    let fd = cvt(unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    })?;
+    let fd = syscall!(socket(
+        family,
+        libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        0,
+    ))?;
     let setup = || -> io::Result<()> {
         set_int_opt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
         if reuseport {
@@ -116,9 +96,9 @@ pub fn listen(addr: SocketAddr, reuseport: bool) -> io::Result<RawFd> {
         }
         let (ss, len) = sockaddr_from(&addr);
         // SAFETY: ss/len describe a valid sockaddr for this family.
-        cvt(unsafe { libc::bind(fd, &ss as *const _ as *const libc::sockaddr, len) })?;
+        syscall!(bind(fd, &ss as *const _ as *const libc::sockaddr, len))?;
         // SAFETY: plain listen(2).
-        cvt(unsafe { libc::listen(fd, libc::SOMAXCONN) })?;
+        syscall!(listen(fd, libc::SOMAXCONN))?;
         Ok(())
     };
     if let Err(e) = setup() {
@@ -196,14 +176,12 @@ pub fn name_of(addr: &SocketAddr) -> Option<String> {
 /// Accepts one pending connection, non-blocking and close-on-exec.
 pub fn accept(listener: RawFd) -> io::Result<RawFd> {
     // SAFETY: NULL address pointers are allowed by accept4.
-    cvt(unsafe {
-        libc::accept4(
-            listener,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-        )
-    })
+    syscall!(accept4(
+        listener,
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+        libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+    ))
 }
 
 /// Low-latency and keepalive options for an accepted or connecting socket.
@@ -224,34 +202,38 @@ pub fn set_conn_options(fd: RawFd, ka_time: i32, ka_probes: i32, ka_interval: i3
 /// recv(2) into `buf`.
 pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: writes at most buf.len() bytes into the live slice.
-    cvt_size(unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) })
+    syscall!(recv(
+        fd,
+        buf.as_mut_ptr() as *mut libc::c_void,
+        buf.len(),
+        0
+    ))
+    .map(|n| n as usize)
 }
 
 /// send(2) without SIGPIPE.
 pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: reads at most buf.len() bytes from the live slice.
-    cvt_size(unsafe {
-        libc::send(
-            fd,
-            buf.as_ptr() as *const libc::c_void,
-            buf.len(),
-            libc::MSG_NOSIGNAL,
-        )
-    })
+    syscall!(send(
+        fd,
+        buf.as_ptr() as *const libc::c_void,
+        buf.len(),
+        libc::MSG_NOSIGNAL,
+    ))
+    .map(|n| n as usize)
 }
 
 /// send(2) with MSG_MORE: the kernel may hold the bytes back to join whatever is sent
 /// next (used for the last bytes before close(), so they travel with the FIN).
 pub fn send_more(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: reads at most buf.len() bytes from the live slice.
-    cvt_size(unsafe {
-        libc::send(
-            fd,
-            buf.as_ptr() as *const libc::c_void,
-            buf.len(),
-            libc::MSG_NOSIGNAL | libc::MSG_MORE,
-        )
-    })
+    syscall!(send(
+        fd,
+        buf.as_ptr() as *const libc::c_void,
+        buf.len(),
+        libc::MSG_NOSIGNAL | libc::MSG_MORE,
+    ))
+    .map(|n| n as usize)
 }
 
 /// Sends two buffers with one sendmsg(2), without SIGPIPE.
@@ -270,7 +252,7 @@ pub fn send2(fd: RawFd, a: &[u8], b: &[u8]) -> io::Result<usize> {
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = iov.as_mut_ptr();
     msg.msg_iovlen = 2;
-    cvt_size(unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) })
+    syscall!(sendmsg(fd, &msg, libc::MSG_NOSIGNAL)).map(|n| n as usize)
 }
 
 /// shutdown(2) of the write side: the peer sees EOF after our queued bytes.
@@ -366,13 +348,11 @@ pub fn hostname() -> String {
 pub fn tcp_socket(v6: bool) -> io::Result<RawFd> {
     let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
     // SAFETY: plain socket(2) call.
-    let fd = cvt(unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    })?;
+    let fd = syscall!(socket(
+        family,
+        libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        0,
+    ))?;
     if v6 {
         let _ = set_int_opt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0);
     }
