@@ -9,11 +9,12 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
+use websockets::engine::handshake::client::parse_response;
 use websockets::engine::handshake::{
     accept_key, is_upgrade_request, select_protocol, switching_protocols, validate_upgrade,
+    AcceptKey,
 };
 use websockets::engine::http::headers::*;
-use websockets::io::client::parse_response;
 
 const METHODS: [&str; 6] = ["GET", "POST", "get", "HEAD", "GET ", ""];
 
@@ -90,7 +91,7 @@ fuzz_target!(|data: &[u8]| {
 
     // Protocol selection against a model.
     let offer = table.get(TOKEN_PROTOCOL);
-    let chosen = select_protocol(offer, &names);
+    let chosen = select_protocol(offer, names.iter().copied());
     match offer {
         None => assert_eq!(chosen, if names.is_empty() { None } else { Some(0) }),
         Some(o) => {
@@ -110,7 +111,7 @@ fuzz_target!(|data: &[u8]| {
         let proto = chosen
             .and_then(|i| names[i])
             .filter(|p| !p.is_empty() && p.iter().all(|&b| b.is_ascii_graphic()));
-        let resp = switching_protocols(key, proto, None);
+        let resp = switching_protocols(&AcceptKey::for_key(key), proto, None);
         match parse_response(&resp) {
             Ok(Some((101, t, n))) => {
                 assert_eq!(n, resp.len());

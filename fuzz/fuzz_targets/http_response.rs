@@ -3,7 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use websockets::engine::http::headers::TOKEN_HTTP;
-use websockets::io::client::parse_response;
+use websockets::engine::handshake::client::parse_response;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(Some((status, table, n))) = parse_response(data) {
