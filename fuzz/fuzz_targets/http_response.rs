@@ -2,8 +2,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use websockets::engine::http::headers::TOKEN_HTTP;
 use websockets::engine::handshake::client::parse_response;
+use websockets::engine::http::headers::TOKEN_HTTP;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(Some((status, table, n))) = parse_response(data) {
