@@ -324,6 +324,19 @@ def read_meta(path):
     return meta
 
 
+def read_entries(raw_path, derive):
+    """The RESULT lines of a raw results file, parsed, each with its raw text, through
+    `derive` (each report's own derived fields and health checks)."""
+    entries = []
+    with open(raw_path) as f:
+        for line in f:
+            d = parse_line(line.strip())
+            if d is not None:
+                d["raw"] = line.strip()
+                entries.append(derive(d))
+    return entries
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)
@@ -331,13 +344,7 @@ def main():
     ap.add_argument("--json", required=True)
     ap.add_argument("--md", required=True)
     a = ap.parse_args()
-    entries = []
-    with open(a.raw) as f:
-        for line in f:
-            d = parse_line(line.strip())
-            if d is not None:
-                d["raw"] = line.strip()
-                entries.append(derive(d))
+    entries = read_entries(a.raw, derive)
     entries.sort(key=lambda e: (e.get("round", 0), TEST_ORDER.index(e["test"]) if e.get("test") in TEST_ORDER else 99))
     meta = read_meta(a.meta)
     summary = summarize(entries)

@@ -18,7 +18,7 @@ import statistics
 import sys
 
 # RESULT-line parsing and meta.txt reading are the same as for benches/run.sh's report
-from report import parse_line, read_meta
+from report import read_entries, read_meta
 
 TESTS = ["echo64-d16", "echo1m", "json64k", "handshake", "idle", "idle-msg"]
 
@@ -465,13 +465,7 @@ def main():
     ap.add_argument("--json", required=True)
     ap.add_argument("--md", required=True)
     a = ap.parse_args()
-    entries = []
-    with open(a.raw) as f:
-        for line in f:
-            d = parse_line(line.strip())
-            if d is not None:
-                d["raw"] = line.strip()
-                entries.append(derive(d))
+    entries = read_entries(a.raw, derive)
     entries.sort(key=lambda e: (e.get("round", 0),
                                 TESTS.index(e["test"]) if e.get("test") in TESTS else 99))
     meta = read_meta(a.meta)

@@ -14,7 +14,7 @@ import statistics
 import sys
 
 # RESULT-line parsing and meta.txt reading are the same as for benches/run.sh's report
-from report import parse_line, read_meta
+from report import read_entries, read_meta
 
 TESTS = ["wake-service", "wake-extpoll", "echo64-d16-t1", "echo64-d16-t2"]
 
@@ -132,13 +132,7 @@ def main():
     ap.add_argument("--json", required=True)
     ap.add_argument("--md", required=True)
     a = ap.parse_args()
-    entries = []
-    with open(a.raw) as f:
-        for line in f:
-            d = parse_line(line.strip())
-            if d is not None:
-                d["raw"] = line.strip()
-                entries.append(derive(d))
+    entries = read_entries(a.raw, derive)
     meta = read_meta(a.meta)
     s = summarize(entries)
     healthy = bool(entries) and all(e["healthy"] for e in entries)
