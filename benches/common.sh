@@ -1,7 +1,30 @@
-# Helpers shared by benches/run.sh and benches/run-ext.sh (sourced, not run): process
-# bookkeeping and cleanup traps, free ports, /proc readings, result lines. The caller
+# Helpers shared by benches/run.sh, run-ext.sh and run-threads.sh (sourced, not run):
+# the command line, process bookkeeping and cleanup traps, free ports, /proc readings,
+# result lines. The caller
 # defines log() first and sets PORT_BASE, USED_PORTS and RAW (record's output file).
 # shellcheck shell=bash
+
+# ---------------------------------------------------------------- command line
+# parse_mode HELP_LAST_LINE ARGS...: MODE=full, or smoke with --smoke; --help prints the
+# script's header comment (lines 2..HELP_LAST_LINE) and exits; anything else is an error.
+parse_mode() {
+	local help_end="$1" arg
+	shift
+	MODE=full
+	for arg in "$@"; do
+		case "$arg" in
+		--smoke) MODE=smoke ;;
+		-h | --help)
+			sed -n "2,${help_end}p" "$0" | sed 's/^# \{0,1\}//'
+			exit 0
+			;;
+		*)
+			echo "$(basename "$0"): unknown argument '$arg' (only --smoke)" >&2
+			exit 2
+			;;
+		esac
+	done
+}
 
 # ---------------------------------------------------------------- process bookkeeping
 PIDS=()

@@ -35,20 +35,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-MODE=full
-for arg in "$@"; do
-	case "$arg" in
-	--smoke) MODE=smoke ;;
-	-h | --help)
-		sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-		exit 0
-		;;
-	*)
-		echo "run-ext.sh: unknown argument '$arg' (only --smoke)" >&2
-		exit 2
-		;;
-	esac
-done
+source "$ROOT/benches/common.sh"
+parse_mode 32 "$@"
 
 if [[ $MODE == smoke ]]; then
 	SECS="${BENCH_SECS:-1}"
@@ -89,7 +77,6 @@ die() {
 	exit 1
 }
 
-source "$ROOT/benches/common.sh"
 
 # ---------------------------------------------------------------- build
 mkdir -p "$OUT" "$LOGS" "$BUILD"

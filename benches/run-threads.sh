@@ -32,20 +32,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-MODE=full
-for arg in "$@"; do
-	case "$arg" in
-	--smoke) MODE=smoke ;;
-	-h | --help)
-		sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-		exit 0
-		;;
-	*)
-		echo "run-threads.sh: unknown argument '$arg' (only --smoke)" >&2
-		exit 2
-		;;
-	esac
-done
+source "$ROOT/benches/common.sh"
+parse_mode 30 "$@"
 
 if [[ $MODE == smoke ]]; then
 	SECS="${BENCH_SECS:-1}"
@@ -74,7 +62,6 @@ die() {
 	exit 1
 }
 
-source "$ROOT/benches/common.sh"
 
 # ---------------------------------------------------------------- build
 mkdir -p "$BUILD" "$OUT" "$LOGS"
