@@ -85,7 +85,9 @@ pub unsafe extern "C" fn libwebsocket_write(
             if let Some((ctx, conn)) = unsafe { wsi_peek(wsi) } {
                 // SAFETY: the caller's buffer holds `len` readable bytes at `buf`.
                 let payload = unsafe { std::slice::from_raw_parts(buf, len) };
-                if let Some(n) = tx::write_small_queued(ctx, conn, payload, protocol) {
+                if let Some(n) =
+                    crate::io::service::write_small_queued(ctx, conn, payload, protocol)
+                {
                     return n;
                 }
             }
@@ -291,7 +293,11 @@ pub unsafe extern "C" fn libwebsocket_get_socket_fd(wsi: *mut libwebsocket) -> c
 pub unsafe extern "C" fn libwebsocket_is_final_fragment(wsi: *mut libwebsocket) -> c_int {
     ffi_guard!(0, {
         // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
-        unsafe { conn_any(wsi) }.map_or(0, |c| c.rx_info.get().final_fragment as c_int)
+        unsafe { conn_any(wsi) }.map_or(0, |c| {
+            c.ws.try_borrow()
+                .map_or_else(|_| Default::default(), |w| w.rx_info())
+                .final_fragment as c_int
+        })
     })
 }
 
@@ -300,7 +306,12 @@ pub unsafe extern "C" fn libwebsocket_is_final_fragment(wsi: *mut libwebsocket) 
 pub unsafe extern "C" fn libwebsocket_get_reserved_bits(wsi: *mut libwebsocket) -> c_uchar {
     ffi_guard!(0, {
         // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
-        unsafe { conn_any(wsi) }.map_or(0, |c| c.rx_info.get().rsv & 0x70)
+        unsafe { conn_any(wsi) }.map_or(0, |c| {
+            c.ws.try_borrow()
+                .map_or_else(|_| Default::default(), |w| w.rx_info())
+                .rsv
+                & 0x70
+        })
     })
 }
 
@@ -362,7 +373,11 @@ pub unsafe extern "C" fn libwebsocket_rx_flow_allow_all_protocol(
 pub unsafe extern "C" fn libwebsockets_remaining_packet_payload(wsi: *mut libwebsocket) -> size_t {
     ffi_guard!(0, {
         // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
-        unsafe { conn_any(wsi) }.map_or(0, |c| c.rx_info.get().remaining as size_t)
+        unsafe { conn_any(wsi) }.map_or(0, |c| {
+            c.ws.try_borrow()
+                .map_or_else(|_| Default::default(), |w| w.rx_info())
+                .remaining as size_t
+        })
     })
 }
 
@@ -371,7 +386,11 @@ pub unsafe extern "C" fn libwebsockets_remaining_packet_payload(wsi: *mut libweb
 pub unsafe extern "C" fn lws_frame_is_binary(wsi: *mut libwebsocket) -> c_int {
     ffi_guard!(0, {
         // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
-        unsafe { conn_any(wsi) }.map_or(0, |c| c.rx_info.get().binary as c_int)
+        unsafe { conn_any(wsi) }.map_or(0, |c| {
+            c.ws.try_borrow()
+                .map_or_else(|_| Default::default(), |w| w.rx_info())
+                .binary as c_int
+        })
     })
 }
 

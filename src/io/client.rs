@@ -487,7 +487,7 @@ fn finish_handshake(
         cfg.validate_utf8 = !ex.compresses();
     }
     cfg.extended_opcodes = conn.has(flag::APP_EXT);
-    *conn.parser.borrow_mut() = Some(FrameParser::new(cfg));
+    conn.ws.borrow_mut().upgrade(FrameParser::new(cfg));
     *conn.http.borrow_mut() = None;
     *conn.client.borrow_mut() = None;
     conn.state.set(ConnState::Ws);

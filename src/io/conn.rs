@@ -3,7 +3,8 @@
 //! held while C code runs.
 
 use crate::engine::http::headers::HeaderTable;
-use crate::engine::ws::parser::FrameParser;
+pub use crate::engine::ws::connection::{OutBuf, OutQ, RxInfo};
+use crate::engine::ws::Connection;
 use std::cell::{Cell, RefCell};
 use std::os::fd::RawFd;
 
@@ -46,10 +47,6 @@ pub mod flag {
     pub const IN_DIRTY_Q: u32 = 1 << 3;
     /// The last send hit EAGAIN: wait for a writeable event.
     pub const CHOKED: u32 = 1 << 4;
-    /// The application paused receiving (`libwebsocket_rx_flow_control(wsi, 0)`).
-    pub const RX_PAUSED: u32 = 1 << 5;
-    pub const CLOSE_SENT: u32 = 1 << 6;
-    pub const CLOSE_RCVD: u32 = 1 << 7;
     /// CLOSED / CLOSED_HTTP has been delivered.
     pub const CLOSED_NOTIFIED: u32 = 1 << 8;
     /// External poll: we asked the application to poll for POLLOUT.
@@ -104,133 +101,6 @@ impl ProtoIndex {
     }
 }
 
-/// The storage of an [`OutBuf`] while it holds bytes (pooled by the context).
-#[derive(Default, Debug)]
-pub struct OutQ {
-    pub buf: Vec<u8>,
-    pub start: usize,
-}
-
-/// Bytes queued for the socket, oldest first. One pointer, NULL while nothing is
-/// queued: most connections, most of the time.
-#[derive(Default, Debug)]
-pub struct OutBuf(Option<Box<OutQ>>);
-
-impl OutBuf {
-    #[inline]
-    pub fn pending(&self) -> &[u8] {
-        self.0.as_ref().map_or(&[], |q| &q.buf[q.start..])
-    }
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |q| q.buf.len() - q.start)
-    }
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// True when storage is attached (see [`OutBuf::install`]).
-    #[inline]
-    pub fn has_storage(&self) -> bool {
-        self.0.is_some()
-    }
-    /// Attaches storage (from the context's pool) to an empty buffer.
-    #[inline]
-    pub fn install(&mut self, q: Box<OutQ>) {
-        if self.0.is_none() {
-            self.0 = Some(q);
-        }
-    }
-    /// The underlying vector, bytes from `start` on pending; storage is attached
-    /// (unpooled) when there was none.
-    #[inline]
-    pub fn buf_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.0.get_or_insert_with(Default::default).buf
-    }
-    /// Drops `n` sent bytes. When everything is sent the storage is handed back (for
-    /// the context's pool), so idle connections hold no output memory.
-    #[inline]
-    pub fn consume(&mut self, n: usize) -> Option<Box<OutQ>> {
-        let q = self.0.as_mut()?;
-        q.start += n;
-        if q.start == q.buf.len() {
-            let mut q = self.0.take()?;
-            q.start = 0;
-            q.buf.clear();
-            return Some(q);
-        } else if q.start > 64 * 1024 && q.start * 2 > q.buf.len() {
-            q.buf.drain(..q.start);
-            q.start = 0;
-        }
-        None
-    }
-    #[inline]
-    pub fn extend(&mut self, data: &[u8]) {
-        self.buf_mut().extend_from_slice(data);
-    }
-}
-
-/// The two rarely used receive buffers of a connection (a receive chunk being
-/// assembled across reads, and input stashed while the application paused receiving),
-/// behind one pointer that is NULL while both are empty: most connections, most of the
-/// time.
-#[derive(Default)]
-#[allow(clippy::type_complexity)]
-pub struct RxBufs(RefCell<Option<Box<[Vec<u8>; 2]>>>);
-
-/// One of the two buffers of [`RxBufs`].
-pub struct RxBuf<'a> {
-    bufs: &'a RxBufs,
-    idx: usize,
-}
-
-impl RxBufs {
-    pub fn pending(&self) -> RxBuf<'_> {
-        RxBuf { bufs: self, idx: 0 }
-    }
-    pub fn stash(&self) -> RxBuf<'_> {
-        RxBuf { bufs: self, idx: 1 }
-    }
-    pub fn clear(&self) {
-        *self.0.borrow_mut() = None;
-    }
-}
-
-impl RxBuf<'_> {
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    pub fn len(&self) -> usize {
-        self.bufs
-            .0
-            .borrow()
-            .as_ref()
-            .map_or(0, |b| b[self.idx].len())
-    }
-    /// Appends, reserving `reserve` bytes on first use.
-    pub fn extend(&self, data: &[u8], reserve: usize) {
-        let mut b = self.bufs.0.borrow_mut();
-        let pair = b.get_or_insert_with(Default::default);
-        let v = &mut pair[self.idx];
-        if v.capacity() == 0 {
-            v.reserve_exact(reserve.max(data.len()));
-        }
-        v.extend_from_slice(data);
-    }
-    /// Takes the contents, leaving this buffer empty (and the pair freed when both are).
-    pub fn take(&self) -> Vec<u8> {
-        let mut b = self.bufs.0.borrow_mut();
-        let Some(pair) = b.as_mut() else {
-            return Vec::new();
-        };
-        let v = std::mem::take(&mut pair[self.idx]);
-        if pair[1 - self.idx].capacity() == 0 {
-            *b = None;
-        }
-        v
-    }
-}
-
 /// State of the HTTP phase, dropped once the connection upgrades.
 #[derive(Default)]
 pub struct HttpState {
@@ -247,45 +117,6 @@ pub struct HttpState {
 pub struct FileSend {
     pub file: std::fs::File,
     pub remaining: u64,
-}
-
-/// What the receive callbacks can ask about the data being delivered.
-#[derive(Clone, Copy, Default, Debug)]
-pub struct RxInfo {
-    pub final_fragment: bool,
-    pub binary: bool,
-    pub rsv: u8,
-    /// Payload bytes of the current frame not yet delivered.
-    pub remaining: u64,
-}
-
-/// [`RxInfo`] packed into one word (what `Conn` keeps for every connection): the
-/// remaining count in the low 56 bits (saturating: no frame here is that long), RSV
-/// bits 56..=58, binary bit 59, final bit 60.
-#[derive(Default)]
-pub struct PackedRxInfo(Cell<u64>);
-
-impl PackedRxInfo {
-    const REMAINING: u64 = (1 << 56) - 1;
-
-    pub fn get(&self) -> RxInfo {
-        let v = self.0.get();
-        RxInfo {
-            final_fragment: v & (1 << 60) != 0,
-            binary: v & (1 << 59) != 0,
-            rsv: ((v >> 56) as u8 & 0x07) << 4,
-            remaining: v & Self::REMAINING,
-        }
-    }
-
-    pub fn set(&self, info: RxInfo) {
-        self.0.set(
-            info.remaining.min(Self::REMAINING)
-                | u64::from((info.rsv >> 4) & 0x07) << 56
-                | u64::from(info.binary) << 59
-                | u64::from(info.final_fragment) << 60,
-        );
-    }
 }
 
 /// TLS on a client connection (`ssl_connection` of `libwebsocket_client_connect`:
@@ -335,14 +166,10 @@ pub struct Conn {
     pub user: RefCell<Option<UserSpace>>,
     /// Caller-provided user data for client connections (not owned).
     pub external_user: Cell<UserPtr>,
-    pub parser: RefCell<Option<FrameParser>>,
     pub http: RefCell<Option<Box<HttpState>>>,
-    pub out: RefCell<OutBuf>,
-    /// A receive chunk being assembled across reads (original semantics: deliver full
-    /// `rx_buffer_size` chunks or frame ends), and received bytes not yet parsed because
-    /// the application paused receiving.
-    pub rx_bufs: RxBufs,
-    pub rx_info: PackedRxInfo,
+    /// The protocol state of the WebSocket phase and the output queue (see
+    /// `engine::ws::connection`); never borrowed while application code runs.
+    pub ws: RefCell<Connection>,
     /// Pending timeout: (reason, stamp); the deadline lives in the context's heap.
     pub timeout_reason: Cell<u32>,
 
@@ -352,10 +179,6 @@ pub struct Conn {
     pub tls: RefCell<Option<Box<rustls::Connection>>>,
     /// Negotiated extensions (None when there are none).
     pub exts: RefCell<Option<Box<crate::io::extensions::ConnExts>>>,
-    /// Payload of the most recent ping received while output was backed up: its pong
-    /// goes out when the queue drains (one pong for a flood of pings, RFC 6455 5.5.3).
-    /// (Boxed twice so that the field is one pointer: it is almost always empty.)
-    pub owed_pong: Cell<Option<Box<Vec<u8>>>>,
 }
 
 impl Conn {
@@ -379,11 +202,13 @@ impl Conn {
             .as_ref()
             .map_or(UserPtr::NULL, |u| u.ptr())
     }
-    pub fn rx_pending(&self) -> RxBuf<'_> {
-        self.rx_bufs.pending()
+    /// The application paused receiving (`libwebsocket_rx_flow_control(wsi, 0)`).
+    pub fn rx_paused(&self) -> bool {
+        self.ws.borrow().rx_paused()
     }
-    pub fn rx_stash(&self) -> RxBuf<'_> {
-        self.rx_bufs.stash()
+    /// Our close frame is queued.
+    pub fn close_sent(&self) -> bool {
+        self.ws.borrow().close_sent()
     }
     pub fn is_client_pending(&self) -> bool {
         matches!(
@@ -399,66 +224,28 @@ impl Conn {
     }
     /// True while the application may still exchange messages.
     pub fn is_ws_live(&self) -> bool {
-        self.state.get() == ConnState::Ws && !self.has(flag::CLOSE_SENT)
-    }
-}
-
-#[cfg(test)]
-mod packed_rx_info_tests {
-    use super::{PackedRxInfo, RxInfo};
-
-    #[test]
-    fn round_trips_every_flag_and_saturates_the_count() {
-        let p = PackedRxInfo::default();
-        for rsv in [0u8, 0x10, 0x20, 0x40, 0x70] {
-            for (fin, bin) in [(false, false), (true, false), (false, true), (true, true)] {
-                for remaining in [0u64, 1, 125, 1 << 40, (1 << 56) - 1] {
-                    let i = RxInfo {
-                        final_fragment: fin,
-                        binary: bin,
-                        rsv,
-                        remaining,
-                    };
-                    p.set(i);
-                    let o = p.get();
-                    assert_eq!(
-                        (o.final_fragment, o.binary, o.rsv, o.remaining),
-                        (fin, bin, rsv, remaining)
-                    );
-                }
-            }
-        }
-        p.set(RxInfo {
-            remaining: u64::MAX >> 1,
-            ..RxInfo::default()
-        });
-        assert_eq!(p.get().remaining, (1 << 56) - 1);
+        self.state.get() == ConnState::Ws && !self.close_sent()
     }
 }
 
 #[cfg(test)]
 mod size_tests {
     /// Every idle connection costs one `Rc<Conn>` allocation (issue 17 item 3): with
-    /// its 16-byte header and glibc's 8-byte chunk header, 240 bytes fit a 272-byte
-    /// chunk.
+    /// its 16-byte header and glibc's 8-byte chunk header, 224 bytes fit a 256-byte
+    /// chunk. The WebSocket state is one `RefCell<Connection>` (parser, RxInfo, flags,
+    /// the output queue and the rarely used parts behind two pointers).
     #[test]
     fn conn_fits_its_malloc_class() {
-        assert!(std::mem::size_of::<super::Conn>() <= 240);
-        assert!(
-            std::mem::size_of::<std::cell::RefCell<Option<crate::engine::ws::FrameParser>>>() <= 64
-        );
+        assert!(std::mem::size_of::<super::Conn>() <= 224);
+        assert!(std::mem::size_of::<std::cell::RefCell<crate::engine::ws::Connection>>() <= 96);
     }
 
     #[test]
     fn print_sizes() {
         eprintln!("Conn = {}", std::mem::size_of::<super::Conn>());
         eprintln!(
-            "parser = {}",
-            std::mem::size_of::<std::cell::RefCell<Option<crate::engine::ws::FrameParser>>>()
-        );
-        eprintln!(
-            "OutBuf = {}",
-            std::mem::size_of::<std::cell::RefCell<super::OutBuf>>()
+            "ws = {}",
+            std::mem::size_of::<std::cell::RefCell<crate::engine::ws::Connection>>()
         );
     }
 }

@@ -3,8 +3,9 @@
 
 use crate::engine::http::request::HeadLimits;
 use crate::engine::timers::{pending_timeout, Deadline, TimerHeap};
+use crate::engine::ws::{Connection, Role};
 use crate::io::app::{Application, UserPtr};
-use crate::io::conn::{flag, Conn, ConnState, OutBuf, OutQ, Side};
+use crate::io::conn::{flag, Conn, ConnState, OutQ, Side};
 use crate::io::sys::net;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
@@ -349,17 +350,16 @@ impl Context {
             protocol: Default::default(),
             user: RefCell::new(None),
             external_user: Cell::new(UserPtr::NULL),
-            parser: RefCell::new(None),
             http: RefCell::new(None),
-            out: RefCell::new(OutBuf::default()),
-            rx_bufs: Default::default(),
-            rx_info: Default::default(),
+            ws: RefCell::new(Connection::new(match side {
+                Side::Server => Role::Server,
+                Side::Client => Role::Client,
+            })),
             timeout_reason: Cell::new(pending_timeout::NO_PENDING_TIMEOUT),
             timeout_stamp: Cell::new(0),
             client: RefCell::new(None),
             tls: RefCell::new(None),
             exts: RefCell::new(None),
-            owed_pong: Cell::new(None),
         }
     }
 

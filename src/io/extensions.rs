@@ -188,7 +188,7 @@ pub fn negotiate_server(ctx: &Context, conn: &Conn, header: &[u8]) -> Option<Str
 fn install(conn: &Conn, mut exts: ConnExts) {
     let app = !exts.app.is_empty();
     if app {
-        exts.tx_units.reconcile(conn.out.borrow().len());
+        exts.tx_units.reconcile(conn.ws.borrow().out().len());
     }
     *conn.exts.borrow_mut() = Some(Box::new(exts));
     if app {

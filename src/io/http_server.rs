@@ -193,7 +193,7 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, mut up: Upgrade, mut rest: Vec<u8>) {
         cfg.validate_utf8 = !ex.compresses();
     }
     cfg.extended_opcodes = conn.has(flag::APP_EXT);
-    *conn.parser.borrow_mut() = Some(FrameParser::new(cfg));
+    conn.ws.borrow_mut().upgrade(FrameParser::new(cfg));
     conn.state.set(ConnState::Ws);
     ctx.set_timeout(conn, pending_timeout::NO_PENDING_TIMEOUT, 0);
     let n = invoke_conn(ctx, conn, Reason::Established, CallbackIn::Nothing);

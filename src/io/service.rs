@@ -4,10 +4,13 @@
 
 use crate::engine::timers::pending_timeout;
 use crate::engine::ws::close::CLOSE_GOING_AWAY;
+use crate::engine::ws::connection::{RxConfig, RxEvent};
+use crate::engine::ws::{OP_BINARY, OP_PONG, OP_TEXT};
 use crate::io::app::{invoke, invoke_conn, poll_fd_event, CallbackIn, Reason, UserPtr};
 use crate::io::conn::{flag, Conn, ConnState, Side};
-use crate::io::context::{Context, LISTENER};
+use crate::io::context::{Context, LISTENER, POST, PRE};
 use crate::io::sys::net;
+use crate::io::tx::{WRITE_BINARY, WRITE_TEXT};
 use crate::io::{client, http_server, linger, tx, ws_rx};
 use std::io::ErrorKind;
 use std::rc::Rc;
@@ -197,7 +200,10 @@ pub fn run_deferred(ctx: &Context) {
     for slot in writeables {
         if let Some(conn) = ctx.conn(slot) {
             conn.clear(flag::IN_WRITEABLE_Q);
-            if conn.has(flag::APP_EXT) && !conn.has(flag::CHOKED) && !conn.out.borrow().is_empty() {
+            if conn.has(flag::APP_EXT)
+                && !conn.has(flag::CHOKED)
+                && !conn.ws.borrow().out().is_empty()
+            {
                 // An extension took part of a unit (PACKET_TX_DO_SEND): offer the rest.
                 tx::flush(ctx, &conn);
                 after_flush(ctx, &conn);
@@ -241,7 +247,7 @@ pub fn flush_dirty(ctx: &Context) {
         for slot in dirty {
             if let Some(conn) = ctx.conn(slot) {
                 conn.clear(flag::IN_DIRTY_Q);
-                tx::flush(ctx, &conn);
+                flush(ctx, &conn);
                 after_flush(ctx, &conn);
             }
         }
@@ -347,14 +353,14 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
     // Reading stops only when the application asks (rx_flow_control), as in v1.23:
     // stopping by itself while output is backed up deadlocks with a peer that does the
     // same (both wait for the other to read).
-    if conn.has(flag::RX_PAUSED) {
+    if conn.rx_paused() {
         return;
     }
     // Bytes stashed when the application paused receiving come first.
-    if !conn.rx_stash().is_empty() {
-        let mut stash = conn.rx_stash().take();
+    if conn.ws.borrow().has_stash() {
+        let mut stash = conn.ws.borrow_mut().take_stash();
         process_input(ctx, conn, &mut stash);
-        if !conn.is_open() || conn.has(flag::RX_PAUSED) {
+        if !conn.is_open() || conn.rx_paused() {
             return;
         }
     }
@@ -363,9 +369,11 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
         ctx.enqueue(conn, flag::IN_READ_Q);
         return;
     };
+    // Reads leave POST + 1 bytes free at the end of the buffer, so that a whole frame
+    // at the end of the input can be delivered in place too.
+    let cap = buf.len() - (POST + 1);
     for _ in 0..READ_BUDGET {
-        let cap = buf.len();
-        match net::recv(conn.fd, &mut buf[..]) {
+        match net::recv(conn.fd, &mut buf[..cap]) {
             Ok(0) => {
                 conn.set(flag::READ_EOF);
                 drop(buf);
@@ -382,10 +390,15 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
                         peer_eof(ctx, conn);
                         return;
                     }
+                } else if conn.state.get() == ConnState::Ws && !conn.has(flag::APP_EXT) {
+                    ws_input(ctx, conn, &mut buf[..], n);
+                    if conn.has(flag::FAILED) {
+                        close_conn(ctx, conn, CloseHow::Abort);
+                    }
                 } else {
                     process_received(ctx, conn, &mut buf[..n]);
                 }
-                if !conn.is_open() || conn.has(flag::RX_PAUSED) {
+                if !conn.is_open() || conn.rx_paused() {
                     return;
                 }
                 if n < cap && !conn.has(flag::PEER_HUP) {
@@ -411,7 +424,7 @@ fn update_pollin(ctx: &Context, conn: &Conn) {
     if !conn.is_open() || conn.has(flag::NO_POLL) {
         return;
     }
-    let want = !conn.has(flag::RX_PAUSED);
+    let want = !conn.rx_paused();
     if want && conn.has(flag::POLLIN_CLEARED) {
         conn.clear(flag::POLLIN_CLEARED);
         poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd, POLLIN);
@@ -440,7 +453,10 @@ pub fn process_input(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
     match conn.state.get() {
         ConnState::HttpHeaders => http_server::on_head_bytes(ctx, conn, data),
         ConnState::Http => {} // HTTP/1.0-style: one request per connection
-        ConnState::Ws => ws_rx::on_ws_bytes(ctx, conn, data),
+        ConnState::Ws => {
+            let n = data.len();
+            ws_input(ctx, conn, data, n)
+        }
         ConnState::ClientProxy | ConnState::ClientHandshake => {
             client::on_head_bytes(ctx, conn, data)
         }
@@ -454,7 +470,7 @@ pub fn process_input(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
 
 fn peer_eof(ctx: &Context, conn: &Rc<Conn>) {
     match conn.state.get() {
-        ConnState::Flushing if tx::has_pending_output(conn) => {
+        ConnState::Flushing if has_pending_output(conn) => {
             // Keep flushing what we owe; the socket may still be writeable.
         }
         _ => close_conn(ctx, conn, CloseHow::Abort),
@@ -475,7 +491,7 @@ pub fn conn_writeable(ctx: &Context, conn: &Rc<Conn>) {
         _ => {}
     }
     conn.clear(flag::CHOKED);
-    tx::flush(ctx, conn);
+    flush(ctx, conn);
     after_flush(ctx, conn);
     if !conn.is_open() || conn.has(flag::CHOKED) {
         return;
@@ -500,7 +516,7 @@ pub fn conn_writeable(ctx: &Context, conn: &Rc<Conn>) {
 /// soon as its close frame is out: nothing more can legitimately arrive, so there is
 /// no peer EOF worth waiting for.
 fn closes_at_once(conn: &Conn) -> bool {
-    conn.side == Side::Server && conn.has(flag::CLOSE_RCVD) && conn.has(flag::CLOSE_SENT)
+    conn.side == Side::Server && conn.ws.borrow().close_complete()
 }
 
 /// What a completed flush allows: finishing a close, or reporting a socket error.
@@ -510,16 +526,16 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
         return;
     }
     if conn.state.get() == ConnState::Flushing
-        && conn.out.borrow().is_empty()
+        && conn.ws.borrow().out().is_empty()
         && crate::io::tls_io::is_tls(conn)
         && !conn.has(flag::CLOSE_NOTIFY_SENT)
     {
         // Everything we owed (the close frame included) is inside rustls: end TLS now.
         conn.set(flag::CLOSE_NOTIFY_SENT);
         crate::io::tls_io::send_close_notify(conn);
-        tx::flush(ctx, conn);
+        flush(ctx, conn);
     }
-    if conn.state.get() == ConnState::Flushing && !tx::has_pending_output(conn) {
+    if conn.state.get() == ConnState::Flushing && !has_pending_output(conn) {
         if closes_at_once(conn) {
             close_conn(ctx, conn, CloseHow::Abort);
             return;
@@ -570,7 +586,7 @@ pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
     // unless queued output still needs it; asking again from the callback sets it anew.
     update_pollout(ctx, conn);
     let reason = match conn.state.get() {
-        ConnState::Ws if !conn.has(flag::CLOSE_SENT) => match conn.side {
+        ConnState::Ws if !conn.close_sent() => match conn.side {
             Side::Server => Reason::ServerWriteable,
             Side::Client => Reason::ClientWriteable,
         },
@@ -660,12 +676,12 @@ pub fn update_pollout(ctx: &Context, conn: &Conn) {
     // Output merely batched for the flush at the end of this pass needs no POLLOUT
     // (that flush decides again); output the socket refused does.
     let output_waits =
-        (!conn.has(flag::IN_DIRTY_Q) || conn.has(flag::CHOKED)) && tx::has_pending_output(conn);
+        (!conn.has(flag::IN_DIRTY_Q) || conn.has(flag::CHOKED)) && has_pending_output(conn);
     let want = conn.state.get() == ConnState::ClientConnecting
         || output_waits
         || conn.has(flag::WANT_WRITEABLE)
         || conn.has(flag::EXT_SPILL_PENDING)
-        || (!conn.rx_stash().is_empty() && !conn.has(flag::RX_PAUSED))
+        || conn.ws.borrow().has_stash() && !conn.rx_paused()
         || conn
             .http
             .borrow()
@@ -686,19 +702,17 @@ pub fn rx_flow(ctx: &Context, conn: &Rc<Conn>, enable: bool) {
         return;
     }
     if enable {
-        if !conn.has(flag::RX_PAUSED) {
+        if !conn.ws.borrow_mut().set_rx_paused(false) {
             return;
         }
-        conn.clear(flag::RX_PAUSED);
         update_pollin(ctx, conn);
         // Edge-triggered: data that arrived while paused raises no new event.
         ctx.enqueue(conn, flag::IN_READ_Q);
         update_pollout(ctx, conn);
     } else {
-        if conn.has(flag::RX_PAUSED) {
+        if !conn.ws.borrow_mut().set_rx_paused(true) {
             return;
         }
-        conn.set(flag::RX_PAUSED);
         update_pollin(ctx, conn);
     }
 }
@@ -791,7 +805,7 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
         && !matches!(state, ConnState::Flushing | ConnState::Draining);
     if graceful {
         if let CloseHow::Graceful(code) = how {
-            if state == ConnState::Ws && !conn.has(flag::CLOSE_SENT) {
+            if state == ConnState::Ws && !conn.close_sent() {
                 tx::queue_close(ctx, conn, code, b"");
             }
         }
@@ -817,9 +831,9 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
             ctx.limits.close_secs as i32,
         );
         if closes_at_once(conn) {
-            tx::flush_before_close(ctx, conn);
+            flush_before_close(ctx, conn);
         } else {
-            tx::flush(ctx, conn);
+            flush(ctx, conn);
         }
         after_flush(ctx, conn);
         linger::keep(ctx, conn);
@@ -868,9 +882,7 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
     ctx.remove_conn(conn);
     // Free buffers now; the Rc itself goes when the last in-flight reference drops.
     *conn.http.borrow_mut() = None;
-    *conn.out.borrow_mut() = Default::default();
-    *conn.parser.borrow_mut() = None;
-    conn.rx_bufs.clear();
+    conn.ws.borrow_mut().reset();
     *conn.user.borrow_mut() = None;
 }
 
@@ -880,10 +892,279 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
 pub fn close_all(ctx: &Context) {
     for conn in ctx.all_conns() {
         let state = conn.state.get();
-        if state == ConnState::Ws && !conn.has(flag::CLOSE_SENT) {
+        if state == ConnState::Ws && !conn.close_sent() {
             tx::queue_close(ctx, &conn, Some(CLOSE_GOING_AWAY), b"");
-            tx::flush(ctx, &conn);
+            flush(ctx, &conn);
         }
         finalize(ctx, &conn, state);
+    }
+}
+
+// ---- The message path: received bytes -> engine -> application; writes -> socket ----
+
+/// The largest piece RECEIVE gets on this connection (its protocol's rx_buffer_size).
+pub fn rx_chunk(ctx: &Context, conn: &Conn) -> usize {
+    ctx.protocols
+        .get(conn.protocol.get())
+        .map_or(4096, |p| p.rx_chunk)
+}
+
+/// The receive settings of `conn` for the engine.
+fn rx_config(ctx: &Context, conn: &Conn) -> RxConfig {
+    RxConfig {
+        chunk: rx_chunk(ctx, conn),
+        raw_data: conn.exts.borrow().is_some(),
+        backlog: output_backlog(ctx),
+        mask_key: crate::io::mask_keys::mask_key,
+    }
+}
+
+/// More output queued than this and pongs are owed instead of queued.
+pub fn output_backlog(ctx: &Context) -> usize {
+    4 * ctx.limits.choke_bytes
+}
+
+/// WebSocket bytes `buf[..len]` (the rest of `buf`, if any, is free room) through the
+/// engine, and the application run for each event with no engine borrow held.
+pub fn ws_input(ctx: &Context, conn: &Rc<Conn>, buf: &mut [u8], len: usize) {
+    let cfg = rx_config(ctx, conn);
+    let mut pos = 0usize;
+    loop {
+        if conn.state.get() != ConnState::Ws {
+            return;
+        }
+        let ev = {
+            let Ok(mut ws) = conn.ws.try_borrow_mut() else {
+                return;
+            };
+            ws.next_event(&mut buf[..len], &mut pos, &cfg)
+        };
+        match ev {
+            RxEvent::NeedMore => return,
+            RxEvent::Deliver {
+                at,
+                len: n,
+                info,
+                whole,
+            } => {
+                if whole && at >= PRE && at + n + POST < buf.len() && !conn.has(flag::APP_EXT) {
+                    receive_in_place(ctx, conn, buf, at, n);
+                } else {
+                    ws_rx::receive(ctx, conn, &buf[at..at + n], info);
+                }
+            }
+            RxEvent::DeliverOwned { data, info } => ws_rx::receive(ctx, conn, &data, info),
+            RxEvent::ExtData {
+                at,
+                len: n,
+                info,
+                frame_remaining,
+                frame_opcode,
+                message_start,
+            } => ws_rx::ext_data(
+                ctx,
+                conn,
+                &buf[at..at + n],
+                info,
+                frame_remaining,
+                frame_opcode,
+                message_start,
+            ),
+            RxEvent::Extended {
+                at,
+                len: n,
+                opcode,
+                frame_remaining,
+            } => crate::io::ext_chain::extended_payload_rx(
+                ctx,
+                conn,
+                opcode,
+                &buf[at..at + n],
+                frame_remaining,
+            ),
+            RxEvent::Pong { payload, len: n } => {
+                ws_rx::client_pong(ctx, conn, &payload[..usize::from(n)])
+            }
+            RxEvent::PeerClose(code) => {
+                if !conn.close_sent() {
+                    // Echo the peer's status (RFC 6455 5.5.1).
+                    tx::queue_close(ctx, conn, code, b"");
+                }
+                close_conn(ctx, conn, CloseHow::Graceful(None));
+            }
+            RxEvent::ProtocolError(code) => {
+                crate::log::lws_info!("closing fd {} with {} (protocol violation)", conn.fd, code);
+                close_conn(ctx, conn, CloseHow::Graceful(Some(code)));
+                return;
+            }
+            RxEvent::Queued(n) => tx::queued(ctx, conn, n),
+        }
+    }
+}
+
+/// RECEIVE for a whole frame that lies in `input` with at least PRE bytes before it
+/// (already parsed) and POST + 1 after it (the next frame, not parsed yet, or free
+/// room): delivered where it is, without a copy. The bytes after it are saved, and
+/// restored once the callback returns, so the NUL and anything the application writes
+/// into the POST padding cannot reach the parser.
+fn receive_in_place(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8], off: usize, len: usize) {
+    let end = off + len;
+    let mut saved = [0u8; POST + 1];
+    saved.copy_from_slice(&input[end..end + POST + 1]);
+    input[end] = 0;
+    let reason = match conn.side {
+        Side::Server => Reason::Receive,
+        Side::Client => Reason::ClientReceive,
+    };
+    let n = ctx.app.callback(
+        ctx,
+        Some(conn),
+        conn.protocol.get(),
+        reason,
+        conn.user_ptr(),
+        CallbackIn::Bytes {
+            buf: input,
+            at: off,
+            len,
+        },
+    );
+    input[end..end + POST + 1].copy_from_slice(&saved);
+    if n < 0 {
+        close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
+    }
+}
+
+/// `libwebsocket_write` for the common case only, running no application code and
+/// flushing nothing (so the connection cannot be closed or released meanwhile): None
+/// when the general path (`io::tx::write`) is needed.
+pub fn write_small_queued(
+    ctx: &Context,
+    conn: &Conn,
+    payload: &[u8],
+    protocol: u32,
+) -> Option<i32> {
+    write_small(ctx, conn, payload, protocol, false)
+}
+
+/// The common write in one step: a whole TEXT / BINARY message of at most 125 bytes
+/// from a server connection without extensions, inside a service pass (so batched),
+/// nothing choked. Appends header and payload to the queue as `write` would; None
+/// sends everything else down the general path (and, without `may_flush`, also a write
+/// that would reach the choke threshold).
+#[inline(always)]
+pub fn write_small(
+    ctx: &Context,
+    conn: &Conn,
+    payload: &[u8],
+    protocol: u32,
+    may_flush: bool,
+) -> Option<i32> {
+    const SLOW: u32 = flag::FAILED | flag::APP_EXT | flag::CHOKED;
+    let opcode = match protocol {
+        WRITE_BINARY => OP_BINARY,
+        WRITE_TEXT => OP_TEXT,
+        _ => return None,
+    };
+    if payload.len() > 125
+        || conn.flags.get() & SLOW != 0
+        || conn.side != Side::Server
+        || conn.state.get() != ConnState::Ws
+        || ctx.in_service.get() == 0
+    {
+        return None;
+    }
+    let queued = {
+        let mut ws = conn.ws.try_borrow_mut().ok()?;
+        if ws.close_sent() || conn.exts.try_borrow().map_or(true, |e| e.is_some()) {
+            return None;
+        }
+        let before = ws.out().len();
+        if before + payload.len() > ctx.limits.max_queued {
+            return None; // the general path logs and refuses
+        }
+        if !may_flush && before + 2 + payload.len() >= ctx.limits.choke_bytes {
+            return None;
+        }
+        if !ws.out().has_storage() {
+            ws.out_mut().install(ctx.take_out_buf());
+        }
+        ws.queue_small(opcode, payload)
+    };
+    if queued >= ctx.limits.choke_bytes {
+        flush(ctx, conn);
+        update_pollout(ctx, conn);
+    } else {
+        ctx.enqueue(conn, flag::IN_DIRTY_Q);
+    }
+    Some(payload.len() as i32)
+}
+
+/// True while bytes are queued for the socket (in our buffer or inside rustls).
+pub fn has_pending_output(conn: &Conn) -> bool {
+    !conn.ws.borrow().out().is_empty()
+        || (conn.tls.borrow().is_some() && crate::io::tls_io::wants_write(conn))
+}
+
+/// Sends queued bytes until the queue is empty or the socket is full.
+pub fn flush(ctx: &Context, conn: &Conn) {
+    flush_with(ctx, conn, false);
+}
+
+/// Like `flush`, for output the caller closes the socket right after: the bytes are
+/// sent with MSG_MORE so that they leave in the same segment as the FIN of close().
+/// Whoever flushes a remainder later with plain `flush` pushes them out as usual.
+pub fn flush_before_close(ctx: &Context, conn: &Conn) {
+    flush_with(ctx, conn, true);
+}
+
+fn flush_with(ctx: &Context, conn: &Conn, closing: bool) {
+    if !conn.is_open() {
+        return;
+    }
+    if conn.has(flag::APP_EXT) {
+        tx::flush_app_ext(ctx, conn);
+    } else if conn.tls.borrow().is_some() {
+        crate::io::tls_io::flush_tls(ctx, conn);
+    } else {
+        let mut ws = conn.ws.borrow_mut();
+        let out = ws.out_mut();
+        while !out.is_empty() {
+            let sent = if closing {
+                net::send_more(conn.fd, out.pending())
+            } else {
+                net::send(conn.fd, out.pending())
+            };
+            match sent {
+                Ok(n) => {
+                    if let Some(v) = out.consume(n) {
+                        ctx.give_out_buf(v);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    conn.set(flag::CHOKED);
+                    break;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    conn.set(flag::FAILED);
+                    return;
+                }
+            }
+        }
+    }
+    send_owed_pong(ctx, conn);
+}
+
+/// Queues the pong owed for the latest ping received while output was backed up,
+/// once the queue has come down again.
+fn send_owed_pong(ctx: &Context, conn: &Conn) {
+    if conn.has(flag::FAILED) {
+        return;
+    }
+    let Some(payload) = conn.ws.borrow_mut().take_owed_pong(output_backlog(ctx)) else {
+        return;
+    };
+    if conn.state.get() == ConnState::Ws && !conn.close_sent() {
+        tx::queue_frame(ctx, conn, OP_PONG, true, &payload);
     }
 }

@@ -89,10 +89,8 @@ pub fn on_ciphertext(ctx: &Context, conn: &Rc<Conn>, mut data: &[u8]) -> bool {
             // Stashed bytes must be past PACKET_RX_PREPARSE (the stash is replayed
             // without it), so with an application extension they take the normal
             // path, whose parser stashes them while receiving is paused.
-            if conn.has(flag::RX_PAUSED)
-                && !(conn.has(flag::APP_EXT) && conn.state.get() == ConnState::Ws)
-            {
-                conn.rx_stash().extend(&plain[..n], 0);
+            if conn.rx_paused() && !(conn.has(flag::APP_EXT) && conn.state.get() == ConnState::Ws) {
+                conn.ws.borrow_mut().stash(&plain[..n]);
             } else {
                 process_received(ctx, conn, &mut plain[..n]);
             }
@@ -150,7 +148,8 @@ pub fn flush_tls(ctx: &Context, conn: &Conn) {
     loop {
         let mut progress = false;
         {
-            let mut out = conn.out.borrow_mut();
+            let mut ws = conn.ws.borrow_mut();
+            let out = ws.out_mut();
             let mut t = conn.tls.borrow_mut();
             let Some(tls) = t.as_mut() else { return };
             if !out.is_empty() {
@@ -179,7 +178,7 @@ pub fn flush_tls(ctx: &Context, conn: &Conn) {
                 }
             }
         }
-        if !progress || conn.out.borrow().is_empty() {
+        if !progress || conn.ws.borrow().out().is_empty() {
             return;
         }
     }
@@ -194,7 +193,8 @@ pub fn send_prefix(_ctx: &Context, conn: &Conn, len: usize) -> usize {
         let mut t = conn.tls.borrow_mut();
         let Some(tls) = t.as_mut() else { return taken };
         if taken < len {
-            let out = conn.out.borrow();
+            let ws = conn.ws.borrow();
+            let out = ws.out();
             let end = len.min(out.len());
             if taken < end {
                 if let Ok(n) = tls.writer().write(&out.pending()[taken..end]) {

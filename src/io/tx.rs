@@ -11,7 +11,9 @@ use crate::io::mask_keys::mask_key;
 use crate::io::sys::net;
 use std::io::ErrorKind;
 
+use crate::engine::ws::connection::write_return;
 pub use crate::engine::ws::write_protocol::*;
+pub use crate::io::service::{flush, flush_before_close};
 
 /// Payloads at least this big go straight to the socket when nothing is queued.
 const DIRECT_SEND_MIN: usize = 16 * 1024;
@@ -20,17 +22,18 @@ const DIRECT_SEND_MIN: usize = 16 * 1024;
 /// return value is v1.23's: the payload length for data frames and HTTP, the whole
 /// frame (header, mask key and payload) for CLOSE / PING / PONG; -1 on error.
 pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
-    if let Some(n) = write_small_data(ctx, conn, payload, protocol, true) {
+    if let Some(n) = crate::io::service::write_small(ctx, conn, payload, protocol, true) {
         return n;
     }
     if !conn.is_open() || conn.has(flag::FAILED) {
         return -1;
     }
-    if conn.out.borrow().len().saturating_add(payload.len()) > ctx.limits.max_queued {
+    let queued = conn.ws.borrow().out().len();
+    if queued.saturating_add(payload.len()) > ctx.limits.max_queued {
         crate::log::lws_err!(
             "libwebsocket_write: fd {} has {} bytes queued (limit {}); write refused",
             conn.fd,
-            conn.out.borrow().len(),
+            queued,
             ctx.limits.max_queued
         );
         return -1;
@@ -98,89 +101,14 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
     }
     enqueue_bytes(ctx, conn, &hdr[..hl], wire, mask);
     if opcode == ws::OP_CLOSE {
-        conn.set(flag::CLOSE_SENT);
+        conn.ws.borrow_mut().mark_close_sent();
         ctx.set_timeout(
             conn,
             pending_timeout::CLOSE_ACK,
             ctx.limits.close_secs as i32,
         );
     }
-    if matches!(protocol, WRITE_CLOSE | WRITE_PING | WRITE_PONG) {
-        // v1.23 sent these raw and returned what the socket took: the whole frame.
-        // (With a flag added they took its data-frame path, which returned `len`.)
-        return (hl + wire.len()) as i32;
-    }
-    payload.len() as i32
-}
-
-/// `write` for the common case only, running no application code and flushing
-/// nothing (so the connection cannot be closed or released meanwhile): None when the
-/// general path is needed.
-pub fn write_small_queued(
-    ctx: &Context,
-    conn: &Conn,
-    payload: &[u8],
-    protocol: u32,
-) -> Option<i32> {
-    write_small_data(ctx, conn, payload, protocol, false)
-}
-
-/// The common write in one step: a whole TEXT / BINARY message of at most 125 bytes
-/// from a server connection without extensions, inside a service pass (so batched),
-/// nothing choked. Appends header and payload to the queue as `write` would; None
-/// sends everything else down the general path (and, without `may_flush`, also a write
-/// that would reach the choke threshold).
-#[inline(always)]
-fn write_small_data(
-    ctx: &Context,
-    conn: &Conn,
-    payload: &[u8],
-    protocol: u32,
-    may_flush: bool,
-) -> Option<i32> {
-    const SLOW: u32 = flag::FAILED | flag::CLOSE_SENT | flag::APP_EXT | flag::CHOKED;
-    let opcode = match protocol {
-        WRITE_BINARY => ws::OP_BINARY,
-        WRITE_TEXT => ws::OP_TEXT,
-        _ => return None,
-    };
-    if payload.len() > 125
-        || conn.flags.get() & SLOW != 0
-        || conn.side != Side::Server
-        || conn.state.get() != ConnState::Ws
-        || ctx.in_service.get() == 0
-    {
-        return None;
-    }
-    let queued = {
-        let mut out = conn.out.try_borrow_mut().ok()?;
-        if conn.exts.try_borrow().map_or(true, |e| e.is_some()) {
-            return None;
-        }
-        let before = out.len();
-        if before + payload.len() > ctx.limits.max_queued {
-            return None; // the general path logs and refuses
-        }
-        if !may_flush && before + 2 + payload.len() >= ctx.limits.choke_bytes {
-            return None;
-        }
-        if !out.has_storage() {
-            out.install(ctx.take_out_buf());
-        }
-        let buf = out.buf_mut();
-        buf.reserve(2 + payload.len());
-        buf.push(0x80 | opcode);
-        buf.push(payload.len() as u8);
-        buf.extend_from_slice(payload);
-        before + 2 + payload.len()
-    };
-    if queued >= ctx.limits.choke_bytes {
-        flush(ctx, conn);
-        crate::io::service::update_pollout(ctx, conn);
-    } else {
-        ctx.enqueue(conn, flag::IN_DIRTY_Q);
-    }
-    Some(payload.len() as i32)
+    write_return(protocol, hl, wire.len(), payload.len())
 }
 
 /// Bytes to send for a data frame after extensions (None: the caller's payload) and
@@ -258,7 +186,7 @@ pub fn queue_raw(ctx: &Context, conn: &Conn, bytes: &[u8]) {
 /// application extensions first get FLUSH_PENDING_TX; if one fails, no close frame is
 /// sent and the connection is dropped.
 pub fn queue_close(ctx: &Context, conn: &Conn, code: Option<u16>, reason: &[u8]) {
-    if conn.has(flag::CLOSE_SENT) {
+    if conn.close_sent() {
         return;
     }
     if conn.has(flag::APP_EXT)
@@ -269,13 +197,15 @@ pub fn queue_close(ctx: &Context, conn: &Conn, code: Option<u16>, reason: &[u8])
         ctx.enqueue(conn, flag::IN_CLOSE_Q);
         return;
     }
-    let mut body = Vec::with_capacity(2 + reason.len());
-    if let Some(c) = code {
-        body.extend_from_slice(&c.to_be_bytes());
-        body.extend_from_slice(&reason[..reason.len().min(123)]);
-    }
-    queue_frame(ctx, conn, ws::OP_CLOSE, true, &body);
-    conn.set(flag::CLOSE_SENT);
+    let mask = (conn.side == Side::Client).then(mask_key);
+    let n = {
+        let mut ws = conn.ws.borrow_mut();
+        if !ws.out().has_storage() {
+            ws.out_mut().install(ctx.take_out_buf());
+        }
+        ws.queue_close(code, reason, mask)
+    };
+    queued(ctx, conn, n);
 }
 
 /// Appends header + payload (masked when `mask` is set) to the connection's queue and
@@ -284,12 +214,10 @@ pub fn queue_close(ctx: &Context, conn: &Conn, code: Option<u16>, reason: &[u8])
 /// each call is one unit for PACKET_TX_DO_SEND and is flushed at once (as v1.23 sent
 /// each write when it was made).
 fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: Option<[u8; 4]>) {
-    let app_ext = conn.has(flag::APP_EXT);
-    let batching = ctx.in_service.get() > 0 && !app_ext;
     {
-        let mut out = conn.out.borrow_mut();
-        if !app_ext
-            && out.is_empty()
+        let mut ws = conn.ws.borrow_mut();
+        if !conn.has(flag::APP_EXT)
+            && ws.out().is_empty()
             && mask.is_none()
             && payload.len() >= DIRECT_SEND_MIN
             && !conn.has(flag::CHOKED)
@@ -312,43 +240,46 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
             };
             if sent < total {
                 conn.set(flag::CHOKED);
-                if !out.has_storage() {
-                    out.install(ctx.take_out_buf());
+                if !ws.out().has_storage() {
+                    ws.out_mut().install(ctx.take_out_buf());
                 }
                 if sent < hdr.len() {
-                    out.extend(&hdr[sent..]);
-                    out.extend(payload);
+                    ws.queue_parts(&hdr[sent..], payload, None);
                 } else {
-                    out.extend(&payload[sent - hdr.len()..]);
+                    ws.queue_parts(&[], &payload[sent - hdr.len()..], None);
                 }
             }
-            drop(out);
+            drop(ws);
             crate::io::service::update_pollout(ctx, conn);
             return;
         }
-        if !out.has_storage() {
-            out.install(ctx.take_out_buf());
+        if !ws.out().has_storage() {
+            ws.out_mut().install(ctx.take_out_buf());
         }
-        out.extend(hdr);
-        let start = out.buf_mut().len();
-        out.extend(payload);
-        if let Some(key) = mask {
-            ws::apply_mask(&mut out.buf_mut()[start..], key, 0);
-        }
-        if app_ext {
-            let queued = out.len();
-            drop(out);
-            if let Some(ex) = conn.exts.borrow_mut().as_mut() {
-                ex.tx_units.reconcile(queued - hdr.len() - payload.len());
-                ex.tx_units.push(hdr.len() + payload.len(), true);
-            }
+        ws.queue_parts(hdr, payload, mask);
+    }
+    queued(ctx, conn, hdr.len() + payload.len());
+}
+
+/// What follows appending `n` bytes to the queue: with an application extension
+/// active, they are one unit for PACKET_TX_DO_SEND and are flushed at once (as v1.23
+/// sent each write when it was made); otherwise flushed immediately outside a service
+/// pass or when the queue is large, else once at the end of the pass.
+pub fn queued(ctx: &Context, conn: &Conn, n: usize) {
+    let app_ext = conn.has(flag::APP_EXT);
+    let batching = ctx.in_service.get() > 0 && !app_ext;
+    if app_ext {
+        let total = conn.ws.borrow().out().len();
+        if let Some(ex) = conn.exts.borrow_mut().as_mut() {
+            ex.tx_units.reconcile(total.saturating_sub(n));
+            ex.tx_units.push(n, true);
         }
     }
     if conn.has(flag::CHOKED) {
         crate::io::service::update_pollout(ctx, conn);
         return;
     }
-    if !batching || conn.out.borrow().len() >= ctx.limits.choke_bytes {
+    if !batching || conn.ws.borrow().out().len() >= ctx.limits.choke_bytes {
         flush(ctx, conn);
         if !batching && conn.has(flag::FAILED) {
             ctx.enqueue(conn, flag::IN_CLOSE_Q);
@@ -359,78 +290,13 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
     }
 }
 
-/// Sends queued bytes until the queue is empty or the socket is full.
-pub fn flush(ctx: &Context, conn: &Conn) {
-    flush_with(ctx, conn, false);
-}
-
-/// Like `flush`, for output the caller closes the socket right after: the bytes are
-/// sent with MSG_MORE so that they leave in the same segment as the FIN of close().
-/// Whoever flushes a remainder later with plain `flush` pushes them out as usual.
-pub fn flush_before_close(ctx: &Context, conn: &Conn) {
-    flush_with(ctx, conn, true);
-}
-
-fn flush_with(ctx: &Context, conn: &Conn, closing: bool) {
-    if !conn.is_open() {
-        return;
-    }
-    if conn.has(flag::APP_EXT) {
-        if !conn.has(flag::IN_EXT_FLUSH) {
-            conn.set(flag::IN_EXT_FLUSH);
-            flush_units(ctx, conn);
-            conn.clear(flag::IN_EXT_FLUSH);
-        }
-        send_owed_pong(ctx, conn);
-        return;
-    }
-    if crate::io::tls_io::is_tls(conn) {
-        crate::io::tls_io::flush_tls(ctx, conn);
-    } else {
-        let mut out = conn.out.borrow_mut();
-        while !out.is_empty() {
-            let sent = if closing {
-                net::send_more(conn.fd, out.pending())
-            } else {
-                net::send(conn.fd, out.pending())
-            };
-            match sent {
-                Ok(n) => {
-                    if let Some(v) = out.consume(n) {
-                        ctx.give_out_buf(v);
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    conn.set(flag::CHOKED);
-                    break;
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    conn.set(flag::FAILED);
-                    return;
-                }
-            }
-        }
-    }
-    send_owed_pong(ctx, conn);
-}
-
-/// True when so much output is queued that pongs are owed instead of queued.
-pub fn output_backlogged(ctx: &Context, conn: &Conn) -> bool {
-    conn.out.borrow().len() > 4 * ctx.limits.choke_bytes
-}
-
-/// Queues the pong owed for the latest ping received while output was backed up,
-/// once the queue has come down again.
-fn send_owed_pong(ctx: &Context, conn: &Conn) {
-    if output_backlogged(ctx, conn) || conn.has(flag::FAILED) {
-        return;
-    }
-    let Some(payload) = conn.owed_pong.take() else {
-        return;
-    };
-    if conn.state.get() == ConnState::Ws && !conn.has(flag::CLOSE_SENT) {
-        queue_frame(ctx, conn, ws::OP_PONG, true, &payload);
+/// The flush of a connection with an application extension (see `flush_units`);
+/// re-entrant flushes (from DO_SEND) wait.
+pub fn flush_app_ext(ctx: &Context, conn: &Conn) {
+    if !conn.has(flag::IN_EXT_FLUSH) {
+        conn.set(flag::IN_EXT_FLUSH);
+        flush_units(ctx, conn);
+        conn.clear(flag::IN_EXT_FLUSH);
     }
 }
 
@@ -440,7 +306,7 @@ fn send_owed_pong(ctx: &Context, conn: &Conn) {
 fn flush_units(ctx: &Context, conn: &Conn) {
     use crate::engine::extensions::app_hooks::DoSend;
     loop {
-        let queued = conn.out.borrow().len();
+        let queued = conn.ws.borrow().out().len();
         if queued == 0 {
             break;
         }
@@ -459,7 +325,7 @@ fn flush_units(ctx: &Context, conn: &Conn) {
         };
         if unit.offer {
             // A copy: the extension may write (and so grow the queue) meanwhile.
-            let mut copy = conn.out.borrow().pending()[..unit.len].to_vec();
+            let mut copy = conn.ws.borrow().out().pending()[..unit.len].to_vec();
             let answer = crate::io::ext_chain::tx_do_send(ctx, conn, &mut copy);
             if !conn.is_open() {
                 return;
@@ -500,7 +366,8 @@ fn consume_unit(ctx: &Context, conn: &Conn, n: usize) {
     if n == 0 {
         return;
     }
-    if let Some(v) = conn.out.borrow_mut().consume(n) {
+    let back = conn.ws.borrow_mut().out_mut().consume(n);
+    if let Some(v) = back {
         ctx.give_out_buf(v);
     }
     if let Some(ex) = conn.exts.borrow_mut().as_mut() {
@@ -513,7 +380,8 @@ fn consume_unit(ctx: &Context, conn: &Conn, n: usize) {
 fn send_prefix(_ctx: &Context, conn: &Conn, len: usize) -> usize {
     loop {
         let r = {
-            let out = conn.out.borrow();
+            let ws = conn.ws.borrow();
+            let out = ws.out();
             net::send(conn.fd, &out.pending()[..len.min(out.len())])
         };
         match r {
@@ -531,17 +399,12 @@ fn send_prefix(_ctx: &Context, conn: &Conn, len: usize) -> usize {
     }
 }
 
-/// True while bytes are queued for the socket (in our buffer or inside rustls).
-pub fn has_pending_output(conn: &Conn) -> bool {
-    !conn.out.borrow().is_empty() || crate::io::tls_io::wants_write(conn)
-}
-
 /// `choked` when it needs no flush (so runs no application code): None otherwise.
 pub fn choked_quick(ctx: &Context, conn: &Conn) -> Option<bool> {
     if !conn.is_open() || conn.has(flag::CHOKED) {
         return Some(true);
     }
-    let queued = conn.out.try_borrow().ok()?.len();
+    let queued = conn.ws.try_borrow().ok()?.out().len();
     (queued < ctx.limits.choke_bytes).then_some(false)
 }
 
@@ -553,9 +416,9 @@ pub fn choked(ctx: &Context, conn: &Conn) -> bool {
     if conn.has(flag::CHOKED) {
         return true;
     }
-    if conn.out.borrow().len() >= ctx.limits.choke_bytes {
+    if conn.ws.borrow().out().len() >= ctx.limits.choke_bytes {
         flush(ctx, conn);
-        return !conn.out.borrow().is_empty();
+        return !conn.ws.borrow().out().is_empty();
     }
     false
 }

@@ -1,5 +1,7 @@
-//! Received WebSocket bytes → frames → RECEIVE callbacks, automatic pongs and the
-//! close handshake.
+//! The slower parts of receiving on a WebSocket connection (the common path is in
+//! `io::service::ws_input`): data of connections with extensions (RSV rules,
+//! decompression, UTF-8 of the decompressed text), RECEIVE with a padded copy,
+//! CLIENT_RECEIVE_PONG.
 //!
 //! Data is delivered as the original did: in chunks of at most the protocol's
 //! `rx_buffer_size` (4096 when 0), a chunk ending early only at the end of a frame, in
@@ -7,214 +9,31 @@
 //! frame compressed with deflate-frame comes in one piece, inflated, as in v1.23.
 
 use crate::engine::ws::close::{CLOSE_INVALID_PAYLOAD, CLOSE_PROTOCOL_ERROR};
-use crate::engine::ws::{self, Event};
+use crate::engine::ws::connection::{Chunk, Span};
+use crate::engine::ws::{self};
 use crate::io::app::{invoke_conn, CallbackIn, ExtReason, Reason};
-use crate::io::conn::{flag, Conn, ConnState, RxInfo, Side};
+use crate::io::conn::{flag, Conn, RxInfo, Side};
 use crate::io::context::{Context, POST, PRE};
-use crate::io::service::{close_conn, CloseHow};
-use crate::io::tx;
+use crate::io::service::{close_conn, rx_chunk, CloseHow};
 use std::rc::Rc;
 
-/// What one parser step produced, detached from the parser's borrow.
-enum Step {
-    Data {
-        off: usize,
-        len: usize,
-        binary: bool,
-        fin: bool,
-        rsv: u8,
-        frame_remaining: u64,
-        frame_opcode: u8,
-        message_start: bool,
-    },
-    Control {
-        opcode: u8,
-        payload: [u8; 125],
-        len: usize,
-    },
-    Extended {
-        off: usize,
-        len: usize,
-        opcode: u8,
-        frame_remaining: u64,
-    },
-    NeedMore,
-    Fail(u16),
-}
-
+/// Received WebSocket bytes (all of `input`) through the engine.
 pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
-    let mut pos = 0usize;
-    loop {
-        if conn.state.get() != ConnState::Ws {
-            return;
-        }
-        if conn.has(flag::RX_PAUSED) {
-            if pos < input.len() {
-                conn.rx_stash().extend(&input[pos..], 0);
-            }
-            return;
-        }
-        let step = {
-            let base = input.as_ptr() as usize;
-            let mut parser = conn.parser.borrow_mut();
-            let Some(p) = parser.as_mut() else { return };
-            match p.next_event(input, &mut pos) {
-                Err(e) => Step::Fail(e.close_code),
-                Ok(None) => Step::NeedMore,
-                Ok(Some(Event::Data {
-                    payload,
-                    message_opcode,
-                    frame_opcode,
-                    fin,
-                    rsv,
-                    frame_remaining,
-                    message_start,
-                })) => Step::Data {
-                    off: payload.as_ptr() as usize - base,
-                    len: payload.len(),
-                    binary: message_opcode == ws::OP_BINARY,
-                    fin,
-                    rsv,
-                    frame_remaining,
-                    frame_opcode,
-                    message_start,
-                },
-                Ok(Some(Event::Extended {
-                    payload,
-                    opcode,
-                    frame_remaining,
-                    ..
-                })) => Step::Extended {
-                    off: payload.as_ptr() as usize - base,
-                    len: payload.len(),
-                    opcode,
-                    frame_remaining,
-                },
-                Ok(Some(Event::Control { opcode, payload })) => {
-                    let mut buf = [0u8; 125];
-                    let len = payload.len().min(125);
-                    buf[..len].copy_from_slice(&payload[..len]);
-                    Step::Control {
-                        opcode,
-                        payload: buf,
-                        len,
-                    }
-                }
-            }
-        };
-        match step {
-            Step::NeedMore => return,
-            Step::Fail(code) => {
-                crate::log::lws_info!("closing fd {} with {} (protocol violation)", conn.fd, code);
-                close_conn(ctx, conn, CloseHow::Graceful(Some(code)));
-                return;
-            }
-            Step::Data {
-                off,
-                len,
-                binary,
-                fin,
-                rsv,
-                frame_remaining,
-                frame_opcode,
-                message_start,
-            } => {
-                if conn.has(flag::CLOSE_SENT) {
-                    continue; // closing: data after our close frame is discarded
-                }
-                let info = RxInfo {
-                    final_fragment: fin,
-                    binary,
-                    rsv,
-                    remaining: 0,
-                };
-                if frame_remaining == 0
-                    && off >= PRE
-                    && off + len + POST < input.len()
-                    && !conn.has(flag::APP_EXT)
-                    && conn.exts.borrow().is_none()
-                    && conn.rx_pending().is_empty()
-                    && len < rx_chunk(ctx, conn)
-                {
-                    receive_in_place(ctx, conn, input, off, len, info);
-                } else if conn.exts.borrow().is_some() {
-                    ext_data(
-                        ctx,
-                        conn,
-                        &input[off..off + len],
-                        info,
-                        frame_remaining,
-                        frame_opcode,
-                        message_start,
-                    );
-                } else {
-                    deliver_data(ctx, conn, &input[off..off + len], info, frame_remaining);
-                }
-            }
-            Step::Control {
-                opcode,
-                payload,
-                len,
-            } => on_control(ctx, conn, opcode, &payload[..len]),
-            Step::Extended {
-                off,
-                len,
-                opcode,
-                frame_remaining,
-            } => {
-                if conn.has(flag::CLOSE_SENT) {
-                    continue;
-                }
-                crate::io::ext_chain::extended_payload_rx(
-                    ctx,
-                    conn,
-                    opcode,
-                    &input[off..off + len],
-                    frame_remaining,
-                );
-            }
-        }
-    }
+    let n = input.len();
+    crate::io::service::ws_input(ctx, conn, input, n);
 }
 
-fn on_control(ctx: &Context, conn: &Rc<Conn>, opcode: u8, payload: &[u8]) {
-    match opcode {
-        ws::OP_PING if !conn.has(flag::CLOSE_SENT) => {
-            if tx::output_backlogged(ctx, conn) {
-                // A peer that pings but does not read (a ping flood) must not grow the
-                // queue: answer only the most recent ping, once the queue has drained
-                // (RFC 6455 5.5.3 allows that). Reading goes on.
-                conn.owed_pong.set(Some(Box::new(payload.to_vec())));
-            } else {
-                tx::queue_frame(ctx, conn, ws::OP_PONG, true, payload);
-            }
-        }
-        ws::OP_PONG if conn.side == Side::Client => {
-            let mut buf = [0u8; PRE + 125 + POST + 1];
-            buf[PRE..PRE + payload.len()].copy_from_slice(payload);
-            let input = CallbackIn::Bytes {
-                buf: &mut buf,
-                at: PRE,
-                len: payload.len(),
-            };
-            if invoke_conn(ctx, conn, Reason::ClientReceivePong, input) < 0 {
-                crate::io::service::close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
-            }
-        }
-        ws::OP_CLOSE => {
-            conn.set(flag::CLOSE_RCVD);
-            match ws::parse_close_payload(payload) {
-                Err(e) => close_conn(ctx, conn, CloseHow::Graceful(Some(e.close_code))),
-                Ok(parsed) => {
-                    if !conn.has(flag::CLOSE_SENT) {
-                        // Echo the peer's status (RFC 6455 5.5.1).
-                        tx::queue_close(ctx, conn, parsed.map(|(code, _)| code), b"");
-                    }
-                    close_conn(ctx, conn, CloseHow::Graceful(None));
-                }
-            }
-        }
-        _ => {}
+/// CLIENT_RECEIVE_PONG with the pong's payload.
+pub fn client_pong(ctx: &Context, conn: &Rc<Conn>, payload: &[u8]) {
+    let mut buf = [0u8; PRE + 125 + POST + 1];
+    buf[PRE..PRE + payload.len()].copy_from_slice(payload);
+    let input = CallbackIn::Bytes {
+        buf: &mut buf,
+        at: PRE,
+        len: payload.len(),
+    };
+    if invoke_conn(ctx, conn, Reason::ClientReceivePong, input) < 0 {
+        crate::io::service::close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
     }
 }
 
@@ -226,7 +45,7 @@ enum ExtMode {
 
 /// Data of a connection with extensions: RSV rules, decompression, UTF-8 of the
 /// decompressed text, then the usual chunked delivery.
-fn ext_data(
+pub fn ext_data(
     ctx: &Context,
     conn: &Rc<Conn>,
     payload: &[u8],
@@ -330,57 +149,12 @@ fn ext_data(
         ExtMode::Inflate => deliver_data(ctx, conn, data, info, u64::from(frame_remaining > 0)),
         // deflate-frame: as v1.23, each compressed frame reaches RECEIVE in one call,
         // inflated, whatever rx_buffer_size says (the whole frame is known by now).
-        ExtMode::InflateFrame => receive(ctx, conn, data, info, 0),
+        ExtMode::InflateFrame => receive(ctx, conn, data, info),
     }
 }
 
-/// The largest piece RECEIVE gets on this connection (its protocol's rx_buffer_size).
-fn rx_chunk(ctx: &Context, conn: &Conn) -> usize {
-    ctx.protocols
-        .get(conn.protocol.get())
-        .map_or(4096, |p| p.rx_chunk)
-}
-
-/// RECEIVE for a whole frame that lies in `input` with at least PRE bytes before it
-/// (already parsed) and POST + 1 after it (the next frame, not parsed yet): delivered
-/// where it is, without a copy. The bytes after it are saved, and restored once the
-/// callback returns, so the NUL and anything the application writes into the POST
-/// padding cannot reach the parser.
-fn receive_in_place(
-    ctx: &Context,
-    conn: &Rc<Conn>,
-    input: &mut [u8],
-    off: usize,
-    len: usize,
-    mut info: RxInfo,
-) {
-    info.remaining = 0;
-    conn.rx_info.set(info);
-    let end = off + len;
-    let mut saved = [0u8; POST + 1];
-    saved.copy_from_slice(&input[end..end + POST + 1]);
-    input[end] = 0;
-    let reason = match conn.side {
-        Side::Server => Reason::Receive,
-        Side::Client => Reason::ClientReceive,
-    };
-    let n = invoke_conn(
-        ctx,
-        conn,
-        reason,
-        CallbackIn::Bytes {
-            buf: input,
-            at: off,
-            len,
-        },
-    );
-    input[end..end + POST + 1].copy_from_slice(&saved);
-    if n < 0 {
-        crate::io::service::close_unless_vetoed(ctx, conn, CloseHow::Graceful(None));
-    }
-}
-
-/// Chunks `payload` for the RECEIVE callback, accumulating across reads as needed.
+/// Chunks `payload` for the RECEIVE callback (the engine's chunking, assembling across
+/// reads as needed).
 fn deliver_data(
     ctx: &Context,
     conn: &Rc<Conn>,
@@ -389,55 +163,26 @@ fn deliver_data(
     frame_remaining: u64,
 ) {
     let chunk = rx_chunk(ctx, conn);
-    let mut rest = payload;
-    if rest.is_empty() && frame_remaining == 0 && conn.rx_pending().is_empty() {
-        receive(ctx, conn, &[], info, 0);
-        return;
-    }
+    let mut span = Span::new(0, payload.len(), info, frame_remaining);
     loop {
         if !conn.is_ws_live() {
             return;
         }
-        let pending_len = conn.rx_pending().len();
-        if pending_len > 0 {
-            let take = (chunk - pending_len).min(rest.len());
-            conn.rx_pending().extend(&rest[..take], chunk);
-            rest = &rest[take..];
-            if pending_len + take == chunk || (rest.is_empty() && frame_remaining == 0) {
-                let data = conn.rx_pending().take();
-                receive(ctx, conn, &data, info, rest.len() as u64 + frame_remaining);
-                continue;
+        let next = conn.ws.borrow_mut().next_chunk(payload, &mut span, chunk);
+        match next {
+            None => return,
+            Some(Chunk::Slice { at, len, info }) => {
+                receive(ctx, conn, &payload[at..at + len], info)
             }
-            return; // the rest of this chunk arrives in a later read
+            Some(Chunk::Owned { data, info }) => receive(ctx, conn, &data, info),
         }
-        if rest.is_empty() {
-            return;
-        }
-        if rest.len() >= chunk {
-            let (now, later) = rest.split_at(chunk);
-            rest = later;
-            receive(ctx, conn, now, info, rest.len() as u64 + frame_remaining);
-            continue;
-        }
-        if frame_remaining == 0 {
-            receive(ctx, conn, rest, info, 0);
-        } else {
-            conn.rx_pending().extend(rest, chunk);
-        }
-        return;
     }
 }
 
-/// One RECEIVE / CLIENT_RECEIVE callback with the padded, NUL-terminated copy.
-///
-/// `libwebsocket_is_final_fragment` is true only for the last piece of a FIN frame
-/// (`remaining` 0): v1.23 reported the frame's FIN bit for every piece, so code that
-/// ended a message on it alone (its own test-fraggle) cut messages whose last frame
-/// spanned several RECEIVE calls. Later libwebsockets releases made the same change.
-fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], mut info: RxInfo, remaining: u64) {
-    info.remaining = remaining;
-    info.final_fragment = info.final_fragment && remaining == 0;
-    conn.rx_info.set(info);
+/// One RECEIVE / CLIENT_RECEIVE callback with the padded, NUL-terminated copy; `info`
+/// is what the receive queries report meanwhile.
+pub fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], info: RxInfo) {
+    conn.ws.borrow_mut().set_rx_info(info);
     let replaced;
     let mut data = data;
     if conn.has(flag::APP_EXT) {

@@ -5,6 +5,7 @@
 //! machine can feed it straight from its receive buffer.
 
 pub mod close;
+pub mod connection;
 pub mod frame;
 pub mod mask;
 pub mod parser;
@@ -12,6 +13,7 @@ pub mod utf8;
 pub mod write_protocol;
 
 pub use close::{is_valid_received_code, parse_close_payload};
+pub use connection::{Connection, RxConfig, RxEvent, RxInfo};
 pub use frame::{
     encode_header, header_len, is_control, MAX_HEADER_LEN, OP_BINARY, OP_CLOSE, OP_CONTINUATION,
     OP_PING, OP_PONG, OP_TEXT, RSV1,

@@ -156,7 +156,7 @@ pub enum Event<'a> {
 /// Violations remembered after the fact, one byte instead of a whole `ProtocolError`
 /// so the parser stays within its size budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fail {
+pub(super) enum Fail {
     Rsv,
     ReservedOpcode,
     FragmentedControl,
@@ -189,7 +189,7 @@ impl Fail {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
+pub(super) enum State {
     /// Between frames or inside a header (`hdr_len` bytes gathered).
     Header,
     /// Inside the payload of a data frame.
@@ -204,40 +204,40 @@ enum State {
 #[derive(Debug)]
 pub struct FrameParser {
     // Configuration, stored flat because `ParserConfig` would pad to 16 bytes.
-    max_message_size: u64,
-    role: Role,
+    pub(super) max_message_size: u64,
+    pub(super) role: Role,
     allowed_rsv: u8,
-    validate_utf8: bool,
+    pub(super) validate_utf8: bool,
     extended_opcodes: bool,
 
-    state: State,
+    pub(super) state: State,
     /// Set once a violation was found; every later call reports it again.
-    failed: Option<Fail>,
+    pub(super) failed: Option<Fail>,
     /// Header bytes gathered so far in `gather` (a header split across reads; only
     /// meaningful in `State::Header`).
-    hdr_len: u8,
+    pub(super) hdr_len: u8,
 
     // The current frame.
     /// First header byte: FIN, RSV and opcode.
-    b0: u8,
-    key: [u8; 4],
+    pub(super) b0: u8,
+    pub(super) key: [u8; 4],
     /// Payload bytes of the frame already unmasked, modulo 4.
-    phase: u8,
-    frame_remaining: u64,
+    pub(super) phase: u8,
+    pub(super) frame_remaining: u64,
     /// Payload length of the current control frame.
     ctrl_len: u8,
     /// Gathers a header or a control payload split across reads (so that the parser
     /// of an idle connection holds neither); dropped on the next call after its frame
     /// was delivered.
-    ctrl: Option<Box<[u8; MAX_CONTROL_PAYLOAD]>>,
+    pub(super) ctrl: Option<Box<[u8; MAX_CONTROL_PAYLOAD]>>,
 
     // The current data message.
     /// OP_TEXT / OP_BINARY while a message is in progress, 0 otherwise.
-    msg_opcode: u8,
+    pub(super) msg_opcode: u8,
     /// The first payload slice of the message has not been emitted yet.
-    message_start: bool,
+    pub(super) message_start: bool,
     /// Sum of the announced frame lengths of the message so far.
-    message_len: u64,
+    pub(super) message_len: u64,
     utf8: Utf8Validator,
 }
 
@@ -312,7 +312,7 @@ impl FrameParser {
         input: &'a mut [u8],
         pos: &mut usize,
     ) -> Result<Option<Event<'a>>, ProtocolError> {
-        if let Some((start, n, opcode)) = self.whole_small_message(input, *pos) {
+        if let Some((start, n, opcode)) = super::connection::whole_small_frame(self, input, *pos) {
             *pos = start + n;
             return Ok(Some(Event::Data {
                 payload: &input[start..start + n],
@@ -354,53 +354,6 @@ impl FrameParser {
             State::Extended => Ok(self.extended_event(input, pos)),
             State::Header => Ok(None),
         }
-    }
-
-    /// The common case in one step: between frames, `input` at `pos` holds a whole
-    /// unfragmented binary message (or text, when UTF-8 is not checked here) with a
-    /// 7-bit length, no RSV bits and the masking the role expects. Unmasks it and
-    /// leaves the parser as the general path would; returns (payload start, length,
-    /// opcode). Anything else (or an error to report) is left to the general path.
-    #[inline(always)]
-    fn whole_small_message(&mut self, input: &mut [u8], pos: usize) -> Option<(usize, usize, u8)> {
-        if self.state != State::Header
-            || self.hdr_len != 0
-            || self.msg_opcode != 0
-            || self.failed.is_some()
-        {
-            return None;
-        }
-        let rest = input.get_mut(pos..)?;
-        let (b0, b1) = (*rest.first()?, *rest.get(1)?);
-        let opcode = b0 & 0x0f;
-        let ok_opcode = opcode == OP_BINARY || (opcode == OP_TEXT && !self.validate_utf8);
-        let masked = b1 & 0x80 != 0;
-        let len = usize::from(b1 & 0x7f);
-        if b0 & 0xf0 != 0x80
-            || !ok_opcode
-            || masked != (self.role == Role::Server)
-            || len > 125
-            || len as u64 > self.max_message_size
-        {
-            return None;
-        }
-        let hl = if masked { 6 } else { 2 };
-        if rest.len() < hl + len {
-            return None;
-        }
-        if masked {
-            let key = [rest[2], rest[3], rest[4], rest[5]];
-            apply_mask(&mut rest[hl..hl + len], key, 0);
-            self.key = key;
-            self.phase = (len & 3) as u8;
-        }
-        // What the general path leaves behind after this frame.
-        self.ctrl = None;
-        self.b0 = b0;
-        self.frame_remaining = 0;
-        self.message_start = false;
-        self.message_len = len as u64;
-        Some((pos + hl, len, opcode))
     }
 
     fn fail(&mut self, f: Fail) -> ProtocolError {
