@@ -374,7 +374,7 @@ impl Connection {
     /// Parses `input[*pos..]` up to the next event for io (see [`RxEvent`]).
     #[inline]
     pub fn next_event(&mut self, input: &mut [u8], pos: &mut usize, cfg: &RxConfig) -> RxEvent {
-        if self.rare.is_none() {
+        if self.rare.is_none() && self.flags & RX_PAUSED == 0 {
             if let Some(p) = self.parser.as_mut() {
                 if let Some((at, len, opcode)) = whole_small_frame(p, input, *pos) {
                     *pos = at + len;
@@ -1077,6 +1077,32 @@ mod tests {
         let seen = feed(&mut c, &stash, &cfg(4096));
         assert_eq!(data(&seen), b"twothreefour");
         assert_eq!(seen.len(), 3);
+    }
+
+    #[test]
+    fn pause_holds_back_whole_small_frames_too() {
+        // Binary frames take the one-step path: pausing must stop it as well.
+        let mut c = conn(Role::Server);
+        let mut buf = frame(Role::Server, true, OP_BINARY, b"1");
+        buf.extend(frame(Role::Server, true, OP_BINARY, b"2"));
+        let mut pos = 0;
+        let first = c.next_event(&mut buf, &mut pos, &cfg(4096));
+        assert!(matches!(
+            first,
+            RxEvent::Deliver {
+                len: 1,
+                whole: true,
+                ..
+            }
+        ));
+        c.set_rx_paused(true);
+        assert_eq!(
+            c.next_event(&mut buf, &mut pos, &cfg(4096)),
+            RxEvent::NeedMore
+        );
+        c.set_rx_paused(false);
+        let stash = c.take_stash();
+        assert_eq!(data(&feed(&mut c, &stash, &cfg(4096))), b"2");
     }
 
     #[test]
