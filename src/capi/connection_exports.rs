@@ -400,7 +400,7 @@ pub unsafe extern "C" fn lws_send_pipe_choked(wsi: *mut libwebsocket) -> c_int {
     ffi_guard!(1, {
         // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
         if let Some(quick) =
-            unsafe { wsi_peek(wsi) }.and_then(|(ctx, conn)| tx::choked_quick(ctx, conn))
+            unsafe { wsi_peek(wsi) }.and_then(|(ctx, conn)| crate::io::service::choked_quick(ctx, conn))
         {
             return quick as c_int;
         }
@@ -408,7 +408,7 @@ pub unsafe extern "C" fn lws_send_pipe_choked(wsi: *mut libwebsocket) -> c_int {
         let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return 1;
         };
-        tx::choked(ctx, &conn) as c_int
+        crate::io::service::choked(ctx, &conn) as c_int
     })
 }
 

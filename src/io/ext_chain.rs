@@ -328,7 +328,7 @@ pub fn spill_presend(ctx: &Context, conn: &Conn) -> Result<(), ExtensionFailed> 
         if !conn.has(flag::APP_EXT) || !conn.is_ws_live() {
             return Ok(());
         }
-        if crate::io::tx::choked(ctx, conn) {
+        if crate::io::service::choked(ctx, conn) {
             spill_later(ctx, conn);
             return Ok(());
         }

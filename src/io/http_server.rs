@@ -257,7 +257,7 @@ pub fn serve_file_fragment(ctx: &Context, conn: &Rc<Conn>) -> i32 {
 fn file_step(ctx: &Context, conn: &Rc<Conn>) -> i32 {
     let mut chunk = vec![0u8; FILE_STEP];
     loop {
-        if tx::choked(ctx, conn) {
+        if crate::io::service::choked(ctx, conn) {
             crate::io::service::update_pollout(ctx, conn);
             return 0;
         }

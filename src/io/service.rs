@@ -1168,3 +1168,27 @@ fn send_owed_pong(ctx: &Context, conn: &Conn) {
         tx::queue_frame(ctx, conn, OP_PONG, true, &payload);
     }
 }
+
+/// `choked` when it needs no flush (so runs no application code): None otherwise.
+pub fn choked_quick(ctx: &Context, conn: &Conn) -> Option<bool> {
+    if !conn.is_open() || conn.has(flag::CHOKED) {
+        return Some(true);
+    }
+    let queued = conn.ws.try_borrow().ok()?.out().len();
+    (queued < ctx.limits.choke_bytes).then_some(false)
+}
+
+/// `lws_send_pipe_choked`: true when more writes now would only grow the queue.
+pub fn choked(ctx: &Context, conn: &Conn) -> bool {
+    if !conn.is_open() {
+        return true;
+    }
+    if conn.has(flag::CHOKED) {
+        return true;
+    }
+    if conn.ws.borrow().out().len() >= ctx.limits.choke_bytes {
+        flush(ctx, conn);
+        return !conn.ws.borrow().out().is_empty();
+    }
+    false
+}
