@@ -287,17 +287,22 @@ pub unsafe extern "C" fn libwebsocket_get_socket_fd(wsi: *mut libwebsocket) -> c
     ffi_guard!(-1, { unsafe { conn_any(wsi) }.map_or(-1, |c| c.fd) })
 }
 
+/// What the receive queries report for `c` (defaults while its state is being
+/// changed, which no C code can observe).
+fn rx_info(c: &Conn) -> crate::io::conn::RxInfo {
+    // SAFETY: the reference lives only while the word is copied out, and nothing can
+    // borrow the state mutably meanwhile (one thread; no callback runs in between);
+    // `try_borrow_unguarded` itself refuses while a mutable borrow is active.
+    unsafe { c.ws.try_borrow_unguarded() }.map_or_else(|_| Default::default(), |w| w.rx_info())
+}
+
 /// 1 when the data being delivered to RECEIVE ends a message: the last piece of a frame
 /// with FIN set (v1.23 answered 1 for every piece of such a frame).
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_is_final_fragment(wsi: *mut libwebsocket) -> c_int {
     ffi_guard!(0, {
         // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
-        unsafe { conn_any(wsi) }.map_or(0, |c| {
-            c.ws.try_borrow()
-                .map_or_else(|_| Default::default(), |w| w.rx_info())
-                .final_fragment as c_int
-        })
+        unsafe { conn_any(wsi) }.map_or(0, |c| rx_info(c).final_fragment as c_int)
     })
 }
 
@@ -306,12 +311,7 @@ pub unsafe extern "C" fn libwebsocket_is_final_fragment(wsi: *mut libwebsocket) 
 pub unsafe extern "C" fn libwebsocket_get_reserved_bits(wsi: *mut libwebsocket) -> c_uchar {
     ffi_guard!(0, {
         // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
-        unsafe { conn_any(wsi) }.map_or(0, |c| {
-            c.ws.try_borrow()
-                .map_or_else(|_| Default::default(), |w| w.rx_info())
-                .rsv
-                & 0x70
-        })
+        unsafe { conn_any(wsi) }.map_or(0, |c| rx_info(c).rsv & 0x70)
     })
 }
 
@@ -373,11 +373,7 @@ pub unsafe extern "C" fn libwebsocket_rx_flow_allow_all_protocol(
 pub unsafe extern "C" fn libwebsockets_remaining_packet_payload(wsi: *mut libwebsocket) -> size_t {
     ffi_guard!(0, {
         // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
-        unsafe { conn_any(wsi) }.map_or(0, |c| {
-            c.ws.try_borrow()
-                .map_or_else(|_| Default::default(), |w| w.rx_info())
-                .remaining as size_t
-        })
+        unsafe { conn_any(wsi) }.map_or(0, |c| rx_info(c).remaining as size_t)
     })
 }
 
@@ -386,11 +382,7 @@ pub unsafe extern "C" fn libwebsockets_remaining_packet_payload(wsi: *mut libweb
 pub unsafe extern "C" fn lws_frame_is_binary(wsi: *mut libwebsocket) -> c_int {
     ffi_guard!(0, {
         // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
-        unsafe { conn_any(wsi) }.map_or(0, |c| {
-            c.ws.try_borrow()
-                .map_or_else(|_| Default::default(), |w| w.rx_info())
-                .binary as c_int
-        })
+        unsafe { conn_any(wsi) }.map_or(0, |c| rx_info(c).binary as c_int)
     })
 }
 
@@ -399,8 +391,8 @@ pub unsafe extern "C" fn lws_frame_is_binary(wsi: *mut libwebsocket) -> c_int {
 pub unsafe extern "C" fn lws_send_pipe_choked(wsi: *mut libwebsocket) -> c_int {
     ffi_guard!(1, {
         // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
-        if let Some(quick) =
-            unsafe { wsi_peek(wsi) }.and_then(|(ctx, conn)| crate::io::service::choked_quick(ctx, conn))
+        if let Some(quick) = unsafe { wsi_peek(wsi) }
+            .and_then(|(ctx, conn)| crate::io::service::choked_quick(ctx, conn))
         {
             return quick as c_int;
         }

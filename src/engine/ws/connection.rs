@@ -756,7 +756,7 @@ impl Connection {
 
     /// The common write in one step: a whole TEXT / BINARY message of at most 125 bytes,
     /// unmasked (a server's), appended to the queue. Returns the queue's length after.
-    #[inline(always)]
+    #[inline]
     pub fn queue_small(&mut self, opcode: u8, payload: &[u8]) -> usize {
         debug_assert!(payload.len() <= 125 && (opcode == OP_TEXT || opcode == OP_BINARY));
         let buf = self.out.buf_mut();

@@ -7,7 +7,7 @@
 /// bytes at a time with the (rotated) key repeated four times, then 8, 4 and single
 /// bytes for the tail; unaligned loads are cheap on every target we build for. Byte
 /// order is fixed (little-endian words), so the result is the same everywhere.
-#[inline]
+#[inline(always)]
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], phase: usize) {
     // Byte i of the rotated key is key[(phase + i) % 4].
     let k32 = u32::from_le_bytes(key).rotate_right(8 * (phase as u32 & 3));
