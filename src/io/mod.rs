@@ -4,15 +4,17 @@
 //!
 //! * [`service`]: `libwebsocket_service` on mio (edge-triggered epoll) and
 //!   `libwebsocket_service_fd` for the application's own poll loop; the deferred-work
-//!   queues, timeouts and closing.
+//!   queues, timeouts and closing; the common message path (received bytes through
+//!   the engine's `engine::ws::Connection` to RECEIVE, small writes, flushing).
 //! * [`context`], [`conn`]: the context (connection table, shared buffers, queues,
 //!   timer heap, limits) and one connection's state.
 //! * [`http_server`]: the server's HTTP phase: request head, upgrade, HTTP callback,
 //!   file serving.
 //! * [`client`]: client connections: resolve, connect, proxy, TLS, the upgrade request
 //!   and the check of the response.
-//! * [`ws_rx`], [`tx`]: received frames to RECEIVE callbacks, automatic replies and
-//!   the close handshake; application writes to frames, and flushing.
+//! * [`ws_rx`], [`tx`]: the less common receive and send paths around the engine's
+//!   WebSocket `Connection` (extensions, padded copies, CLIENT_RECEIVE_PONG; general
+//!   writes, library frames, the application-extension flush).
 //! * [`extensions`]: extension negotiation (offers, acceptance, parameters, the
 //!   library's compression extensions); [`ext_chain`]: the callback chain of
 //!   extensions the application implements in C.

@@ -1,6 +1,10 @@
-//! Sending: framing application writes, queueing control frames, and flushing each
-//! connection's queue with as few system calls as possible. Nothing handed to
-//! `libwebsocket_write` is ever dropped: what the socket does not take now stays
+//! Sending, beyond the common small write (`io::service::write_small`): the general
+//! `libwebsocket_write` (HTTP bytes, large payloads sent straight from the caller's
+//! buffer, extensions and the application-extension hooks around framing), library
+//! frames (pong, close) and the unit-by-unit flush of connections with an application
+//! extension. Framing and the queue itself are the engine's
+//! (`engine::ws::connection`); plain flushing is `io::service::flush`. Nothing handed
+//! to `libwebsocket_write` is ever dropped: what the socket does not take now stays
 //! queued and goes first when it becomes writeable again.
 
 use crate::engine::timers::pending_timeout;
