@@ -4,7 +4,7 @@
 
 use crate::engine::timers::pending_timeout;
 use crate::engine::ws::close::CLOSE_GOING_AWAY;
-use crate::engine::ws::connection::{RxConfig, RxEvent};
+use crate::engine::ws::connection::{Cursor, RxConfig, RxEvent};
 use crate::engine::ws::{OP_BINARY, OP_PONG, OP_TEXT};
 use crate::io::app::{invoke, invoke_conn, poll_fd_event, CallbackIn, Reason, UserPtr};
 use crate::io::conn::{flag, Conn, ConnState, Side};
@@ -928,7 +928,7 @@ pub fn output_backlog(ctx: &Context) -> usize {
 /// engine, and the application run for each event with no engine borrow held.
 pub fn ws_input(ctx: &Context, conn: &Rc<Conn>, buf: &mut [u8], len: usize) {
     let cfg = rx_config(ctx, conn);
-    let mut pos = 0usize;
+    let mut cur = Cursor::default();
     loop {
         if conn.state.get() != ConnState::Ws {
             return;
@@ -937,7 +937,7 @@ pub fn ws_input(ctx: &Context, conn: &Rc<Conn>, buf: &mut [u8], len: usize) {
             let Ok(mut ws) = conn.ws.try_borrow_mut() else {
                 return;
             };
-            ws.next_event(&mut buf[..len], &mut pos, &cfg)
+            ws.next_event(&mut buf[..len], &mut cur, &cfg)
         };
         match ev {
             RxEvent::NeedMore => return,

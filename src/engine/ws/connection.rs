@@ -228,6 +228,16 @@ enum Step {
     },
 }
 
+/// Where [`Connection::next_event`] is in one input buffer: the parse position, and
+/// the rest of a payload bigger than one chunk still to deliver from it. Kept by the
+/// caller with the buffer (not in the connection), so that a nested delivery (input
+/// handed over from inside a callback) cannot mix the two buffers up.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cursor {
+    pub pos: usize,
+    carry: Option<Span>,
+}
+
 /// Per-call receive settings (from the protocol and the context's limits).
 #[derive(Clone, Copy, Debug)]
 pub struct RxConfig {
@@ -254,16 +264,11 @@ struct Rare {
     stash: Vec<u8>,
     /// Payload of the latest ping received while output was backed up.
     owed_pong: Option<Vec<u8>>,
-    /// The rest of a payload bigger than one chunk, in the current input.
-    carry: Option<Span>,
 }
 
 impl Rare {
     fn is_empty(&self) -> bool {
-        self.pending.capacity() == 0
-            && self.stash.capacity() == 0
-            && self.owed_pong.is_none()
-            && self.carry.is_none()
+        self.pending.capacity() == 0 && self.stash.capacity() == 0 && self.owed_pong.is_none()
     }
 }
 
@@ -371,20 +376,21 @@ impl Connection {
         self.rx_info = PackedRxInfo::pack(info);
     }
 
-    /// Parses `input[*pos..]` up to the next event for io (see [`RxEvent`]).
+    /// Parses `input[cur.pos..]` up to the next event for io (see [`RxEvent`]); `cur`
+    /// starts as `Cursor::default()` for each new input.
     #[inline]
-    pub fn next_event(&mut self, input: &mut [u8], pos: &mut usize, cfg: &RxConfig) -> RxEvent {
-        if self.rare.is_none() && self.flags & RX_PAUSED == 0 {
+    pub fn next_event(&mut self, input: &mut [u8], cur: &mut Cursor, cfg: &RxConfig) -> RxEvent {
+        if self.rare.is_none() && self.flags & RX_PAUSED == 0 && cur.carry.is_none() {
             if let Some(p) = self.parser.as_mut() {
-                if let Some((at, len, opcode)) = whole_small_frame(p, input, *pos) {
-                    *pos = at + len;
-                    if let Some(ev) = self.on_whole_frame(input, at, len, opcode, cfg) {
+                if let Some((at, len, opcode)) = whole_small_frame(p, input, cur.pos) {
+                    cur.pos = at + len;
+                    if let Some(ev) = self.on_whole_frame(input, at, len, opcode, cur, cfg) {
                         return ev;
                     }
                 }
             }
         }
-        self.next_event_general(input, pos, cfg)
+        self.next_event_general(input, cur, cfg)
     }
 
     /// A whole frame of at most 125 bytes, a message by itself.
@@ -395,6 +401,7 @@ impl Connection {
         at: usize,
         len: usize,
         opcode: u8,
+        cur: &mut Cursor,
         cfg: &RxConfig,
     ) -> Option<RxEvent> {
         let info = RxInfo {
@@ -428,29 +435,33 @@ impl Connection {
         let mut span = Span::new(at, len, info, 0);
         let c = self.next_chunk(input, &mut span, cfg.chunk)?;
         if span.pos < span.end {
-            self.rare().carry = Some(span);
+            cur.carry = Some(span);
         }
         Some(self.chunk_event(c))
     }
 
-    fn next_event_general(&mut self, input: &mut [u8], pos: &mut usize, cfg: &RxConfig) -> RxEvent {
+    fn next_event_general(
+        &mut self,
+        input: &mut [u8],
+        cur: &mut Cursor,
+        cfg: &RxConfig,
+    ) -> RxEvent {
         loop {
-            if let Some(mut span) = self.rare.as_mut().and_then(|r| r.carry.take()) {
+            if let Some(mut span) = cur.carry.take() {
                 if !self.close_sent() {
                     if let Some(c) = self.next_chunk(input, &mut span, cfg.chunk) {
                         if span.pos < span.end {
-                            self.rare().carry = Some(span);
+                            cur.carry = Some(span);
                         }
                         return self.chunk_event(c);
                     }
                 }
-                self.tidy();
             }
             if self.rx_paused() {
-                if *pos < input.len() {
-                    let rest = &input[*pos..];
+                if cur.pos < input.len() {
+                    let rest = &input[cur.pos..];
                     self.stash(rest);
-                    *pos = input.len();
+                    cur.pos = input.len();
                 }
                 return RxEvent::NeedMore;
             }
@@ -459,7 +470,7 @@ impl Connection {
             };
             let base = input.as_ptr() as usize;
             // Detached from the parser's borrow (a control payload may live in it).
-            let step = match p.next_event(input, pos) {
+            let step = match p.next_event(input, &mut cur.pos) {
                 Err(e) => return RxEvent::ProtocolError(e.close_code),
                 Ok(None) => return RxEvent::NeedMore,
                 Ok(Some(Event::Data {
@@ -539,7 +550,7 @@ impl Connection {
                     let mut span = Span::new(at, len, info, frame_remaining);
                     if let Some(c) = self.next_chunk(input, &mut span, cfg.chunk) {
                         if span.pos < span.end {
-                            self.rare().carry = Some(span);
+                            cur.carry = Some(span);
                         }
                         return self.chunk_event(c);
                     }
@@ -917,7 +928,7 @@ mod tests {
 
     fn feed(c: &mut Connection, input: &[u8], cfg: &RxConfig) -> Vec<Seen> {
         let mut buf = input.to_vec();
-        let mut pos = 0;
+        let mut pos = Cursor::default();
         let mut seen = Vec::new();
         for _ in 0..10_000 {
             match c.next_event(&mut buf, &mut pos, cfg) {
@@ -965,7 +976,7 @@ mod tests {
     fn whole_small_frame_is_delivered_in_one_event_in_place() {
         let mut c = conn(Role::Server);
         let mut buf = frame(Role::Server, true, OP_BINARY, b"hello");
-        let mut pos = 0;
+        let mut pos = Cursor::default();
         let ev = c.next_event(&mut buf, &mut pos, &cfg(4096));
         let RxEvent::Deliver {
             at,
@@ -1056,7 +1067,7 @@ mod tests {
         input.extend(frame(Role::Server, true, OP_TEXT, b"two"));
         input.extend(frame(Role::Server, true, OP_TEXT, b"three"));
         let mut buf = input.clone();
-        let mut pos = 0;
+        let mut pos = Cursor::default();
         let first = c.next_event(&mut buf, &mut pos, &cfg(4096));
         assert!(matches!(first, RxEvent::Deliver { len: 3, .. }));
         // The application pauses from its RECEIVE callback.
@@ -1066,7 +1077,7 @@ mod tests {
             c.next_event(&mut buf, &mut pos, &cfg(4096)),
             RxEvent::NeedMore
         );
-        assert_eq!(pos, buf.len());
+        assert_eq!(pos.pos, buf.len());
         // More input while paused is stashed behind it.
         let more = frame(Role::Server, true, OP_TEXT, b"four");
         assert_eq!(feed(&mut c, &more, &cfg(4096)), vec![]);
@@ -1085,7 +1096,7 @@ mod tests {
         let mut c = conn(Role::Server);
         let mut buf = frame(Role::Server, true, OP_BINARY, b"1");
         buf.extend(frame(Role::Server, true, OP_BINARY, b"2"));
-        let mut pos = 0;
+        let mut pos = Cursor::default();
         let first = c.next_event(&mut buf, &mut pos, &cfg(4096));
         assert!(matches!(
             first,
@@ -1185,6 +1196,34 @@ mod tests {
     }
 
     #[test]
+    fn nested_input_does_not_take_the_outer_inputs_rest() {
+        // A callback may hand over input of its own (libwebsocket_read) while the chunks
+        // of a bigger payload of the outer input are being delivered.
+        let mut c = conn(Role::Server);
+        let mut outer = frame(Role::Server, true, OP_BINARY, &[1u8; 10]);
+        let mut cur = Cursor::default();
+        let first = c.next_event(&mut outer, &mut cur, &cfg(4));
+        assert!(matches!(first, RxEvent::Deliver { len: 4, .. }));
+        let inner = frame(Role::Server, true, OP_BINARY, &[2u8; 3]);
+        assert_eq!(data(&feed(&mut c, &inner, &cfg(4))), [2u8; 3]);
+        let rest = feed_from(&mut c, &mut outer, cur, &cfg(4));
+        assert_eq!(data(&rest), [1u8; 6]);
+    }
+
+    fn feed_from(c: &mut Connection, buf: &mut [u8], mut cur: Cursor, cfg: &RxConfig) -> Vec<Seen> {
+        let mut seen = Vec::new();
+        loop {
+            match c.next_event(buf, &mut cur, cfg) {
+                RxEvent::NeedMore => return seen,
+                RxEvent::Deliver { at, len, info, .. } => {
+                    seen.push(Seen::Data(buf[at..at + len].to_vec(), info))
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn empty_frame_is_delivered_once() {
         let mut c = conn(Role::Server);
         let seen = feed(&mut c, &frame(Role::Server, true, OP_TEXT, b""), &cfg(16));
@@ -1280,7 +1319,7 @@ mod tests {
             ..cfg(4)
         };
         let mut buf = frame(Role::Server, false, OP_TEXT, b"abcdef");
-        let mut pos = 0;
+        let mut pos = Cursor::default();
         let ev = c.next_event(&mut buf, &mut pos, &raw);
         let RxEvent::ExtData {
             at,
@@ -1328,7 +1367,7 @@ mod tests {
         let mut c = Connection::new(Role::Server);
         c.upgrade(FrameParser::new(pc));
         let mut buf = frame(Role::Server, true, 0x3, b"ext");
-        let mut pos = 0;
+        let mut pos = Cursor::default();
         let ev = c.next_event(&mut buf, &mut pos, &cfg(4096));
         assert!(matches!(
             ev,
