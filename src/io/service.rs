@@ -369,11 +369,16 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
         ctx.enqueue(conn, flag::IN_READ_Q);
         return;
     };
-    // Reads leave POST + 1 bytes free at the end of the buffer, so that a whole frame
-    // at the end of the input can be delivered in place too.
+    // Reads leave POST + 1 bytes free at the end of the buffer and, on a plain
+    // WebSocket connection, PRE bytes at the start, so that whole frames at either end
+    // of the input can be delivered in place too.
     let cap = buf.len() - (POST + 1);
     for _ in 0..READ_BUDGET {
-        match net::recv(conn.fd, &mut buf[..cap]) {
+        let direct = conn.state.get() == ConnState::Ws
+            && !conn.has(flag::APP_EXT)
+            && !crate::io::tls_io::is_tls(conn);
+        let lo = if direct { PRE } else { 0 };
+        match net::recv(conn.fd, &mut buf[lo..cap]) {
             Ok(0) => {
                 conn.set(flag::READ_EOF);
                 drop(buf);
@@ -390,8 +395,8 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
                         peer_eof(ctx, conn);
                         return;
                     }
-                } else if conn.state.get() == ConnState::Ws && !conn.has(flag::APP_EXT) {
-                    ws_input(ctx, conn, &mut buf[..], n);
+                } else if direct {
+                    ws_input(ctx, conn, &mut buf[..], lo, lo + n);
                     if conn.has(flag::FAILED) {
                         close_conn(ctx, conn, CloseHow::Abort);
                     }
@@ -401,7 +406,7 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
                 if !conn.is_open() || conn.rx_paused() {
                     return;
                 }
-                if n < cap && !conn.has(flag::PEER_HUP) {
+                if n < cap - lo && !conn.has(flag::PEER_HUP) {
                     return; // drained: a later arrival raises a new edge
                 }
             }
@@ -455,7 +460,7 @@ pub fn process_input(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
         ConnState::Http => {} // HTTP/1.0-style: one request per connection
         ConnState::Ws => {
             let n = data.len();
-            ws_input(ctx, conn, data, n)
+            ws_input(ctx, conn, data, 0, n)
         }
         ConnState::ClientProxy | ConnState::ClientHandshake => {
             client::on_head_bytes(ctx, conn, data)
@@ -924,11 +929,12 @@ pub fn output_backlog(ctx: &Context) -> usize {
     4 * ctx.limits.choke_bytes
 }
 
-/// WebSocket bytes `buf[..len]` (the rest of `buf`, if any, is free room) through the
-/// engine, and the application run for each event with no engine borrow held.
-pub fn ws_input(ctx: &Context, conn: &Rc<Conn>, buf: &mut [u8], len: usize) {
+/// WebSocket bytes `buf[start..end]` (the rest of `buf`, if any, is free room) through
+/// the engine, and the application run for each event with no engine borrow held.
+pub fn ws_input(ctx: &Context, conn: &Rc<Conn>, buf: &mut [u8], start: usize, end: usize) {
     let cfg = rx_config(ctx, conn);
-    let mut cur = Cursor::default();
+    let mut cur = Cursor::at(start);
+    let len = end;
     loop {
         if conn.state.get() != ConnState::Ws {
             return;

@@ -20,7 +20,7 @@ use std::rc::Rc;
 /// Received WebSocket bytes (all of `input`) through the engine.
 pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
     let n = input.len();
-    crate::io::service::ws_input(ctx, conn, input, n);
+    crate::io::service::ws_input(ctx, conn, input, 0, n);
 }
 
 /// CLIENT_RECEIVE_PONG with the pong's payload.

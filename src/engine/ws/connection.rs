@@ -238,6 +238,13 @@ pub struct Cursor {
     carry: Option<Span>,
 }
 
+impl Cursor {
+    /// Parsing starts at `input[pos]`.
+    pub fn at(pos: usize) -> Self {
+        Self { pos, carry: None }
+    }
+}
+
 /// Per-call receive settings (from the protocol and the context's limits).
 #[derive(Clone, Copy, Debug)]
 pub struct RxConfig {
