@@ -13,7 +13,6 @@ use crate::io::sys::net;
 use crate::io::tx::{WRITE_BINARY, WRITE_TEXT};
 use crate::io::{client, http_server, linger, tx, ws_rx};
 use std::io::ErrorKind;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// poll(2) event bits, as the POLL_FD callbacks and `libwebsocket_service_fd` carry them.
@@ -112,7 +111,7 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
 }
 
 /// One connection's readiness: writable first (flush, WRITEABLE), then reading.
-pub fn dispatch(ctx: &Context, conn: &Rc<Conn>, writable: bool, hup: bool, readable: bool) {
+pub fn dispatch(ctx: &Context, conn: &Conn, writable: bool, hup: bool, readable: bool) {
     if writable {
         conn_writeable(ctx, conn);
     }
@@ -337,7 +336,7 @@ pub fn accept_ready(ctx: &Context) {
 }
 
 /// Socket readable (or hung up): read until drained, within the budget.
-pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
+pub fn conn_readable(ctx: &Context, conn: &Conn) {
     if !conn.is_open() {
         return;
     }
@@ -378,7 +377,7 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
             && !conn.has(flag::APP_EXT)
             && !crate::io::tls_io::is_tls(conn);
         let lo = if direct { PRE } else { 0 };
-        match net::recv(conn.fd, &mut buf[lo..cap]) {
+        match net::recv(conn.fd(), &mut buf[lo..cap]) {
             Ok(0) => {
                 conn.set(flag::READ_EOF);
                 drop(buf);
@@ -432,17 +431,17 @@ fn update_pollin(ctx: &Context, conn: &Conn) {
     let want = !conn.rx_paused();
     if want && conn.has(flag::POLLIN_CLEARED) {
         conn.clear(flag::POLLIN_CLEARED);
-        poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd, POLLIN);
+        poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd(), POLLIN);
     } else if !want && !conn.has(flag::POLLIN_CLEARED) {
         conn.set(flag::POLLIN_CLEARED);
-        poll_fd_event(ctx, Some(conn), Reason::ClearModePollFd, conn.fd, POLLIN);
+        poll_fd_event(ctx, Some(conn), Reason::ClearModePollFd, conn.fd(), POLLIN);
     }
 }
 
 /// Bytes just read from the socket (after TLS): on a WebSocket connection with an
 /// application extension they go through PACKET_RX_PREPARSE first. (Stashed bytes and
 /// `libwebsocket_read` input are past that point and use `process_input`.)
-pub fn process_received(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
+pub fn process_received(ctx: &Context, conn: &Conn, data: &mut [u8]) {
     if conn.has(flag::APP_EXT) && conn.state.get() == ConnState::Ws {
         crate::io::ext_chain::rx_preparse(ctx, conn, data);
         if conn.has(flag::FAILED) {
@@ -454,7 +453,7 @@ pub fn process_received(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
 }
 
 /// Hands received bytes to the layer the connection is in.
-pub fn process_input(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
+pub fn process_input(ctx: &Context, conn: &Conn, data: &mut [u8]) {
     match conn.state.get() {
         ConnState::HttpHeaders => http_server::on_head_bytes(ctx, conn, data),
         ConnState::Http => {} // HTTP/1.0-style: one request per connection
@@ -473,7 +472,7 @@ pub fn process_input(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
     }
 }
 
-fn peer_eof(ctx: &Context, conn: &Rc<Conn>) {
+fn peer_eof(ctx: &Context, conn: &Conn) {
     match conn.state.get() {
         ConnState::Flushing if has_pending_output(conn) => {
             // Keep flushing what we owe; the socket may still be writeable.
@@ -483,7 +482,7 @@ fn peer_eof(ctx: &Context, conn: &Rc<Conn>) {
 }
 
 /// Socket writeable: flush queued bytes, continue files, then the WRITEABLE callback.
-pub fn conn_writeable(ctx: &Context, conn: &Rc<Conn>) {
+pub fn conn_writeable(ctx: &Context, conn: &Conn) {
     if !conn.is_open() {
         return;
     }
@@ -521,11 +520,11 @@ pub fn conn_writeable(ctx: &Context, conn: &Rc<Conn>) {
 /// soon as its close frame is out: nothing more can legitimately arrive, so there is
 /// no peer EOF worth waiting for.
 fn closes_at_once(conn: &Conn) -> bool {
-    conn.side == Side::Server && conn.ws.borrow().close_complete()
+    conn.side() == Side::Server && conn.ws.borrow().close_complete()
 }
 
 /// What a completed flush allows: finishing a close, or reporting a socket error.
-fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
+fn after_flush(ctx: &Context, conn: &Conn) {
     if conn.has(flag::FAILED) {
         close_conn(ctx, conn, CloseHow::Abort);
         return;
@@ -545,7 +544,7 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
             close_conn(ctx, conn, CloseHow::Abort);
             return;
         }
-        net::shutdown_write(conn.fd);
+        net::shutdown_write(conn.fd());
         conn.state.set(ConnState::Draining);
         if conn.has(flag::READ_EOF) {
             close_conn(ctx, conn, CloseHow::Abort);
@@ -561,7 +560,7 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
 /// Calls SERVER/CLIENT/HTTP_WRITEABLE. With an application extension active,
 /// IS_WRITEABLE and the spilling of pending PACKET_TX_PRESEND data come first (this is
 /// also how a wake-up only for spilling arrives).
-pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
+pub fn deliver_writeable(ctx: &Context, conn: &Conn) {
     let mut rearm = false;
     if conn.has(flag::APP_EXT) && conn.is_ws_live() {
         use crate::io::ext_chain::WriteableStep;
@@ -591,7 +590,7 @@ pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
     // unless queued output still needs it; asking again from the callback sets it anew.
     update_pollout(ctx, conn);
     let reason = match conn.state.get() {
-        ConnState::Ws if !conn.close_sent() => match conn.side {
+        ConnState::Ws if !conn.close_sent() => match conn.side() {
             Side::Server => Reason::ServerWriteable,
             Side::Client => Reason::ClientWriteable,
         },
@@ -613,7 +612,7 @@ pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
 
 /// A close that an application extension may defer (CHECK_OK_TO_REALLY_CLOSE): asked
 /// by a user callback's return value. Otherwise `close_conn`.
-pub fn close_unless_vetoed(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
+pub fn close_unless_vetoed(ctx: &Context, conn: &Conn, how: CloseHow) {
     if conn.has(flag::APP_EXT) && crate::io::ext_chain::close_vetoed(ctx, conn) {
         return;
     }
@@ -622,7 +621,7 @@ pub fn close_unless_vetoed(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
 
 /// `libwebsocket_callback_on_writable`: every request announces POLLOUT with
 /// SET_MODE_POLL_FD, as in v1.23 (even when it is already set).
-pub fn request_writeable(ctx: &Context, conn: &Rc<Conn>) {
+pub fn request_writeable(ctx: &Context, conn: &Conn) {
     if !conn.is_open() {
         return;
     }
@@ -634,13 +633,13 @@ pub fn request_writeable(ctx: &Context, conn: &Rc<Conn>) {
         return;
     }
     conn.set(flag::POLLOUT_SET);
-    poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd, POLLOUT);
+    poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd(), POLLOUT);
 }
 
 /// `libwebsocket_callback_on_writable` for one connection: an active application
 /// extension may take the request over (LWS_EXT_CALLBACK_REQUEST_ON_WRITEABLE answering
 /// non-zero), in which case nothing is armed, as in v1.23.
-pub fn request_writeable_asking_extensions(ctx: &Context, conn: &Rc<Conn>) {
+pub fn request_writeable_asking_extensions(ctx: &Context, conn: &Conn) {
     if conn.has(flag::APP_EXT) && crate::io::ext_chain::request_on_writeable_handled(ctx, conn) {
         return;
     }
@@ -694,15 +693,15 @@ pub fn update_pollout(ctx: &Context, conn: &Conn) {
             .is_some_and(|h| h.file.is_some());
     if want && !conn.has(flag::POLLOUT_SET) {
         conn.set(flag::POLLOUT_SET);
-        poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd, POLLOUT);
+        poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd(), POLLOUT);
     } else if !want && conn.has(flag::POLLOUT_SET) {
         conn.clear(flag::POLLOUT_SET);
-        poll_fd_event(ctx, Some(conn), Reason::ClearModePollFd, conn.fd, POLLOUT);
+        poll_fd_event(ctx, Some(conn), Reason::ClearModePollFd, conn.fd(), POLLOUT);
     }
 }
 
 /// `libwebsocket_rx_flow_control`: pause (0) or resume (1) receiving.
-pub fn rx_flow(ctx: &Context, conn: &Rc<Conn>, enable: bool) {
+pub fn rx_flow(ctx: &Context, conn: &Conn, enable: bool) {
     if !conn.is_open() {
         return;
     }
@@ -745,7 +744,7 @@ pub fn check_timeouts(ctx: &Context) {
             continue;
         }
         let reason = conn.timeout_reason.get();
-        crate::log::lws_info!("timeout (reason {}) on fd {}", reason, conn.fd);
+        crate::log::lws_info!("timeout (reason {}) on fd {}", reason, conn.fd());
         conn.timeout_reason.set(pending_timeout::NO_PENDING_TIMEOUT);
         if conn.has(flag::APP_EXT) && crate::io::ext_chain::close_vetoed(ctx, &conn) {
             // Deferred: unless the extension armed a timeout of its own, ask again in
@@ -758,7 +757,7 @@ pub fn check_timeouts(ctx: &Context) {
         if conn.state.get() == ConnState::HttpHeaders {
             // Tell a slow client why, then go.
             let msg = crate::engine::http::response::error_response(408, "");
-            let _ = net::send(conn.fd, &msg);
+            let _ = net::send(conn.fd(), &msg);
         }
         close_conn(ctx, &conn, CloseHow::Abort);
     }
@@ -766,7 +765,7 @@ pub fn check_timeouts(ctx: &Context) {
 
 /// The extension side of a close, once: DESTROY for the active extensions and
 /// DESTROY_ANY_WSI_CLOSING for all, while the connection still has its state.
-fn ext_closing(ctx: &Context, conn: &Rc<Conn>) {
+fn ext_closing(ctx: &Context, conn: &Conn) {
     if conn.has(flag::EXT_CLOSED) {
         return;
     }
@@ -790,7 +789,7 @@ fn closed_reason(conn: &Conn, was: ConnState) -> Option<Reason> {
 }
 
 /// Delivers `reason` (CLOSED / CLOSED_HTTP / CLIENT_CONNECTION_ERROR) once.
-fn notify_closed(ctx: &Context, conn: &Rc<Conn>, reason: Reason) {
+fn notify_closed(ctx: &Context, conn: &Conn, reason: Reason) {
     if conn.has(flag::CLOSED_NOTIFIED) {
         return;
     }
@@ -799,7 +798,7 @@ fn notify_closed(ctx: &Context, conn: &Rc<Conn>, reason: Reason) {
 }
 
 /// Starts or completes closing a connection.
-pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
+pub fn close_conn(ctx: &Context, conn: &Conn, how: CloseHow) {
     let state = conn.state.get();
     if state == ConnState::Dead {
         return;
@@ -860,7 +859,7 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
 /// established hears CLIENT_CONNECTION_ERROR, then DEL_POLL_FD; any other connection
 /// DEL_POLL_FD, then CLOSED / CLOSED_HTTP (with the socket still open, the connection
 /// already dead to writes). A detached connection heard both when it was detached.
-fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
+fn finalize(ctx: &Context, conn: &Conn, was: ConnState) {
     if conn.state.get() == ConnState::Dead {
         return;
     }
@@ -879,7 +878,7 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
     conn.state.set(ConnState::Dead);
     conn.timeout_reason.set(pending_timeout::NO_PENDING_TIMEOUT);
     if !conn.has(flag::NO_POLL) {
-        poll_fd_event(ctx, Some(conn), Reason::DelPollFd, conn.fd, 0);
+        poll_fd_event(ctx, Some(conn), Reason::DelPollFd, conn.fd(), 0);
     }
     if let Some(r) = reason.filter(|_| !connect_failed) {
         notify_closed(ctx, conn, r);
@@ -931,7 +930,7 @@ pub fn output_backlog(ctx: &Context) -> usize {
 
 /// WebSocket bytes `buf[start..end]` (the rest of `buf`, if any, is free room) through
 /// the engine, and the application run for each event with no engine borrow held.
-pub fn ws_input(ctx: &Context, conn: &Rc<Conn>, buf: &mut [u8], start: usize, end: usize) {
+pub fn ws_input(ctx: &Context, conn: &Conn, buf: &mut [u8], start: usize, end: usize) {
     let cfg = rx_config(ctx, conn);
     let mut cur = Cursor::at(start);
     let len = end;
@@ -999,7 +998,7 @@ pub fn ws_input(ctx: &Context, conn: &Rc<Conn>, buf: &mut [u8], start: usize, en
                 close_conn(ctx, conn, CloseHow::Graceful(None));
             }
             RxEvent::ProtocolError(code) => {
-                crate::log::lws_info!("closing fd {} with {} (protocol violation)", conn.fd, code);
+                crate::log::lws_info!("closing fd {} with {} (protocol violation)", conn.fd(), code);
                 close_conn(ctx, conn, CloseHow::Graceful(Some(code)));
                 return;
             }
@@ -1013,12 +1012,12 @@ pub fn ws_input(ctx: &Context, conn: &Rc<Conn>, buf: &mut [u8], start: usize, en
 /// room): delivered where it is, without a copy. The bytes after it are saved, and
 /// restored once the callback returns, so the NUL and anything the application writes
 /// into the POST padding cannot reach the parser.
-fn receive_in_place(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8], off: usize, len: usize) {
+fn receive_in_place(ctx: &Context, conn: &Conn, input: &mut [u8], off: usize, len: usize) {
     let end = off + len;
     let mut saved = [0u8; POST + 1];
     saved.copy_from_slice(&input[end..end + POST + 1]);
     input[end] = 0;
-    let reason = match conn.side {
+    let reason = match conn.side() {
         Side::Server => Reason::Receive,
         Side::Client => Reason::ClientReceive,
     };
@@ -1073,7 +1072,7 @@ pub fn write_small(
     };
     if payload.len() > 125
         || conn.flags.get() & SLOW != 0
-        || conn.side != Side::Server
+        || conn.side() != Side::Server
         || conn.state.get() != ConnState::Ws
         || ctx.in_service.get() == 0
     {
@@ -1136,9 +1135,9 @@ fn flush_with(ctx: &Context, conn: &Conn, closing: bool) {
         let out = ws.out_mut();
         while !out.is_empty() {
             let sent = if closing {
-                net::send_more(conn.fd, out.pending())
+                net::send_more(conn.fd(), out.pending())
             } else {
-                net::send(conn.fd, out.pending())
+                net::send(conn.fd(), out.pending())
             };
             match sent {
                 Ok(n) => {

@@ -36,7 +36,7 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
     if queued.saturating_add(payload.len()) > ctx.limits.max_queued {
         crate::log::lws_err!(
             "libwebsocket_write: fd {} has {} bytes queued (limit {}); write refused",
-            conn.fd,
+            conn.fd(),
             queued,
             ctx.limits.max_queued
         );
@@ -85,7 +85,7 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
     let wire: &[u8] = payload_owned.as_deref().unwrap_or(payload);
     // LWS_WRITE_CLIENT_IGNORE_XOR_MASK is ignored, as v1.23 ignored it: every client
     // frame is masked (RFC 6455 5.3; servers close on unmasked frames).
-    let mask = (conn.side == Side::Client).then(mask_key);
+    let mask = (conn.side() == Side::Client).then(mask_key);
     let mut hdr = [0u8; MAX_HEADER_LEN];
     let hl = encode_header(&mut hdr, fin, rsv, opcode, mask, wire.len() as u64);
     if conn.has(flag::APP_EXT) && !ws::is_control(opcode) {
@@ -175,7 +175,7 @@ fn extension_tx(
 
 /// Queues a library-generated frame (pong, close) on a WebSocket connection.
 pub fn queue_frame(ctx: &Context, conn: &Conn, opcode: u8, fin: bool, payload: &[u8]) {
-    let mask = (conn.side == Side::Client).then(mask_key);
+    let mask = (conn.side() == Side::Client).then(mask_key);
     let mut hdr = [0u8; MAX_HEADER_LEN];
     let hl = encode_header(&mut hdr, fin, 0, opcode, mask, payload.len() as u64);
     enqueue_bytes(ctx, conn, &hdr[..hl], payload, mask);
@@ -201,7 +201,7 @@ pub fn queue_close(ctx: &Context, conn: &Conn, code: Option<u16>, reason: &[u8])
         ctx.enqueue(conn, flag::IN_CLOSE_Q);
         return;
     }
-    let mask = (conn.side == Side::Client).then(mask_key);
+    let mask = (conn.side() == Side::Client).then(mask_key);
     let n = {
         let mut ws = conn.ws.borrow_mut();
         if !ws.out().has_storage() {
@@ -229,7 +229,7 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
         {
             // Large payload, nothing queued: send from the caller's buffer, queue the rest.
             let total = hdr.len() + payload.len();
-            let sent = match net::send2(conn.fd, hdr, payload) {
+            let sent = match net::send2(conn.fd(), hdr, payload) {
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     conn.set(flag::CHOKED);
@@ -386,7 +386,7 @@ fn send_prefix(_ctx: &Context, conn: &Conn, len: usize) -> usize {
         let r = {
             let ws = conn.ws.borrow();
             let out = ws.out();
-            net::send(conn.fd, &out.pending()[..len.min(out.len())])
+            net::send(conn.fd(), &out.pending()[..len.min(out.len())])
         };
         match r {
             Ok(n) => return n,

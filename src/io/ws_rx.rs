@@ -15,16 +15,15 @@ use crate::io::app::{invoke_conn, CallbackIn, ExtReason, Reason};
 use crate::io::conn::{flag, Conn, RxInfo, Side};
 use crate::io::context::{Context, POST, PRE};
 use crate::io::service::{close_conn, rx_chunk, CloseHow};
-use std::rc::Rc;
 
 /// Received WebSocket bytes (all of `input`) through the engine.
-pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
+pub fn on_ws_bytes(ctx: &Context, conn: &Conn, input: &mut [u8]) {
     let n = input.len();
     crate::io::service::ws_input(ctx, conn, input, 0, n);
 }
 
 /// CLIENT_RECEIVE_PONG with the pong's payload.
-pub fn client_pong(ctx: &Context, conn: &Rc<Conn>, payload: &[u8]) {
+pub fn client_pong(ctx: &Context, conn: &Conn, payload: &[u8]) {
     let mut buf = [0u8; PRE + 125 + POST + 1];
     buf[PRE..PRE + payload.len()].copy_from_slice(payload);
     let input = CallbackIn::Bytes {
@@ -47,7 +46,7 @@ enum ExtMode {
 /// decompressed text, then the usual chunked delivery.
 pub fn ext_data(
     ctx: &Context,
-    conn: &Rc<Conn>,
+    conn: &Conn,
     payload: &[u8],
     info: RxInfo,
     frame_remaining: u64,
@@ -157,7 +156,7 @@ pub fn ext_data(
 /// reads as needed).
 fn deliver_data(
     ctx: &Context,
-    conn: &Rc<Conn>,
+    conn: &Conn,
     payload: &[u8],
     info: RxInfo,
     frame_remaining: u64,
@@ -181,7 +180,7 @@ fn deliver_data(
 
 /// One RECEIVE / CLIENT_RECEIVE callback with the padded, NUL-terminated copy; `info`
 /// is what the receive queries report meanwhile.
-pub fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], info: RxInfo) {
+pub fn receive(ctx: &Context, conn: &Conn, data: &[u8], info: RxInfo) {
     conn.ws.borrow_mut().set_rx_info(info);
     let replaced;
     let mut data = data;
@@ -212,7 +211,7 @@ pub fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], info: RxInfo) {
     };
     buf[PRE..PRE + data.len()].copy_from_slice(data);
     buf[PRE + data.len()] = 0;
-    let reason = match conn.side {
+    let reason = match conn.side() {
         Side::Server => Reason::Receive,
         Side::Client => Reason::ClientReceive,
     };
