@@ -282,7 +282,7 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable_all_protocol(
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_get_socket_fd(wsi: *mut libwebsocket) -> c_int {
     // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
-    ffi_guard!(-1, { unsafe { conn_any(wsi) }.map_or(-1, |c| c.fd) })
+    ffi_guard!(-1, { unsafe { conn_any(wsi) }.map_or(-1, |c| c.fd()) })
 }
 
 /// 1 when the data being delivered to RECEIVE ends a message: the last piece of a frame

@@ -153,13 +153,13 @@ fn fail_later(ctx: &Context, conn: &Conn) {
     ctx.enqueue(conn, flag::IN_CLOSE_Q);
 }
 
-fn start_connect(ctx: &Context, conn: &Rc<Conn>, addr: SocketAddr, v6_socket: bool) {
+fn start_connect(ctx: &Context, conn: &Conn, addr: SocketAddr, v6_socket: bool) {
     let addr = match (addr, v6_socket) {
         (SocketAddr::V4(a), true) => SocketAddr::new(IpAddr::V6(a.ip().to_ipv6_mapped()), a.port()),
         (a, _) => a,
     };
     conn.state.set(ConnState::ClientConnecting);
-    match net::connect(conn.fd, addr) {
+    match net::connect(conn.fd(), addr) {
         Ok(true) => on_connect_ready(ctx, conn),
         Ok(false) => update_pollout(ctx, conn),
         Err(e) => {
@@ -186,7 +186,7 @@ pub fn resolutions_ready(ctx: &Context) {
         if conn.state.get() != ConnState::ClientResolving {
             continue;
         }
-        let v6_socket = net::local_addr(conn.fd).is_none_or(|a| a.is_ipv6());
+        let v6_socket = net::local_addr(conn.fd()).is_none_or(|a| a.is_ipv6());
         let addr = r
             .result
             .ok()
@@ -202,12 +202,12 @@ pub fn resolutions_ready(ctx: &Context) {
 }
 
 /// The non-blocking connect finished (or failed).
-pub fn on_connect_ready(ctx: &Context, conn: &Rc<Conn>) {
+pub fn on_connect_ready(ctx: &Context, conn: &Conn) {
     if conn.state.get() != ConnState::ClientConnecting {
         return;
     }
-    let err = net::socket_error(conn.fd);
-    if err != 0 || net::peer_addr(conn.fd).is_none() {
+    let err = net::socket_error(conn.fd());
+    if err != 0 || net::peer_addr(conn.fd()).is_none() {
         if err == 0 {
             return; // not connected yet
         }
@@ -241,7 +241,7 @@ pub fn on_connect_ready(ctx: &Context, conn: &Rc<Conn>) {
 
 /// Wraps the connection in TLS when the application asked for it. False: failed
 /// (the connection is being closed with CLIENT_CONNECTION_ERROR).
-fn start_client_tls(ctx: &Context, conn: &Rc<Conn>) -> bool {
+fn start_client_tls(ctx: &Context, conn: &Conn) -> bool {
     let Some((ssl, name)) = conn.client.borrow().as_ref().map(|c| {
         (
             c.ssl,
@@ -294,7 +294,7 @@ fn start_client_tls(ctx: &Context, conn: &Rc<Conn>) -> bool {
 }
 
 /// Builds and sends the upgrade request.
-fn send_handshake(ctx: &Context, conn: &Rc<Conn>) {
+fn send_handshake(ctx: &Context, conn: &Conn) {
     if conn.client.borrow().is_none() {
         return;
     }
@@ -334,7 +334,7 @@ fn send_handshake(ctx: &Context, conn: &Rc<Conn>) {
 /// CLIENT_APPEND_HANDSHAKE_HEADER: the application writes header lines through a
 /// `char **` into a bounded buffer. What it wrote is kept only when it stays
 /// inside the buffer and consists of complete `Name: value` lines.
-fn append_user_headers(ctx: &Context, conn: &Rc<Conn>, out: &mut Vec<u8>) {
+fn append_user_headers(ctx: &Context, conn: &Conn, out: &mut Vec<u8>) {
     let mut buf = vec![0u8; APPEND_ROOM + 1];
     let mut written = 0usize;
     invoke(
@@ -363,7 +363,7 @@ fn append_user_headers(ctx: &Context, conn: &Rc<Conn>, out: &mut Vec<u8>) {
 }
 
 /// Response bytes from the proxy or the server.
-pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
+pub fn on_head_bytes(ctx: &Context, conn: &Conn, data: &mut [u8]) {
     let parsed = {
         let mut http = conn.http.borrow_mut();
         let Some(h) = http.as_mut() else { return };
@@ -411,7 +411,7 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
 
 fn finish_handshake(
     ctx: &Context,
-    conn: &Rc<Conn>,
+    conn: &Conn,
     status: u16,
     mut table: HeaderTable,
     mut rest: Vec<u8>,
@@ -498,7 +498,7 @@ fn finish_handshake(
         crate::log::lws_info!(
             "CLIENT_ESTABLISHED returned {} on fd {}: ignored",
             n,
-            conn.fd
+            conn.fd()
         );
     }
     crate::io::ext_chain::notify_established(ctx, conn);

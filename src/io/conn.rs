@@ -359,6 +359,16 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// The socket.
+    #[inline]
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+    /// Which end of the connection we are.
+    #[inline]
+    pub fn side(&self) -> Side {
+        self.side
+    }
     pub fn has(&self, f: u32) -> bool {
         self.flags.get() & f != 0
     }

@@ -371,7 +371,7 @@ impl Context {
     /// Removes a connection from the tables and closes its socket.
     pub fn remove_conn(&self, conn: &Conn) {
         // No epoll_ctl(DEL): closing the descriptor removes it from the epoll set.
-        if let Some(e) = self.fd_map.borrow_mut().get_mut(conn.fd as usize) {
+        if let Some(e) = self.fd_map.borrow_mut().get_mut(conn.fd() as usize) {
             if *e == conn.slot + 1 {
                 *e = 0;
             }
@@ -381,7 +381,7 @@ impl Context {
             self.free_slots.borrow_mut().push(conn.slot);
             self.threads.remove_live(conn);
         }
-        net::close(conn.fd);
+        net::close(conn.fd());
     }
 
     /// Arms or clears (reason NO_PENDING_TIMEOUT) the pending timeout of a connection;

@@ -90,7 +90,6 @@ use crate::io::conn::{flag, Conn, ConnState};
 use crate::io::context::Context;
 use crate::io::extensions::ExtKind;
 use crate::io::service::{close_conn, CloseHow};
-use std::rc::Rc;
 
 /// An application extension callback reported a fatal error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,7 +184,7 @@ pub fn run_token_chain(
                     "extension '{}' reported a fatal error on {:?}; closing fd {}",
                     ext_name(ctx, pos),
                     reason,
-                    conn.fd
+                    conn.fd()
                 );
                 return Err(ExtensionFailed);
             }
@@ -201,7 +200,7 @@ pub fn run_token_chain(
                     ext_name(ctx, pos),
                     reason,
                     e,
-                    conn.fd
+                    conn.fd()
                 );
                 return Err(ExtensionFailed);
             }
@@ -242,13 +241,13 @@ pub fn app_payload_hook(
 /// An application extension failed on a received-data path: the connection is closed
 /// at once (v1.23 dropped it without a close frame; an extension in an unknown state
 /// must not frame one).
-fn fail_rx(ctx: &Context, conn: &Rc<Conn>) {
+fn fail_rx(ctx: &Context, conn: &Conn) {
     conn.set(flag::FAILED);
     close_conn(ctx, conn, CloseHow::Abort);
 }
 
 /// PACKET_RX_PREPARSE over bytes just read from the socket, then the frame parser.
-pub fn rx_preparse(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
+pub fn rx_preparse(ctx: &Context, conn: &Conn, input: &mut [u8]) {
     let mut guard = SpillGuard::new();
     let mut first = true;
     loop {
@@ -285,7 +284,7 @@ pub fn rx_preparse(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
             Spill::Stalled | Spill::Budget => {
                 crate::log::lws_err!(
                     "PACKET_RX_PREPARSE keeps asking to be called again on fd {}; closing",
-                    conn.fd
+                    conn.fd()
                 );
                 return fail_rx(ctx, conn);
             }
@@ -344,7 +343,7 @@ pub fn spill_presend(ctx: &Context, conn: &Conn) -> Result<(), ExtensionFailed> 
             Spill::Stalled => {
                 crate::log::lws_err!(
                     "PACKET_TX_PRESEND keeps reporting more without producing any on fd {}",
-                    conn.fd
+                    conn.fd()
                 );
                 return Err(ExtensionFailed);
             }
@@ -374,7 +373,7 @@ pub fn flush_pending_tx(ctx: &Context, conn: &Conn) -> Result<(), ExtensionFaile
             Spill::Budget | Spill::Stalled => {
                 crate::log::lws_warn!(
                     "FLUSH_PENDING_TX still reports more on fd {}; closing anyway",
-                    conn.fd
+                    conn.fd()
                 );
                 return Ok(());
             }
@@ -401,7 +400,7 @@ pub fn tx_do_send(ctx: &Context, conn: &Conn, bytes: &mut [u8]) -> DoSend {
                 crate::log::lws_err!(
                     "extension '{}' reported a fatal error on PACKET_TX_DO_SEND; closing fd {}",
                     ext_name(ctx, pos),
-                    conn.fd
+                    conn.fd()
                 );
                 return DoSend::Fatal;
             }
@@ -437,7 +436,7 @@ pub fn handshake_reply_tx(
             crate::log::lws_err!(
                 "extension '{}' failed HANDSHAKE_REPLY_TX; closing fd {}",
                 ext_name(ctx, pos),
-                conn.fd
+                conn.fd()
             );
             return Err(ExtensionFailed);
         }
@@ -534,7 +533,7 @@ pub fn close_vetoed(ctx: &Context, conn: &Conn) -> bool {
             crate::log::lws_info!(
                 "extension '{}' deferred closing fd {}",
                 ext_name(ctx, pos),
-                conn.fd
+                conn.fd()
             );
             return true;
         }
@@ -547,7 +546,7 @@ pub fn close_vetoed(ctx: &Context, conn: &Conn) -> bool {
 /// extension claims it.
 pub fn extended_payload_rx(
     ctx: &Context,
-    conn: &Rc<Conn>,
+    conn: &Conn,
     opcode: u8,
     mut payload: &[u8],
     frame_remaining: u64,
@@ -589,7 +588,7 @@ pub fn extended_payload_rx(
         if !handled {
             crate::log::lws_info!(
                 "fd {}: {} bytes of opcode {:#x} not claimed by an extension; dropped",
-                conn.fd,
+                conn.fd(),
                 data.len(),
                 opcode
             );

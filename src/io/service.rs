@@ -10,7 +10,6 @@ use crate::io::context::{Context, LISTENER};
 use crate::io::sys::net;
 use crate::io::{client, http_server, linger, tx, ws_rx};
 use std::io::ErrorKind;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// poll(2) event bits, as the POLL_FD callbacks and `libwebsocket_service_fd` carry them.
@@ -109,7 +108,7 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
 }
 
 /// One connection's readiness: writable first (flush, WRITEABLE), then reading.
-pub fn dispatch(ctx: &Context, conn: &Rc<Conn>, writable: bool, hup: bool, readable: bool) {
+pub fn dispatch(ctx: &Context, conn: &Conn, writable: bool, hup: bool, readable: bool) {
     if writable {
         conn_writeable(ctx, conn);
     }
@@ -331,7 +330,7 @@ pub fn accept_ready(ctx: &Context) {
 }
 
 /// Socket readable (or hung up): read until drained, within the budget.
-pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
+pub fn conn_readable(ctx: &Context, conn: &Conn) {
     if !conn.is_open() {
         return;
     }
@@ -365,7 +364,7 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
     };
     for _ in 0..READ_BUDGET {
         let cap = buf.len();
-        match net::recv(conn.fd, &mut buf[..]) {
+        match net::recv(conn.fd(), &mut buf[..]) {
             Ok(0) => {
                 conn.set(flag::READ_EOF);
                 drop(buf);
@@ -414,17 +413,17 @@ fn update_pollin(ctx: &Context, conn: &Conn) {
     let want = !conn.has(flag::RX_PAUSED);
     if want && conn.has(flag::POLLIN_CLEARED) {
         conn.clear(flag::POLLIN_CLEARED);
-        poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd, POLLIN);
+        poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd(), POLLIN);
     } else if !want && !conn.has(flag::POLLIN_CLEARED) {
         conn.set(flag::POLLIN_CLEARED);
-        poll_fd_event(ctx, Some(conn), Reason::ClearModePollFd, conn.fd, POLLIN);
+        poll_fd_event(ctx, Some(conn), Reason::ClearModePollFd, conn.fd(), POLLIN);
     }
 }
 
 /// Bytes just read from the socket (after TLS): on a WebSocket connection with an
 /// application extension they go through PACKET_RX_PREPARSE first. (Stashed bytes and
 /// `libwebsocket_read` input are past that point and use `process_input`.)
-pub fn process_received(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
+pub fn process_received(ctx: &Context, conn: &Conn, data: &mut [u8]) {
     if conn.has(flag::APP_EXT) && conn.state.get() == ConnState::Ws {
         crate::io::ext_chain::rx_preparse(ctx, conn, data);
         if conn.has(flag::FAILED) {
@@ -436,7 +435,7 @@ pub fn process_received(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
 }
 
 /// Hands received bytes to the layer the connection is in.
-pub fn process_input(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
+pub fn process_input(ctx: &Context, conn: &Conn, data: &mut [u8]) {
     match conn.state.get() {
         ConnState::HttpHeaders => http_server::on_head_bytes(ctx, conn, data),
         ConnState::Http => {} // HTTP/1.0-style: one request per connection
@@ -452,7 +451,7 @@ pub fn process_input(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
     }
 }
 
-fn peer_eof(ctx: &Context, conn: &Rc<Conn>) {
+fn peer_eof(ctx: &Context, conn: &Conn) {
     match conn.state.get() {
         ConnState::Flushing if tx::has_pending_output(conn) => {
             // Keep flushing what we owe; the socket may still be writeable.
@@ -462,7 +461,7 @@ fn peer_eof(ctx: &Context, conn: &Rc<Conn>) {
 }
 
 /// Socket writeable: flush queued bytes, continue files, then the WRITEABLE callback.
-pub fn conn_writeable(ctx: &Context, conn: &Rc<Conn>) {
+pub fn conn_writeable(ctx: &Context, conn: &Conn) {
     if !conn.is_open() {
         return;
     }
@@ -500,11 +499,11 @@ pub fn conn_writeable(ctx: &Context, conn: &Rc<Conn>) {
 /// soon as its close frame is out: nothing more can legitimately arrive, so there is
 /// no peer EOF worth waiting for.
 fn closes_at_once(conn: &Conn) -> bool {
-    conn.side == Side::Server && conn.has(flag::CLOSE_RCVD) && conn.has(flag::CLOSE_SENT)
+    conn.side() == Side::Server && conn.has(flag::CLOSE_RCVD) && conn.has(flag::CLOSE_SENT)
 }
 
 /// What a completed flush allows: finishing a close, or reporting a socket error.
-fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
+fn after_flush(ctx: &Context, conn: &Conn) {
     if conn.has(flag::FAILED) {
         close_conn(ctx, conn, CloseHow::Abort);
         return;
@@ -524,7 +523,7 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
             close_conn(ctx, conn, CloseHow::Abort);
             return;
         }
-        net::shutdown_write(conn.fd);
+        net::shutdown_write(conn.fd());
         conn.state.set(ConnState::Draining);
         if conn.has(flag::READ_EOF) {
             close_conn(ctx, conn, CloseHow::Abort);
@@ -540,7 +539,7 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
 /// Calls SERVER/CLIENT/HTTP_WRITEABLE. With an application extension active,
 /// IS_WRITEABLE and the spilling of pending PACKET_TX_PRESEND data come first (this is
 /// also how a wake-up only for spilling arrives).
-pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
+pub fn deliver_writeable(ctx: &Context, conn: &Conn) {
     let mut rearm = false;
     if conn.has(flag::APP_EXT) && conn.is_ws_live() {
         use crate::io::ext_chain::WriteableStep;
@@ -570,7 +569,7 @@ pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
     // unless queued output still needs it; asking again from the callback sets it anew.
     update_pollout(ctx, conn);
     let reason = match conn.state.get() {
-        ConnState::Ws if !conn.has(flag::CLOSE_SENT) => match conn.side {
+        ConnState::Ws if !conn.has(flag::CLOSE_SENT) => match conn.side() {
             Side::Server => Reason::ServerWriteable,
             Side::Client => Reason::ClientWriteable,
         },
@@ -592,7 +591,7 @@ pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
 
 /// A close that an application extension may defer (CHECK_OK_TO_REALLY_CLOSE): asked
 /// by a user callback's return value. Otherwise `close_conn`.
-pub fn close_unless_vetoed(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
+pub fn close_unless_vetoed(ctx: &Context, conn: &Conn, how: CloseHow) {
     if conn.has(flag::APP_EXT) && crate::io::ext_chain::close_vetoed(ctx, conn) {
         return;
     }
@@ -601,7 +600,7 @@ pub fn close_unless_vetoed(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
 
 /// `libwebsocket_callback_on_writable`: every request announces POLLOUT with
 /// SET_MODE_POLL_FD, as in v1.23 (even when it is already set).
-pub fn request_writeable(ctx: &Context, conn: &Rc<Conn>) {
+pub fn request_writeable(ctx: &Context, conn: &Conn) {
     if !conn.is_open() {
         return;
     }
@@ -613,13 +612,13 @@ pub fn request_writeable(ctx: &Context, conn: &Rc<Conn>) {
         return;
     }
     conn.set(flag::POLLOUT_SET);
-    poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd, POLLOUT);
+    poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd(), POLLOUT);
 }
 
 /// `libwebsocket_callback_on_writable` for one connection: an active application
 /// extension may take the request over (LWS_EXT_CALLBACK_REQUEST_ON_WRITEABLE answering
 /// non-zero), in which case nothing is armed, as in v1.23.
-pub fn request_writeable_asking_extensions(ctx: &Context, conn: &Rc<Conn>) {
+pub fn request_writeable_asking_extensions(ctx: &Context, conn: &Conn) {
     if conn.has(flag::APP_EXT) && crate::io::ext_chain::request_on_writeable_handled(ctx, conn) {
         return;
     }
@@ -673,15 +672,15 @@ pub fn update_pollout(ctx: &Context, conn: &Conn) {
             .is_some_and(|h| h.file.is_some());
     if want && !conn.has(flag::POLLOUT_SET) {
         conn.set(flag::POLLOUT_SET);
-        poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd, POLLOUT);
+        poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd(), POLLOUT);
     } else if !want && conn.has(flag::POLLOUT_SET) {
         conn.clear(flag::POLLOUT_SET);
-        poll_fd_event(ctx, Some(conn), Reason::ClearModePollFd, conn.fd, POLLOUT);
+        poll_fd_event(ctx, Some(conn), Reason::ClearModePollFd, conn.fd(), POLLOUT);
     }
 }
 
 /// `libwebsocket_rx_flow_control`: pause (0) or resume (1) receiving.
-pub fn rx_flow(ctx: &Context, conn: &Rc<Conn>, enable: bool) {
+pub fn rx_flow(ctx: &Context, conn: &Conn, enable: bool) {
     if !conn.is_open() {
         return;
     }
@@ -726,7 +725,7 @@ pub fn check_timeouts(ctx: &Context) {
             continue;
         }
         let reason = conn.timeout_reason.get();
-        crate::log::lws_info!("timeout (reason {}) on fd {}", reason, conn.fd);
+        crate::log::lws_info!("timeout (reason {}) on fd {}", reason, conn.fd());
         conn.timeout_reason.set(pending_timeout::NO_PENDING_TIMEOUT);
         if conn.has(flag::APP_EXT) && crate::io::ext_chain::close_vetoed(ctx, &conn) {
             // Deferred: unless the extension armed a timeout of its own, ask again in
@@ -739,7 +738,7 @@ pub fn check_timeouts(ctx: &Context) {
         if conn.state.get() == ConnState::HttpHeaders {
             // Tell a slow client why, then go.
             let msg = crate::engine::http::response::error_response(408, "");
-            let _ = net::send(conn.fd, &msg);
+            let _ = net::send(conn.fd(), &msg);
         }
         close_conn(ctx, &conn, CloseHow::Abort);
     }
@@ -747,7 +746,7 @@ pub fn check_timeouts(ctx: &Context) {
 
 /// The extension side of a close, once: DESTROY for the active extensions and
 /// DESTROY_ANY_WSI_CLOSING for all, while the connection still has its state.
-fn ext_closing(ctx: &Context, conn: &Rc<Conn>) {
+fn ext_closing(ctx: &Context, conn: &Conn) {
     if conn.has(flag::EXT_CLOSED) {
         return;
     }
@@ -771,7 +770,7 @@ fn closed_reason(conn: &Conn, was: ConnState) -> Option<Reason> {
 }
 
 /// Delivers `reason` (CLOSED / CLOSED_HTTP / CLIENT_CONNECTION_ERROR) once.
-fn notify_closed(ctx: &Context, conn: &Rc<Conn>, reason: Reason) {
+fn notify_closed(ctx: &Context, conn: &Conn, reason: Reason) {
     if conn.has(flag::CLOSED_NOTIFIED) {
         return;
     }
@@ -780,7 +779,7 @@ fn notify_closed(ctx: &Context, conn: &Rc<Conn>, reason: Reason) {
 }
 
 /// Starts or completes closing a connection.
-pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
+pub fn close_conn(ctx: &Context, conn: &Conn, how: CloseHow) {
     let state = conn.state.get();
     if state == ConnState::Dead {
         return;
@@ -841,7 +840,7 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
 /// established hears CLIENT_CONNECTION_ERROR, then DEL_POLL_FD; any other connection
 /// DEL_POLL_FD, then CLOSED / CLOSED_HTTP (with the socket still open, the connection
 /// already dead to writes). A detached connection heard both when it was detached.
-fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
+fn finalize(ctx: &Context, conn: &Conn, was: ConnState) {
     if conn.state.get() == ConnState::Dead {
         return;
     }
@@ -860,7 +859,7 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
     conn.state.set(ConnState::Dead);
     conn.timeout_reason.set(pending_timeout::NO_PENDING_TIMEOUT);
     if !conn.has(flag::NO_POLL) {
-        poll_fd_event(ctx, Some(conn), Reason::DelPollFd, conn.fd, 0);
+        poll_fd_event(ctx, Some(conn), Reason::DelPollFd, conn.fd(), 0);
     }
     if let Some(r) = reason.filter(|_| !connect_failed) {
         notify_closed(ctx, conn, r);

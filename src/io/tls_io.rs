@@ -9,7 +9,6 @@ use crate::io::context::{server_option, Context};
 use crate::io::service::{close_conn, process_received, CloseHow};
 use crate::io::sys::net;
 use std::io::{ErrorKind, Read, Write};
-use std::rc::Rc;
 
 /// Adapts a socket to `io::Write` for `write_tls`.
 struct FdWriter(i32);
@@ -32,7 +31,7 @@ pub fn wants_write(conn: &Conn) -> bool {
 }
 
 /// Handles ciphertext just received. Returns false when the connection was closed.
-pub fn on_ciphertext(ctx: &Context, conn: &Rc<Conn>, mut data: &[u8]) -> bool {
+pub fn on_ciphertext(ctx: &Context, conn: &Conn, mut data: &[u8]) -> bool {
     let Ok(mut plain) = ctx.tls_plain.try_borrow_mut() else {
         return true;
     };
@@ -51,7 +50,7 @@ pub fn on_ciphertext(ctx: &Context, conn: &Rc<Conn>, mut data: &[u8]) -> bool {
         };
         match step {
             Err(e) => {
-                crate::log::lws_info!("TLS error on fd {}: {}", conn.fd, e);
+                crate::log::lws_info!("TLS error on fd {}: {}", conn.fd(), e);
                 flush_tls(ctx, conn); // deliver the alert if we can
                 drop(plain);
                 close_conn(ctx, conn, CloseHow::Abort);
@@ -112,7 +111,7 @@ pub fn on_ciphertext(ctx: &Context, conn: &Rc<Conn>, mut data: &[u8]) -> bool {
 }
 
 /// Checks made once the TLS handshake completes. False rejects the connection.
-fn handshake_done(ctx: &Context, conn: &Rc<Conn>) -> bool {
+fn handshake_done(ctx: &Context, conn: &Conn) -> bool {
     if conn.state.get() == ConnState::HttpHeaders {
         // From now on the ordinary HTTP head deadline applies.
         ctx.set_timeout(
@@ -122,7 +121,7 @@ fn handshake_done(ctx: &Context, conn: &Rc<Conn>) -> bool {
         );
     }
     if ctx.options & server_option::REQUIRE_VALID_CLIENT_CERT == 0
-        || conn.side != crate::io::conn::Side::Server
+        || conn.side() != crate::io::conn::Side::Server
     {
         return true;
     }
@@ -164,7 +163,7 @@ pub fn flush_tls(ctx: &Context, conn: &Conn) {
                 }
             }
             while tls.wants_write() {
-                match tls.write_tls(&mut FdWriter(conn.fd)) {
+                match tls.write_tls(&mut FdWriter(conn.fd())) {
                     Ok(0) => break,
                     Ok(_) => progress = true,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -204,7 +203,7 @@ pub fn send_prefix(_ctx: &Context, conn: &Conn, len: usize) -> usize {
         }
         let mut wrote = false;
         while tls.wants_write() {
-            match tls.write_tls(&mut FdWriter(conn.fd)) {
+            match tls.write_tls(&mut FdWriter(conn.fd())) {
                 Ok(0) => break,
                 Ok(_) => wrote = true,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
