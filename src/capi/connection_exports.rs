@@ -11,7 +11,6 @@ use crate::io::context::Context;
 use crate::io::threads::{self, Request};
 use crate::io::{http_server, service, tx};
 use libc::{c_char, c_int, c_uchar, c_uint, size_t};
-use std::rc::Rc;
 
 /// Same ABI as `enum libwebsocket_write_protocol`; may carry OR-ed flag bits.
 pub type WriteProtocolInt = c_uint;
@@ -20,47 +19,31 @@ pub type PendingTimeoutInt = c_uint;
 /// Same ABI as `enum lws_token_indexes`.
 pub type TokenIndexInt = c_uint;
 
-/// Resolves a `struct libwebsocket *` to its context and live connection.
+/// Resolves a `struct libwebsocket *` to its context and live connection: None for
+/// NULL, the listener's wsi, and a closed connection (until its entry carries a new
+/// one). No reference count: connection records stay at their address, allocated,
+/// until the context is destroyed (`io::context::Context::conns`), so the check is
+/// two loads and a compare.
 ///
 /// # Safety
-/// `wsi` must be NULL or a connection pointer the library handed out whose CLOSED
-/// callback has not returned yet.
-pub unsafe fn wsi_ref<'a>(wsi: *mut libwebsocket) -> Option<(&'a Context, Rc<Conn>)> {
-    // SAFETY: NULL or a connection not yet freed (this function's contract).
+/// `wsi` must be NULL or a connection pointer the library handed out, of a context
+/// not yet destroyed.
+#[inline]
+pub unsafe fn wsi_ref<'a>(wsi: *mut libwebsocket) -> Option<(&'a Context, &'a Conn)> {
+    // SAFETY: NULL or a connection record, allocated while its context lives (this
+    // function's contract).
     let conn = unsafe { (wsi as *const Conn).as_ref() }?;
-    // SAFETY: a live connection's context outlives it (connections are freed before
-    // their context).
+    // SAFETY: a record's context outlives it.
     let ctx = unsafe { conn.ctx.as_ref() }?;
     let live = ctx.conn(conn.slot)?;
-    if !std::ptr::eq(Rc::as_ptr(&live), conn) {
-        return None;
-    }
-    Some((ctx, live))
-}
-
-/// Like `wsi_ref`, without taking a reference: only for work that runs no application
-/// code and closes nothing, so that the connection cannot be released meanwhile.
-///
-/// # Safety
-/// As `wsi_ref`.
-unsafe fn wsi_peek<'a>(wsi: *mut libwebsocket) -> Option<(&'a Context, &'a Conn)> {
-    // SAFETY: NULL or a connection not yet freed (this function's contract).
-    let conn = unsafe { (wsi as *const Conn).as_ref() }?;
-    // SAFETY: a live connection's context outlives it.
-    let ctx = unsafe { conn.ctx.as_ref() }?;
-    let conns = ctx.conns.try_borrow().ok()?;
-    let live = conns.get(conn.slot as usize)?.as_ref()?;
-    if !std::ptr::eq(Rc::as_ptr(live), conn) {
-        return None;
-    }
-    Some((ctx, conn))
+    std::ptr::eq(live, conn).then_some((ctx, live))
 }
 
 /// Like `wsi_ref`, but also accepts a connection that has just been closed (for
 /// read-only queries made from the CLOSED callback).
 unsafe fn conn_any<'a>(wsi: *mut libwebsocket) -> Option<&'a Conn> {
-    // SAFETY: NULL or a connection not yet freed (the contract of `wsi_ref`, extended
-    // to the CLOSED callback, during which the connection is still allocated).
+    // SAFETY: NULL or a connection record of a live context (the contract of
+    // `wsi_ref`): records stay allocated until the context is destroyed.
     unsafe { (wsi as *const Conn).as_ref() }
 }
 
@@ -82,7 +65,7 @@ pub unsafe extern "C" fn libwebsocket_write(
     ffi_guard!(-1, {
         if !buf.is_null() && len <= 125 {
             // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
-            if let Some((ctx, conn)) = unsafe { wsi_peek(wsi) } {
+            if let Some((ctx, conn)) = unsafe { wsi_ref(wsi) } {
                 // SAFETY: the caller's buffer holds `len` readable bytes at `buf`.
                 let payload = unsafe { std::slice::from_raw_parts(buf, len) };
                 if let Some(n) = tx::write_small_queued(ctx, conn, payload, protocol) {
@@ -220,7 +203,7 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable(
             threads::route_conn(
                 context as *const Context,
                 wsi as usize,
-                |addr, gen| Request::Writable { addr, gen },
+                |slot, gen| Request::Writable { slot, gen },
                 1,
             )
         } {
@@ -319,8 +302,8 @@ pub unsafe extern "C" fn libwebsocket_rx_flow_control(
             threads::route_conn(
                 std::ptr::null(),
                 wsi as usize,
-                |addr, gen| Request::RxFlow {
-                    addr,
+                |slot, gen| Request::RxFlow {
+                    slot,
                     gen,
                     enable: enable != 0,
                 },
@@ -381,7 +364,7 @@ pub unsafe extern "C" fn lws_send_pipe_choked(wsi: *mut libwebsocket) -> c_int {
     ffi_guard!(1, {
         // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
         if let Some(quick) =
-            unsafe { wsi_peek(wsi) }.and_then(|(ctx, conn)| tx::choked_quick(ctx, conn))
+            unsafe { wsi_ref(wsi) }.and_then(|(ctx, conn)| tx::choked_quick(ctx, conn))
         {
             return quick as c_int;
         }

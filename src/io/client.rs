@@ -17,7 +17,6 @@ use crate::io::sys::net;
 use crate::io::tx;
 use mio::unix::SourceFd;
 use std::net::{IpAddr, SocketAddr};
-use std::rc::Rc;
 
 /// What `libwebsocket_client_connect_extended` was asked for.
 pub struct ConnectRequest {
@@ -39,7 +38,7 @@ fn split_host_port(s: &str) -> Option<(String, u16)> {
 
 /// Creates the connection and starts resolving/connecting. None on immediate failure
 /// (no socket could be created).
-pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<Rc<Conn>> {
+pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<&Conn> {
     let proxy = ctx.proxy.borrow().as_deref().and_then(split_host_port);
     let (target_host, target_port) = match &proxy {
         Some((h, p)) => (h.clone(), *p),

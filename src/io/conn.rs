@@ -86,6 +86,9 @@ pub mod flag {
     /// The listening socket's own wsi (the one POLL_FD and FILTER_NETWORK_CONNECTION
     /// callbacks carry for it): never in the connection table.
     pub const LISTENER: u32 = 1 << 24;
+    /// The connection's entry in the context's table holds no connection (closed, or
+    /// not yet reused): `wsi` lookups and the table's iterations skip it.
+    pub const VACANT: u32 = 1 << 25;
 }
 
 use crate::io::app::UserPtr;
@@ -322,12 +325,17 @@ pub struct ClientSetup {
     pub proxy: Option<(String, u16)>,
 }
 
+/// A connection, in its entry of the context's table (`Context::conns`, a
+/// [`crate::io::sys::StableSlab`]): the entry never moves or goes away while the
+/// context lives, and is reused (every field reset through its cell, see
+/// [`Conn::reset`]) by a later connection once this one has closed.
 pub struct Conn {
     /// Back pointer for the C API (the context outlives its connections).
     pub ctx: *const crate::io::context::Context,
-    pub fd: RawFd,
+    /// The entry's index in the context's table (fixed for the entry's life).
     pub slot: u32,
-    pub side: Side,
+    fd: Cell<RawFd>,
+    side: Cell<Side>,
     pub state: Cell<ConnState>,
     pub flags: Cell<u32>,
     /// Index into the protocol table.
@@ -362,12 +370,88 @@ impl Conn {
     /// The socket.
     #[inline]
     pub fn fd(&self) -> RawFd {
-        self.fd
+        self.fd.get()
     }
     /// Which end of the connection we are.
     #[inline]
     pub fn side(&self) -> Side {
-        self.side
+        self.side.get()
+    }
+    /// A fresh connection record for socket `fd` in entry `slot` of `ctx`'s table.
+    pub fn new(
+        ctx: *const crate::io::context::Context,
+        slot: u32,
+        fd: RawFd,
+        side: Side,
+        state: ConnState,
+    ) -> Conn {
+        Conn {
+            ctx,
+            slot,
+            fd: Cell::new(fd),
+            side: Cell::new(side),
+            state: Cell::new(state),
+            flags: Cell::new(0),
+            protocol: Default::default(),
+            user: RefCell::new(None),
+            external_user: Cell::new(UserPtr::NULL),
+            parser: RefCell::new(None),
+            http: RefCell::new(None),
+            out: RefCell::new(OutBuf::default()),
+            rx_bufs: Default::default(),
+            rx_info: Default::default(),
+            timeout_reason: Cell::new(crate::engine::timers::pending_timeout::NO_PENDING_TIMEOUT),
+            timeout_stamp: Cell::new(0),
+            client: RefCell::new(None),
+            tls: RefCell::new(None),
+            exts: RefCell::new(None),
+            owed_pong: Cell::new(None),
+        }
+    }
+    /// Makes a vacant entry the record of a new connection: every field as
+    /// [`Conn::new`] sets it (through the cells: stale references to the entry, which
+    /// safe code may still hold, stay sound; they see the new connection).
+    pub fn reset(&self, fd: RawFd, side: Side, state: ConnState) {
+        let Conn {
+            ctx: _,
+            slot: _,
+            fd: c_fd,
+            side: c_side,
+            state: c_state,
+            flags,
+            protocol,
+            user,
+            external_user,
+            parser,
+            http,
+            out,
+            rx_bufs,
+            rx_info,
+            timeout_reason,
+            timeout_stamp,
+            client,
+            tls,
+            exts,
+            owed_pong,
+        } = self;
+        c_fd.set(fd);
+        c_side.set(side);
+        c_state.set(state);
+        flags.set(0);
+        protocol.set(0);
+        drop(user.take());
+        external_user.set(UserPtr::NULL);
+        drop(parser.take());
+        drop(http.take());
+        drop(out.take());
+        rx_bufs.clear();
+        rx_info.set(RxInfo::default());
+        timeout_reason.set(crate::engine::timers::pending_timeout::NO_PENDING_TIMEOUT);
+        timeout_stamp.set(0);
+        drop(client.take());
+        drop(tls.take());
+        drop(exts.take());
+        drop(owed_pong.take());
     }
     pub fn has(&self, f: u32) -> bool {
         self.flags.get() & f != 0

@@ -44,7 +44,11 @@ impl<'a> InService<'a> {
 }
 impl Drop for InService<'_> {
     fn drop(&mut self) {
-        self.0.in_service.set(self.0.in_service.get() - 1);
+        let depth = self.0.in_service.get() - 1;
+        self.0.in_service.set(depth);
+        if depth == 0 {
+            self.0.recycle();
+        }
     }
 }
 
@@ -287,7 +291,7 @@ pub fn accept_ready(ctx: &Context) {
         if invoke(
             ctx,
             0,
-            ctx.listener_conn().as_deref(),
+            ctx.listener_conn(),
             Reason::FilterNetworkConnection,
             UserPtr::NULL,
             CallbackIn::Fd { fd, events: 0 },
