@@ -461,7 +461,8 @@ fn finish_handshake(
     }
     conn.protocol.set(index);
     if conn.external_user.get().is_null() {
-        *conn.user.borrow_mut() = UserSpace::zeroed(ctx.protocols[index].pss_size);
+        conn.user
+            .set(UserSpace::zeroed(ctx.protocols[index].pss_size));
     }
     *conn.http.borrow_mut() = Some(Box::new(HttpState {
         headers: Some(table),

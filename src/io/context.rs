@@ -167,6 +167,9 @@ pub struct Context {
     pub dirty_q: RefCell<Vec<u32>>,
     pub close_q: RefCell<Vec<u32>>,
     pub timers: RefCell<TimerHeap>,
+    /// Entries the timer heap kept at its last compaction (the next one is due once
+    /// it has grown to twice that, plus a margin).
+    timers_kept: Cell<usize>,
     pub next_stamp: Cell<u32>,
     /// Depth of service calls in progress (writes are batched while > 0).
     pub in_service: Cell<u32>,
@@ -248,6 +251,7 @@ impl Context {
             dirty_q: RefCell::new(Vec::new()),
             close_q: RefCell::new(Vec::new()),
             timers: RefCell::new(TimerHeap::new()),
+            timers_kept: Cell::new(0),
             next_stamp: Cell::new(1),
             in_service: Cell::new(0),
             accept_paused_until: Cell::new(None),
@@ -405,14 +409,18 @@ impl Context {
         let at = self.now_ms() + (secs.max(0) as u64) * 1000;
         let mut t = self.timers.borrow_mut();
         t.push(Deadline::at(at, conn.slot, stamp));
-        let live = self.conns.len();
-        if t.len() > 4 * live + 1024 {
+        // Clearing a timeout (as every upgrade does) leaves its entry behind until it
+        // is due: compact once the heap is twice what the last compaction kept, so an
+        // idle connection costs no heap entry for long and the work stays O(1) per
+        // timeout set (amortized).
+        if t.len() > 2 * self.timers_kept.get() + 64 {
             t.compact(|d| {
                 self.conn(d.slot).is_some_and(|c| {
                     c.timeout_stamp.get() == d.stamp
                         && c.timeout_reason.get() != pending_timeout::NO_PENDING_TIMEOUT
                 })
             });
+            self.timers_kept.set(t.len());
         }
     }
 

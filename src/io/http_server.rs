@@ -95,10 +95,8 @@ fn refuse(ctx: &Context, conn: &Conn, r: &Refusal) {
 }
 
 fn ensure_user_space(conn: &Conn, size: usize) {
-    let mut u = conn.user.borrow_mut();
-    if u.is_none() {
-        *u = UserSpace::zeroed(size);
-    }
+    let u = conn.user.take();
+    conn.user.set(u.or_else(|| UserSpace::zeroed(size)));
 }
 
 fn http_request(ctx: &Context, conn: &Conn, method: &str, mut uri_c: Vec<u8>) {

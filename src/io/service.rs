@@ -874,7 +874,7 @@ fn finalize(ctx: &Context, conn: &Conn, was: ConnState) {
     *conn.out.borrow_mut() = Default::default();
     *conn.parser.borrow_mut() = None;
     conn.rx_bufs.clear();
-    *conn.user.borrow_mut() = None;
+    drop(conn.user.take());
 }
 
 /// Closes everything (context destroy): a close frame (1001) to each live WebSocket

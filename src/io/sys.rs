@@ -67,11 +67,10 @@ pub fn fill_random(buf: &mut [u8]) -> io::Result<()> {
 }
 
 /// Zeroed per-session memory handed to C as `void *user`: exactly the requested size
-/// with malloc's 16-byte alignment, as the original's malloc gave. C writes through the
-/// pointer; Rust never reads or references the contents.
+/// from malloc (calloc), as the original's malloc gave. C writes through the pointer;
+/// Rust never reads or references the contents. One pointer (free() needs no size).
 pub struct UserSpace {
     ptr: std::ptr::NonNull<u8>,
-    size: usize,
 }
 
 impl UserSpace {
@@ -80,10 +79,9 @@ impl UserSpace {
         if size == 0 {
             return None;
         }
-        let layout = std::alloc::Layout::from_size_align(size, 16).ok()?;
-        // SAFETY: the layout has a non-zero size.
-        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
-        std::ptr::NonNull::new(raw).map(|ptr| UserSpace { ptr, size })
+        // SAFETY: calloc(3) with a non-zero size; NULL on failure, checked below.
+        let raw = unsafe { libc::calloc(1, size) } as *mut u8;
+        std::ptr::NonNull::new(raw).map(|ptr| UserSpace { ptr })
     }
 
     /// The address handed to the application.
@@ -94,12 +92,8 @@ impl UserSpace {
 
 impl Drop for UserSpace {
     fn drop(&mut self) {
-        // SAFETY: allocated in `zeroed` with this size and alignment (a layout that
-        // was valid then), freed exactly once.
-        unsafe {
-            let layout = std::alloc::Layout::from_size_align_unchecked(self.size, 16);
-            std::alloc::dealloc(self.ptr.as_ptr(), layout)
-        }
+        // SAFETY: allocated by calloc in `zeroed`, freed exactly once.
+        unsafe { libc::free(self.ptr.as_ptr() as *mut libc::c_void) }
     }
 }
 
