@@ -69,12 +69,14 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<&Conn> {
         net::close(fd);
         return None;
     };
-    conn.external_user.set(req.userdata);
+    if !req.userdata.is_null() {
+        conn.cold().external_user.set(req.userdata);
+    }
     let mut key_raw = [0u8; 16];
     let _ = crate::io::sys::fill_random(&mut key_raw);
     let serial = ctx.next_serial.get();
     ctx.next_serial.set(serial + 1);
-    *conn.client.borrow_mut() = Some(Box::new(ClientSetup {
+    *conn.cold().client.borrow_mut() = Some(Box::new(ClientSetup {
         serial,
         address: req.address,
         port: req.port,
@@ -93,6 +95,7 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<&Conn> {
     }));
     *conn.http.borrow_mut() = Some(Box::default());
     let address = conn
+        .cold()
         .client
         .borrow()
         .as_ref()
@@ -178,7 +181,7 @@ pub fn resolutions_ready(ctx: &Context) {
         let Some(conn) = ctx
             .all_conns()
             .into_iter()
-            .find(|c| c.client.borrow().as_ref().map(|s| s.serial) == Some(r.serial))
+            .find(|c| c.cold().client.borrow().as_ref().map(|s| s.serial) == Some(r.serial))
         else {
             continue;
         };
@@ -214,7 +217,7 @@ pub fn on_connect_ready(ctx: &Context, conn: &Conn) {
         close_conn(ctx, conn, CloseHow::Abort);
         return;
     }
-    let proxy_request = conn.client.borrow().as_ref().and_then(|c| {
+    let proxy_request = conn.cold().client.borrow().as_ref().and_then(|c| {
         c.proxy
             .as_ref()
             .map(|_| hs::proxy_connect_request(&c.address, c.port))
@@ -241,7 +244,7 @@ pub fn on_connect_ready(ctx: &Context, conn: &Conn) {
 /// Wraps the connection in TLS when the application asked for it. False: failed
 /// (the connection is being closed with CLIENT_CONNECTION_ERROR).
 fn start_client_tls(ctx: &Context, conn: &Conn) -> bool {
-    let Some((ssl, name)) = conn.client.borrow().as_ref().map(|c| {
+    let Some((ssl, name)) = conn.cold().client.borrow().as_ref().map(|c| {
         (
             c.ssl,
             if c.host.is_empty() {
@@ -281,7 +284,7 @@ fn start_client_tls(ctx: &Context, conn: &Conn) -> bool {
         .and_then(|sn| rustls::ClientConnection::new(cfg, sn).map_err(|e| e.to_string()));
     match session {
         Ok(s) => {
-            *conn.tls.borrow_mut() = Some(Box::new(s.into()));
+            *conn.cold().tls.borrow_mut() = Some(Box::new(s.into()));
             true
         }
         Err(e) => {
@@ -294,14 +297,14 @@ fn start_client_tls(ctx: &Context, conn: &Conn) -> bool {
 
 /// Builds and sends the upgrade request.
 fn send_handshake(ctx: &Context, conn: &Conn) {
-    if conn.client.borrow().is_none() {
+    if conn.cold().client.borrow().is_none() {
         return;
     }
     // The extension offer runs callbacks (CLIENT_CONFIRM_EXTENSION_SUPPORTED): made
     // before the client setup is borrowed.
     let offer = crate::io::extensions::client_offer(ctx, conn);
     let mut bytes = {
-        let mut client = conn.client.borrow_mut();
+        let mut client = conn.cold().client.borrow_mut();
         let Some(c) = client.as_mut() else { return };
         let bytes = hs::build_request(&hs::Request {
             path: &c.path,
@@ -420,7 +423,7 @@ fn finish_handshake(
         close_conn(ctx, conn, CloseHow::Abort);
     };
     let ext_offer = {
-        let client = conn.client.borrow();
+        let client = conn.cold().client.borrow();
         let Some(c) = client.as_ref() else { return };
         let checked = hs::verify_response(status, &table, c.key.as_bytes())
             .and_then(|()| hs::chosen_extensions(&table, c.ext_offer.as_deref()));
@@ -439,7 +442,7 @@ fn finish_handshake(
         }
     }
     // Protocol: absent -> protocols[0]; else it must be one we offered and know.
-    let chosen = conn.client.borrow().as_ref().map(|c| {
+    let chosen = conn.cold().client.borrow().as_ref().map(|c| {
         let names = ctx.protocols.iter().map(|p| p.name.as_deref());
         hs::chosen_protocol(&table, c.protocols.as_deref(), names)
     });
@@ -448,7 +451,7 @@ fn finish_handshake(
         Some(Ok(i)) => i,
         Some(Err(why)) => return fail(why),
     };
-    if let Some(c) = conn.client.borrow().as_ref() {
+    if let Some(c) = conn.cold().client.borrow().as_ref() {
         if let Some(p) = &c.protocols {
             table.add(TOKEN_CLIENT_SENT_PROTOCOLS, p.as_bytes());
         }
@@ -460,7 +463,7 @@ fn finish_handshake(
         table.add(TOKEN_CLIENT_PEER_ADDRESS, c.address.as_bytes());
     }
     conn.protocol.set(index);
-    if conn.external_user.get().is_null() {
+    if conn.cold().external_user.get().is_null() {
         conn.user
             .set(UserSpace::zeroed(ctx.protocols[index].pss_size));
     }
@@ -482,14 +485,14 @@ fn finish_handshake(
     }
     let mut cfg = ParserConfig::new(Role::Client);
     cfg.max_message_size = ctx.limits.max_message;
-    if let Some(ex) = conn.exts.borrow().as_ref() {
+    if let Some(ex) = conn.cold().exts.borrow().as_ref() {
         cfg.allowed_rsv = ex.allowed_rsv();
         cfg.validate_utf8 = !ex.compresses();
     }
     cfg.extended_opcodes = conn.has(flag::APP_EXT);
     *conn.parser.borrow_mut() = Some(FrameParser::new(cfg));
     *conn.http.borrow_mut() = None;
-    *conn.client.borrow_mut() = None;
+    *conn.cold().client.borrow_mut() = None;
     conn.state.set(ConnState::Ws);
     ctx.set_timeout(conn, pending_timeout::NO_PENDING_TIMEOUT, 0);
     let n = invoke_conn(ctx, conn, Reason::ClientEstablished, CallbackIn::Nothing);

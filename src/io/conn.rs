@@ -329,6 +329,31 @@ pub struct ClientSetup {
 /// [`crate::io::sys::StableSlab`]): the entry never moves or goes away while the
 /// context lives, and is reused (every field reset through its cell, see
 /// [`Conn::reset`]) by a later connection once this one has closed.
+/// The fields of [`Conn`] that most connections never use, behind one pointer (NULL
+/// for a plain server connection its whole life). Once allocated it stays with the
+/// connection's entry (cleared, not freed, when the entry is reused: a `Conn` is only
+/// ever shared), so an entry pays for it at most once.
+#[derive(Default)]
+pub struct Cold {
+    /// A client connection until it is established.
+    pub client: RefCell<Option<Box<ClientSetup>>>,
+    /// The TLS session when the connection is encrypted.
+    pub tls: RefCell<Option<Box<rustls::Connection>>>,
+    /// Negotiated extensions (None when there are none).
+    pub exts: RefCell<Option<Box<crate::io::extensions::ConnExts>>>,
+    /// Caller-provided user data for client connections (not owned).
+    pub external_user: Cell<UserPtr>,
+}
+
+impl Cold {
+    fn clear(&self) {
+        drop(self.client.take());
+        drop(self.tls.take());
+        drop(self.exts.take());
+        self.external_user.set(UserPtr::NULL);
+    }
+}
+
 pub struct Conn {
     /// Back pointer for the C API (the context outlives its connections).
     pub ctx: *const crate::io::context::Context,
@@ -340,10 +365,8 @@ pub struct Conn {
     pub flags: Cell<u32>,
     /// Index into the protocol table.
     pub protocol: ProtoIndex,
-    /// The per-session data the library allocated (see `external_user`).
+    /// The per-session data the library allocated (see `Cold::external_user`).
     pub user: Cell<Option<UserSpace>>,
-    /// Caller-provided user data for client connections (not owned).
-    pub external_user: Cell<UserPtr>,
     pub parser: RefCell<Option<FrameParser>>,
     pub http: RefCell<Option<Box<HttpState>>>,
     pub out: RefCell<OutBuf>,
@@ -356,11 +379,9 @@ pub struct Conn {
     pub timeout_reason: Cell<u32>,
 
     pub timeout_stamp: Cell<u32>,
-    pub client: RefCell<Option<Box<ClientSetup>>>,
-    /// The TLS session when the connection is encrypted.
-    pub tls: RefCell<Option<Box<rustls::Connection>>>,
-    /// Negotiated extensions (None when there are none).
-    pub exts: RefCell<Option<Box<crate::io::extensions::ConnExts>>>,
+    /// What only some connections need (client setup, TLS, extensions, caller-owned
+    /// user data): allocated on first use, then kept with the entry (see [`Cold`]).
+    cold: std::cell::OnceCell<Box<Cold>>,
     /// Payload of the most recent ping received while output was backed up: its pong
     /// goes out when the queue drains (one pong for a flood of pings, RFC 6455 5.5.3).
     /// (Boxed twice so that the field is one pointer: it is almost always empty.)
@@ -395,7 +416,6 @@ impl Conn {
             flags: Cell::new(0),
             protocol: Default::default(),
             user: Cell::new(None),
-            external_user: Cell::new(UserPtr::NULL),
             parser: RefCell::new(None),
             http: RefCell::new(None),
             out: RefCell::new(OutBuf::default()),
@@ -403,9 +423,7 @@ impl Conn {
             rx_info: Default::default(),
             timeout_reason: Cell::new(crate::engine::timers::pending_timeout::NO_PENDING_TIMEOUT),
             timeout_stamp: Cell::new(0),
-            client: RefCell::new(None),
-            tls: RefCell::new(None),
-            exts: RefCell::new(None),
+            cold: std::cell::OnceCell::new(),
             owed_pong: Cell::new(None),
         }
     }
@@ -422,7 +440,6 @@ impl Conn {
             flags,
             protocol,
             user,
-            external_user,
             parser,
             http,
             out,
@@ -430,9 +447,7 @@ impl Conn {
             rx_info,
             timeout_reason,
             timeout_stamp,
-            client,
-            tls,
-            exts,
+            cold,
             owed_pong,
         } = self;
         c_fd.set(fd);
@@ -441,7 +456,6 @@ impl Conn {
         flags.set(0);
         protocol.set(0);
         drop(user.take());
-        external_user.set(UserPtr::NULL);
         drop(parser.take());
         drop(http.take());
         drop(out.take());
@@ -449,9 +463,9 @@ impl Conn {
         rx_info.set(RxInfo::default());
         timeout_reason.set(crate::engine::timers::pending_timeout::NO_PENDING_TIMEOUT);
         timeout_stamp.set(0);
-        drop(client.take());
-        drop(tls.take());
-        drop(exts.take());
+        if let Some(c) = cold.get() {
+            c.clear();
+        }
         drop(owed_pong.take());
     }
     pub fn has(&self, f: u32) -> bool {
@@ -465,14 +479,31 @@ impl Conn {
     }
     /// The per-session data handed to the application's callbacks.
     pub fn user_ptr(&self) -> UserPtr {
-        let ext = self.external_user.get();
-        if !ext.is_null() {
-            return ext;
+        if let Some(c) = self.cold.get() {
+            let ext = c.external_user.get();
+            if !ext.is_null() {
+                return ext;
+            }
         }
         let u = self.user.take();
         let p = u.as_ref().map_or(UserPtr::NULL, |u| u.ptr());
         self.user.set(u);
         p
+    }
+    /// The rarely used part, allocated now if it was not.
+    #[inline]
+    pub fn cold(&self) -> &Cold {
+        self.cold.get_or_init(Default::default)
+    }
+    /// The rarely used part if it was ever allocated (reading it allocates nothing).
+    #[inline]
+    pub fn cold_opt(&self) -> Option<&Cold> {
+        self.cold.get().map(|c| &**c)
+    }
+    /// True when the connection has negotiated extensions.
+    #[inline]
+    pub fn has_exts(&self) -> bool {
+        self.cold.get().is_some_and(|c| c.exts.borrow().is_some())
     }
     pub fn rx_pending(&self) -> RxBuf<'_> {
         self.rx_bufs.pending()
@@ -537,7 +568,7 @@ mod size_tests {
     /// item 3: no malloc header or size class, so every byte counts).
     #[test]
     fn conn_stays_small() {
-        assert!(std::mem::size_of::<super::Conn>() <= 224);
+        assert!(std::mem::size_of::<super::Conn>() <= 176);
         assert!(
             std::mem::size_of::<std::cell::RefCell<Option<crate::engine::ws::FrameParser>>>() <= 64
         );

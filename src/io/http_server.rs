@@ -185,9 +185,14 @@ fn upgrade(ctx: &Context, conn: &Conn, mut up: Upgrade, mut rest: Vec<u8>) {
     }
     let mut cfg = ParserConfig::new(Role::Server);
     cfg.max_message_size = ctx.limits.max_message;
-    if let Some(ex) = conn.exts.borrow().as_ref() {
-        cfg.allowed_rsv = ex.allowed_rsv();
-        cfg.validate_utf8 = !ex.compresses();
+    if let Some(ex) = conn.cold_opt().and_then(|c| {
+        c.exts
+            .borrow()
+            .as_ref()
+            .map(|ex| (ex.allowed_rsv(), ex.compresses()))
+    }) {
+        cfg.allowed_rsv = ex.0;
+        cfg.validate_utf8 = !ex.1;
     }
     cfg.extended_opcodes = conn.has(flag::APP_EXT);
     *conn.parser.borrow_mut() = Some(FrameParser::new(cfg));

@@ -308,7 +308,7 @@ pub fn accept_ready(ctx: &Context) {
         *conn.http.borrow_mut() = Some(Box::default());
         if let Some(cfg) = &ctx.tls_server {
             match rustls::ServerConnection::new(cfg.clone()) {
-                Ok(s) => *conn.tls.borrow_mut() = Some(Box::new(s.into())),
+                Ok(s) => *conn.cold().tls.borrow_mut() = Some(Box::new(s.into())),
                 Err(e) => {
                     crate::log::lws_err!("TLS session: {}", e);
                     close_conn(ctx, &conn, CloseHow::Abort);

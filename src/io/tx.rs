@@ -154,7 +154,10 @@ fn write_small_data(
     }
     let queued = {
         let mut out = conn.out.try_borrow_mut().ok()?;
-        if conn.exts.try_borrow().map_or(true, |e| e.is_some()) {
+        if conn
+            .cold_opt()
+            .is_some_and(|c| c.exts.try_borrow().map_or(true, |e| e.is_some()))
+        {
             return None;
         }
         let before = out.len();
@@ -196,7 +199,7 @@ fn extension_tx(
     opcode: u8,
     fin: bool,
 ) -> Result<TxPayload, crate::io::ext_chain::ExtensionFailed> {
-    if conn.exts.borrow().is_none() || ws::is_control(opcode) {
+    if !conn.has_exts() || ws::is_control(opcode) {
         return Ok((None, 0));
     }
     let mut owned: Option<Vec<u8>> = None;
@@ -210,7 +213,7 @@ fn extension_tx(
         )?;
         owned = Some(v);
     }
-    let mut exts = conn.exts.borrow_mut();
+    let mut exts = conn.cold().exts.borrow_mut();
     let Some(ex) = exts.as_mut() else {
         return Ok((owned, 0));
     };
@@ -338,7 +341,7 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
         if app_ext {
             let queued = out.len();
             drop(out);
-            if let Some(ex) = conn.exts.borrow_mut().as_mut() {
+            if let Some(ex) = conn.cold().exts.borrow_mut().as_mut() {
                 ex.tx_units.reconcile(queued - hdr.len() - payload.len());
                 ex.tx_units.push(hdr.len() + payload.len(), true);
             }
@@ -444,7 +447,7 @@ fn flush_units(ctx: &Context, conn: &Conn) {
         if queued == 0 {
             break;
         }
-        let unit = match conn.exts.borrow_mut().as_mut() {
+        let unit = match conn.cold().exts.borrow_mut().as_mut() {
             Some(ex) => {
                 ex.tx_units.reconcile(queued);
                 ex.tx_units.front()
@@ -503,7 +506,7 @@ fn consume_unit(ctx: &Context, conn: &Conn, n: usize) {
     if let Some(v) = conn.out.borrow_mut().consume(n) {
         ctx.give_out_buf(v);
     }
-    if let Some(ex) = conn.exts.borrow_mut().as_mut() {
+    if let Some(ex) = conn.cold().exts.borrow_mut().as_mut() {
         ex.tx_units.consume_front(n);
     }
 }

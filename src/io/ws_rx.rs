@@ -135,12 +135,12 @@ pub fn on_ws_bytes(ctx: &Context, conn: &Conn, input: &mut [u8]) {
                     && off >= PRE
                     && off + len + POST < input.len()
                     && !conn.has(flag::APP_EXT)
-                    && conn.exts.borrow().is_none()
+                    && !conn.has_exts()
                     && conn.rx_pending().is_empty()
                     && len < rx_chunk(ctx, conn)
                 {
                     receive_in_place(ctx, conn, input, off, len, info);
-                } else if conn.exts.borrow().is_some() {
+                } else if conn.has_exts() {
                     ext_data(
                         ctx,
                         conn,
@@ -241,7 +241,7 @@ fn ext_data(
     let last = info.final_fragment && frame_remaining == 0;
     let fail = |code: u16| close_conn(ctx, conn, CloseHow::Graceful(Some(code)));
     let mode = {
-        let mut exts = conn.exts.borrow_mut();
+        let mut exts = conn.cold().exts.borrow_mut();
         let Some(ex) = exts.as_mut() else { return };
         if message_start {
             ex.rx_text = !info.binary;
@@ -272,7 +272,7 @@ fn ext_data(
         ExtMode::Inflate => {
             let mut out = Vec::new();
             let r = {
-                let mut exts = conn.exts.borrow_mut();
+                let mut exts = conn.cold().exts.borrow_mut();
                 let Some(pmd) = exts.as_mut().and_then(|e| e.pmd.as_mut()) else {
                     return;
                 };
@@ -286,7 +286,7 @@ fn ext_data(
         }
         ExtMode::InflateFrame => {
             let whole = {
-                let mut exts = conn.exts.borrow_mut();
+                let mut exts = conn.cold().exts.borrow_mut();
                 let Some(ex) = exts.as_mut() else { return };
                 ex.dframe_rx.extend_from_slice(payload);
                 if frame_remaining > 0 {
@@ -296,7 +296,7 @@ fn ext_data(
             };
             let mut out = Vec::new();
             let r = {
-                let mut exts = conn.exts.borrow_mut();
+                let mut exts = conn.cold().exts.borrow_mut();
                 let Some(ex) = exts.as_mut() else { return };
                 // The message limit applies to the sum of the frames, not each frame.
                 let budget = ctx.limits.max_message.saturating_sub(ex.dframe_msg_len);
@@ -317,7 +317,7 @@ fn ext_data(
         }
     };
     let utf8_ok = {
-        let mut exts = conn.exts.borrow_mut();
+        let mut exts = conn.cold().exts.borrow_mut();
         match exts.as_mut() {
             Some(ex) if ex.compresses() && ex.rx_text => {
                 ex.utf8.feed(data).is_ok() && (!last || ex.utf8.is_complete())
