@@ -86,7 +86,7 @@ pub unsafe extern "C" fn libwebsocket_write(
             // SAFETY: the caller passes `buf` valid for `len` bytes (the C contract of this argument; checked non-NULL above).
             unsafe { std::slice::from_raw_parts(buf, len) }
         };
-        tx::write(ctx, &conn, payload, protocol)
+        tx::write(ctx, conn, payload, protocol)
     })
 }
 
@@ -102,7 +102,7 @@ pub unsafe extern "C" fn libwebsocket_set_timeout(
         let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return;
         };
-        ctx.set_timeout(&conn, reason, secs);
+        ctx.set_timeout(conn, reason, secs);
     })
 }
 
@@ -213,7 +213,7 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable(
         let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return -1;
         };
-        service::request_writeable_asking_extensions(ctx, &conn);
+        service::request_writeable_asking_extensions(ctx, conn);
         1
     })
 }
@@ -316,7 +316,7 @@ pub unsafe extern "C" fn libwebsocket_rx_flow_control(
         let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return -1;
         };
-        service::rx_flow(ctx, &conn, enable != 0);
+        service::rx_flow(ctx, conn, enable != 0);
         0
     })
 }
@@ -334,7 +334,7 @@ pub unsafe extern "C" fn libwebsocket_rx_flow_allow_all_protocol(
         };
         for conn in ctx.all_conns() {
             if conn.protocol.get() == idx {
-                service::rx_flow(ctx, &conn, true);
+                service::rx_flow(ctx, conn, true);
             }
         }
     })
@@ -372,7 +372,7 @@ pub unsafe extern "C" fn lws_send_pipe_choked(wsi: *mut libwebsocket) -> c_int {
         let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return 1;
         };
-        tx::choked(ctx, &conn) as c_int
+        tx::choked(ctx, conn) as c_int
     })
 }
 
@@ -398,7 +398,7 @@ pub unsafe extern "C" fn libwebsocket_read(
             // SAFETY: the caller passes `buf` valid for `len` bytes (the C contract of this argument; checked non-NULL above).
             unsafe { std::slice::from_raw_parts(buf, len) }.to_vec()
         };
-        service::process_input(ctx, &conn, &mut data);
+        service::process_input(ctx, conn, &mut data);
         if conn.is_open() {
             0
         } else {
@@ -429,7 +429,7 @@ pub unsafe extern "C" fn libwebsockets_serve_http_file(
         let ctype = unsafe { cstr_bytes(content_type) }.unwrap_or(b"application/octet-stream");
         use std::os::unix::ffi::OsStrExt;
         let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
-        http_server::serve_file(ctx, &conn, path, ctype)
+        http_server::serve_file(ctx, conn, path, ctype)
     })
 }
 
@@ -444,7 +444,7 @@ pub unsafe extern "C" fn libwebsockets_serve_http_file_fragment(
         let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return -1;
         };
-        http_server::serve_file_fragment(ctx, &conn)
+        http_server::serve_file_fragment(ctx, conn)
     })
 }
 

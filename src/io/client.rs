@@ -100,7 +100,7 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<&Conn> {
         .borrow()
         .as_ref()
         .map_or_else(String::new, |c| c.address.clone());
-    if let Some(name) = crate::io::ext_chain::client_proxy_claim(ctx, &conn, &address, req.port) {
+    if let Some(name) = crate::io::ext_chain::client_proxy_claim(ctx, conn, &address, req.port) {
         // The extension carries this connection (v1.23: no socket of its own). Nothing
         // is connected; without the extension completing it, it fails after the wait.
         crate::log::lws_info!(
@@ -114,23 +114,23 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<&Conn> {
         conn.state.set(ConnState::ClientResolving);
         // v1.23's AWAITING_TIMEOUT.
         ctx.set_timeout(
-            &conn,
+            conn,
             pending_timeout::AWAITING_EXTENSION_CONNECT_RESPONSE,
             ctx.limits.handshake_secs as i32,
         );
         return Some(conn);
     }
-    poll_fd_event(ctx, Some(&conn), Reason::AddPollFd, fd, POLLIN);
+    poll_fd_event(ctx, Some(conn), Reason::AddPollFd, fd, POLLIN);
     ctx.set_timeout(
-        &conn,
+        conn,
         pending_timeout::AWAITING_CONNECT_RESPONSE,
         ctx.limits.handshake_secs.max(5) as i32,
     );
     match numeric {
-        Some(ip) => start_connect(ctx, &conn, SocketAddr::new(ip, target_port), v6_socket),
+        Some(ip) => start_connect(ctx, conn, SocketAddr::new(ip, target_port), v6_socket),
         None => {
             if !ensure_resolver(ctx) {
-                fail_later(ctx, &conn);
+                fail_later(ctx, conn);
             } else if let Some(r) = ctx.resolver.borrow().as_ref() {
                 r.start(serial, target_host, target_port);
             }
@@ -194,10 +194,10 @@ pub fn resolutions_ready(ctx: &Context) {
             .ok()
             .and_then(|addrs| addrs.iter().find(|a| v6_socket || a.is_ipv4()).copied());
         match addr {
-            Some(a) => start_connect(ctx, &conn, a, v6_socket),
+            Some(a) => start_connect(ctx, conn, a, v6_socket),
             None => {
                 crate::log::lws_info!("client: cannot resolve the server name");
-                close_conn(ctx, &conn, CloseHow::Abort);
+                close_conn(ctx, conn, CloseHow::Abort);
             }
         }
     }

@@ -710,7 +710,7 @@ pub fn tick_1hz(ctx: &Context) {
             invoke_ext(
                 ctx,
                 index,
-                Some(&conn),
+                Some(conn),
                 ExtReason::OneHz,
                 user,
                 CallbackIn::Nothing,

@@ -104,7 +104,7 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
             continue;
         };
         let hup = ev.is_read_closed() || ev.is_error();
-        dispatch(ctx, &conn, ev.is_writable(), hup, ev.is_readable());
+        dispatch(ctx, conn, ev.is_writable(), hup, ev.is_readable());
     }
     drop(events);
     run_deferred(ctx);
@@ -145,16 +145,16 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
         } else if let Some(conn) = ctx.conn_by_fd(fd) {
             handled = true;
             if revents & POLLNVAL != 0 {
-                close_conn(ctx, &conn, CloseHow::Abort);
+                close_conn(ctx, conn, CloseHow::Abort);
             } else {
                 if revents & POLLOUT != 0 {
-                    conn_writeable(ctx, &conn);
+                    conn_writeable(ctx, conn);
                 }
                 if revents & (POLLHUP | POLLERR) != 0 {
                     conn.set(flag::PEER_HUP);
                 }
                 if revents & (POLLIN | POLLHUP | POLLERR) != 0 {
-                    conn_readable(ctx, &conn);
+                    conn_readable(ctx, conn);
                 }
             }
         }
@@ -193,7 +193,7 @@ pub fn run_deferred(ctx: &Context) {
     for slot in reads {
         if let Some(conn) = ctx.conn(slot) {
             conn.clear(flag::IN_READ_Q);
-            conn_readable(ctx, &conn);
+            conn_readable(ctx, conn);
         }
     }
     let writeables = std::mem::take(&mut *ctx.writeable_q.borrow_mut());
@@ -202,13 +202,13 @@ pub fn run_deferred(ctx: &Context) {
             conn.clear(flag::IN_WRITEABLE_Q);
             if conn.has(flag::APP_EXT) && !conn.has(flag::CHOKED) && !conn.out.borrow().is_empty() {
                 // An extension took part of a unit (PACKET_TX_DO_SEND): offer the rest.
-                tx::flush(ctx, &conn);
-                after_flush(ctx, &conn);
+                tx::flush(ctx, conn);
+                after_flush(ctx, conn);
             }
             if (conn.has(flag::WANT_WRITEABLE) || conn.has(flag::EXT_SPILL_PENDING))
                 && !conn.has(flag::CHOKED)
             {
-                deliver_writeable(ctx, &conn);
+                deliver_writeable(ctx, conn);
             }
         }
     }
@@ -217,7 +217,7 @@ pub fn run_deferred(ctx: &Context) {
     for slot in closes {
         if let Some(conn) = ctx.conn(slot) {
             conn.clear(flag::IN_CLOSE_Q);
-            close_conn(ctx, &conn, CloseHow::Abort);
+            close_conn(ctx, conn, CloseHow::Abort);
         }
     }
     check_timeouts(ctx);
@@ -244,8 +244,8 @@ pub fn flush_dirty(ctx: &Context) {
         for slot in dirty {
             if let Some(conn) = ctx.conn(slot) {
                 conn.clear(flag::IN_DIRTY_Q);
-                tx::flush(ctx, &conn);
-                after_flush(ctx, &conn);
+                tx::flush(ctx, conn);
+                after_flush(ctx, conn);
             }
         }
     }
@@ -311,23 +311,23 @@ pub fn accept_ready(ctx: &Context) {
                 Ok(s) => *conn.cold().tls.borrow_mut() = Some(Box::new(s.into())),
                 Err(e) => {
                     crate::log::lws_err!("TLS session: {}", e);
-                    close_conn(ctx, &conn, CloseHow::Abort);
+                    close_conn(ctx, conn, CloseHow::Abort);
                     continue;
                 }
             }
             ctx.set_timeout(
-                &conn,
+                conn,
                 pending_timeout::SSL_ACCEPT,
                 ctx.limits.handshake_secs as i32,
             );
         } else {
             ctx.set_timeout(
-                &conn,
+                conn,
                 pending_timeout::ESTABLISH_WITH_SERVER,
                 ctx.limits.handshake_secs as i32,
             );
         }
-        poll_fd_event(ctx, Some(&conn), Reason::AddPollFd, fd, POLLIN);
+        poll_fd_event(ctx, Some(conn), Reason::AddPollFd, fd, POLLIN);
     }
     // Budget used up: come back next pass without waiting for a new edge.
     ctx.accept_pending.set(true);
@@ -638,8 +638,8 @@ pub fn writeable_all_protocol(ctx: &Context, idx: usize) {
             continue;
         }
         match conn.state.get() {
-            ConnState::Ws => request_writeable_asking_extensions(ctx, &conn),
-            ConnState::Http if !serving_file(&conn) => request_writeable(ctx, &conn),
+            ConnState::Ws => request_writeable_asking_extensions(ctx, conn),
+            ConnState::Http if !serving_file(conn) => request_writeable(ctx, conn),
             _ => {}
         }
     }
@@ -731,11 +731,11 @@ pub fn check_timeouts(ctx: &Context) {
         let reason = conn.timeout_reason.get();
         crate::log::lws_info!("timeout (reason {}) on fd {}", reason, conn.fd());
         conn.timeout_reason.set(pending_timeout::NO_PENDING_TIMEOUT);
-        if conn.has(flag::APP_EXT) && crate::io::ext_chain::close_vetoed(ctx, &conn) {
+        if conn.has(flag::APP_EXT) && crate::io::ext_chain::close_vetoed(ctx, conn) {
             // Deferred: unless the extension armed a timeout of its own, ask again in
             // a second (v1.23 re-checked expired timeouts once a second).
             if conn.timeout_reason.get() == pending_timeout::NO_PENDING_TIMEOUT {
-                ctx.set_timeout(&conn, reason, 1);
+                ctx.set_timeout(conn, reason, 1);
             }
             continue;
         }
@@ -744,7 +744,7 @@ pub fn check_timeouts(ctx: &Context) {
             let msg = crate::engine::http::response::error_response(408, "");
             let _ = net::send(conn.fd(), &msg);
         }
-        close_conn(ctx, &conn, CloseHow::Abort);
+        close_conn(ctx, conn, CloseHow::Abort);
     }
 }
 
@@ -884,9 +884,9 @@ pub fn close_all(ctx: &Context) {
     for conn in ctx.all_conns() {
         let state = conn.state.get();
         if state == ConnState::Ws && !conn.has(flag::CLOSE_SENT) {
-            tx::queue_close(ctx, &conn, Some(CLOSE_GOING_AWAY), b"");
-            tx::flush(ctx, &conn);
+            tx::queue_close(ctx, conn, Some(CLOSE_GOING_AWAY), b"");
+            tx::flush(ctx, conn);
         }
-        finalize(ctx, &conn, state);
+        finalize(ctx, conn, state);
     }
 }

@@ -122,7 +122,7 @@ impl Inner {
             .iter()
             .find(|&&(base, _, n)| addr >= base && addr - base < n as usize * size)?;
         let off = addr - base;
-        if off % size != 0 {
+        if !off.is_multiple_of(size) {
             return None;
         }
         let slot = first + (off / size) as u32;
