@@ -6,7 +6,7 @@ use crate::capi::boundary::{copy_cstr_truncating, cstr_bytes, ffi_guard, out_sli
 use crate::capi::callbacks::capp;
 use crate::capi::context_exports::ctx_ref;
 use crate::engine::http::headers::TOKEN_COUNT;
-use crate::io::conn::Conn;
+use crate::io::conn::{flag, Conn};
 use crate::io::context::Context;
 use crate::io::threads::{self, Request};
 use crate::io::{http_server, service, tx};
@@ -22,8 +22,8 @@ pub type TokenIndexInt = c_uint;
 /// Resolves a `struct libwebsocket *` to its context and live connection: None for
 /// NULL, the listener's wsi, and a closed connection (until its entry carries a new
 /// one). No reference count: connection records stay at their address, allocated,
-/// until the context is destroyed (`io::context::Context::conns`), so the check is
-/// two loads and a compare.
+/// until the context is destroyed (`io::context::Context::conns`), and a vacant one
+/// is flagged, so the check is a load and a test.
 ///
 /// # Safety
 /// `wsi` must be NULL or a connection pointer the library handed out, of a context
@@ -33,10 +33,13 @@ pub unsafe fn wsi_ref<'a>(wsi: *mut libwebsocket) -> Option<(&'a Context, &'a Co
     // SAFETY: NULL or a connection record, allocated while its context lives (this
     // function's contract).
     let conn = unsafe { (wsi as *const Conn).as_ref() }?;
+    if conn.has(flag::VACANT | flag::LISTENER) {
+        return None;
+    }
     // SAFETY: a record's context outlives it.
     let ctx = unsafe { conn.ctx.as_ref() }?;
-    let live = ctx.conn(conn.slot)?;
-    std::ptr::eq(live, conn).then_some((ctx, live))
+    debug_assert!(ctx.conn(conn.slot).is_some_and(|c| std::ptr::eq(c, conn)));
+    Some((ctx, conn))
 }
 
 /// Like `wsi_ref`, but also accepts a connection that has just been closed (for
