@@ -178,11 +178,11 @@ pub fn resolutions_ready(ctx: &Context) {
         None => return,
     };
     for r in done {
-        let Some(conn) = ctx
-            .all_conns()
-            .into_iter()
-            .find(|c| c.cold().client.borrow().as_ref().map(|s| s.serial) == Some(r.serial))
-        else {
+        let Some(conn) = ctx.all_conns().into_iter().find(|c| {
+            c.cold_opt()
+                .and_then(|cold| cold.client.borrow().as_ref().map(|s| s.serial))
+                == Some(r.serial)
+        }) else {
             continue;
         };
         if conn.state.get() != ConnState::ClientResolving {
