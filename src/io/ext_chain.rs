@@ -98,7 +98,10 @@ pub struct ExtensionFailed;
 /// The active application extensions of a connection, in negotiation order:
 /// (index in the application's array, per-session data, index into `ctx.extensions`).
 fn app_targets(ctx: &Context, conn: &Conn) -> Vec<(usize, UserPtr, usize)> {
-    match conn.exts.borrow().as_ref() {
+    if !conn.has_exts() {
+        return Vec::new();
+    }
+    match conn.cold().exts.borrow().as_ref() {
         Some(e) => e
             .app
             .iter()
@@ -558,7 +561,7 @@ pub fn extended_payload_rx(
         .max(1);
     loop {
         let ready = {
-            let mut exts = conn.exts.borrow_mut();
+            let mut exts = conn.cold().exts.borrow_mut();
             let Some(ex) = exts.as_mut() else { return };
             let take = (chunk - ex.ext_rx.len().min(chunk)).min(payload.len());
             ex.ext_rx.extend_from_slice(&payload[..take]);
@@ -628,6 +631,7 @@ pub fn client_proxy_claim(ctx: &Context, conn: &Conn, address: &str, port: u16) 
 pub fn notify_established(ctx: &Context, conn: &Conn) {
     for e in ctx.extensions.iter().filter(|e| e.kind == ExtKind::App) {
         let user = conn
+            .cold()
             .exts
             .borrow()
             .as_ref()
@@ -652,7 +656,7 @@ pub fn notify_established(ctx: &Context, conn: &Conn) {
 /// DESTROY to the connection's active application extensions, and
 /// DESTROY_ANY_WSI_CLOSING to all of the context's.
 pub fn on_close(ctx: &Context, conn: &Conn) {
-    let active = conn.exts.borrow_mut().take();
+    let active = conn.cold_opt().and_then(|c| c.exts.borrow_mut().take());
     conn.clear(flag::APP_EXT | flag::EXT_SPILL_PENDING);
     if let Some(ex) = active {
         for (i, user) in &ex.app {
@@ -686,7 +690,10 @@ pub fn on_close(ctx: &Context, conn: &Conn) {
 /// Once a second: 1HZ to the active application extensions.
 pub fn tick_1hz(ctx: &Context) {
     for conn in ctx.all_conns() {
-        let targets: Vec<(usize, UserPtr)> = match conn.exts.borrow().as_ref() {
+        if !conn.has_exts() {
+            continue;
+        }
+        let targets: Vec<(usize, UserPtr)> = match conn.cold().exts.borrow().as_ref() {
             Some(e) => e
                 .app
                 .iter()
@@ -703,7 +710,7 @@ pub fn tick_1hz(ctx: &Context) {
             invoke_ext(
                 ctx,
                 index,
-                Some(&conn),
+                Some(conn),
                 ExtReason::OneHz,
                 user,
                 CallbackIn::Nothing,

@@ -95,10 +95,8 @@ fn refuse(ctx: &Context, conn: &Conn, r: &Refusal) {
 }
 
 fn ensure_user_space(conn: &Conn, size: usize) {
-    let mut u = conn.user.borrow_mut();
-    if u.is_none() {
-        *u = UserSpace::zeroed(size);
-    }
+    let u = conn.user.take();
+    conn.user.set(u.or_else(|| UserSpace::zeroed(size)));
 }
 
 fn http_request(ctx: &Context, conn: &Conn, method: &str, mut uri_c: Vec<u8>) {
@@ -187,9 +185,14 @@ fn upgrade(ctx: &Context, conn: &Conn, mut up: Upgrade, mut rest: Vec<u8>) {
     }
     let mut cfg = ParserConfig::new(Role::Server);
     cfg.max_message_size = ctx.limits.max_message;
-    if let Some(ex) = conn.exts.borrow().as_ref() {
-        cfg.allowed_rsv = ex.allowed_rsv();
-        cfg.validate_utf8 = !ex.compresses();
+    if let Some(ex) = conn.cold_opt().and_then(|c| {
+        c.exts
+            .borrow()
+            .as_ref()
+            .map(|ex| (ex.allowed_rsv(), ex.compresses()))
+    }) {
+        cfg.allowed_rsv = ex.0;
+        cfg.validate_utf8 = !ex.1;
     }
     cfg.extended_opcodes = conn.has(flag::APP_EXT);
     conn.ws.borrow_mut().upgrade(FrameParser::new(cfg));
@@ -211,12 +214,7 @@ fn upgrade(ctx: &Context, conn: &Conn, mut up: Upgrade, mut rest: Vec<u8>) {
 
 /// `libwebsockets_serve_http_file`: header now, body streamed as the socket allows.
 /// Returns -1 on error (a 404 was sent), 1 when already complete, 0 when in progress.
-pub fn serve_file(
-    ctx: &Context,
-    conn: &Conn,
-    path: &std::path::Path,
-    content_type: &[u8],
-) -> i32 {
+pub fn serve_file(ctx: &Context, conn: &Conn, path: &std::path::Path, content_type: &[u8]) -> i32 {
     if conn.state.get() != ConnState::Http {
         return -1;
     }

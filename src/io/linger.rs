@@ -140,7 +140,7 @@ pub fn drain(ctx: &Context) {
             if !conn.has(flag::DETACHED) {
                 continue;
             }
-            crate::io::service::dispatch(ctx, &conn, writable, hup, readable);
+            crate::io::service::dispatch(ctx, conn, writable, hup, readable);
         }
         if !full {
             return;

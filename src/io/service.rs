@@ -47,7 +47,11 @@ impl<'a> InService<'a> {
 }
 impl Drop for InService<'_> {
     fn drop(&mut self) {
-        self.0.in_service.set(self.0.in_service.get() - 1);
+        let depth = self.0.in_service.get() - 1;
+        self.0.in_service.set(depth);
+        if depth == 0 {
+            self.0.recycle();
+        }
     }
 }
 
@@ -103,7 +107,7 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
             continue;
         };
         let hup = ev.is_read_closed() || ev.is_error();
-        dispatch(ctx, &conn, ev.is_writable(), hup, ev.is_readable());
+        dispatch(ctx, conn, ev.is_writable(), hup, ev.is_readable());
     }
     drop(events);
     run_deferred(ctx);
@@ -144,16 +148,16 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
         } else if let Some(conn) = ctx.conn_by_fd(fd) {
             handled = true;
             if revents & POLLNVAL != 0 {
-                close_conn(ctx, &conn, CloseHow::Abort);
+                close_conn(ctx, conn, CloseHow::Abort);
             } else {
                 if revents & POLLOUT != 0 {
-                    conn_writeable(ctx, &conn);
+                    conn_writeable(ctx, conn);
                 }
                 if revents & (POLLHUP | POLLERR) != 0 {
                     conn.set(flag::PEER_HUP);
                 }
                 if revents & (POLLIN | POLLHUP | POLLERR) != 0 {
-                    conn_readable(ctx, &conn);
+                    conn_readable(ctx, conn);
                 }
             }
         }
@@ -192,7 +196,7 @@ pub fn run_deferred(ctx: &Context) {
     for slot in reads {
         if let Some(conn) = ctx.conn(slot) {
             conn.clear(flag::IN_READ_Q);
-            conn_readable(ctx, &conn);
+            conn_readable(ctx, conn);
         }
     }
     let writeables = std::mem::take(&mut *ctx.writeable_q.borrow_mut());
@@ -204,13 +208,13 @@ pub fn run_deferred(ctx: &Context) {
                 && !conn.ws.borrow().out().is_empty()
             {
                 // An extension took part of a unit (PACKET_TX_DO_SEND): offer the rest.
-                tx::flush(ctx, &conn);
-                after_flush(ctx, &conn);
+                tx::flush(ctx, conn);
+                after_flush(ctx, conn);
             }
             if (conn.has(flag::WANT_WRITEABLE) || conn.has(flag::EXT_SPILL_PENDING))
                 && !conn.has(flag::CHOKED)
             {
-                deliver_writeable(ctx, &conn);
+                deliver_writeable(ctx, conn);
             }
         }
     }
@@ -219,7 +223,7 @@ pub fn run_deferred(ctx: &Context) {
     for slot in closes {
         if let Some(conn) = ctx.conn(slot) {
             conn.clear(flag::IN_CLOSE_Q);
-            close_conn(ctx, &conn, CloseHow::Abort);
+            close_conn(ctx, conn, CloseHow::Abort);
         }
     }
     check_timeouts(ctx);
@@ -246,8 +250,8 @@ pub fn flush_dirty(ctx: &Context) {
         for slot in dirty {
             if let Some(conn) = ctx.conn(slot) {
                 conn.clear(flag::IN_DIRTY_Q);
-                flush(ctx, &conn);
-                after_flush(ctx, &conn);
+                flush(ctx, conn);
+                after_flush(ctx, conn);
             }
         }
     }
@@ -293,7 +297,7 @@ pub fn accept_ready(ctx: &Context) {
         if invoke(
             ctx,
             0,
-            ctx.listener_conn().as_deref(),
+            ctx.listener_conn(),
             Reason::FilterNetworkConnection,
             UserPtr::NULL,
             CallbackIn::Fd { fd, events: 0 },
@@ -310,26 +314,26 @@ pub fn accept_ready(ctx: &Context) {
         *conn.http.borrow_mut() = Some(Box::default());
         if let Some(cfg) = &ctx.tls_server {
             match rustls::ServerConnection::new(cfg.clone()) {
-                Ok(s) => *conn.tls.borrow_mut() = Some(Box::new(s.into())),
+                Ok(s) => *conn.cold().tls.borrow_mut() = Some(Box::new(s.into())),
                 Err(e) => {
                     crate::log::lws_err!("TLS session: {}", e);
-                    close_conn(ctx, &conn, CloseHow::Abort);
+                    close_conn(ctx, conn, CloseHow::Abort);
                     continue;
                 }
             }
             ctx.set_timeout(
-                &conn,
+                conn,
                 pending_timeout::SSL_ACCEPT,
                 ctx.limits.handshake_secs as i32,
             );
         } else {
             ctx.set_timeout(
-                &conn,
+                conn,
                 pending_timeout::ESTABLISH_WITH_SERVER,
                 ctx.limits.handshake_secs as i32,
             );
         }
-        poll_fd_event(ctx, Some(&conn), Reason::AddPollFd, fd, POLLIN);
+        poll_fd_event(ctx, Some(conn), Reason::AddPollFd, fd, POLLIN);
     }
     // Budget used up: come back next pass without waiting for a new edge.
     ctx.accept_pending.set(true);
@@ -655,8 +659,8 @@ pub fn writeable_all_protocol(ctx: &Context, idx: usize) {
             continue;
         }
         match conn.state.get() {
-            ConnState::Ws => request_writeable_asking_extensions(ctx, &conn),
-            ConnState::Http if !serving_file(&conn) => request_writeable(ctx, &conn),
+            ConnState::Ws => request_writeable_asking_extensions(ctx, conn),
+            ConnState::Http if !serving_file(conn) => request_writeable(ctx, conn),
             _ => {}
         }
     }
@@ -746,11 +750,11 @@ pub fn check_timeouts(ctx: &Context) {
         let reason = conn.timeout_reason.get();
         crate::log::lws_info!("timeout (reason {}) on fd {}", reason, conn.fd());
         conn.timeout_reason.set(pending_timeout::NO_PENDING_TIMEOUT);
-        if conn.has(flag::APP_EXT) && crate::io::ext_chain::close_vetoed(ctx, &conn) {
+        if conn.has(flag::APP_EXT) && crate::io::ext_chain::close_vetoed(ctx, conn) {
             // Deferred: unless the extension armed a timeout of its own, ask again in
             // a second (v1.23 re-checked expired timeouts once a second).
             if conn.timeout_reason.get() == pending_timeout::NO_PENDING_TIMEOUT {
-                ctx.set_timeout(&conn, reason, 1);
+                ctx.set_timeout(conn, reason, 1);
             }
             continue;
         }
@@ -759,7 +763,7 @@ pub fn check_timeouts(ctx: &Context) {
             let msg = crate::engine::http::response::error_response(408, "");
             let _ = net::send(conn.fd(), &msg);
         }
-        close_conn(ctx, &conn, CloseHow::Abort);
+        close_conn(ctx, conn, CloseHow::Abort);
     }
 }
 
@@ -887,7 +891,7 @@ fn finalize(ctx: &Context, conn: &Conn, was: ConnState) {
     // Free buffers now; the Rc itself goes when the last in-flight reference drops.
     *conn.http.borrow_mut() = None;
     conn.ws.borrow_mut().reset();
-    *conn.user.borrow_mut() = None;
+    drop(conn.user.take());
 }
 
 /// Closes everything (context destroy): a close frame (1001) to each live WebSocket
@@ -897,10 +901,10 @@ pub fn close_all(ctx: &Context) {
     for conn in ctx.all_conns() {
         let state = conn.state.get();
         if state == ConnState::Ws && !conn.close_sent() {
-            tx::queue_close(ctx, &conn, Some(CLOSE_GOING_AWAY), b"");
-            flush(ctx, &conn);
+            tx::queue_close(ctx, conn, Some(CLOSE_GOING_AWAY), b"");
+            flush(ctx, conn);
         }
-        finalize(ctx, &conn, state);
+        finalize(ctx, conn, state);
     }
 }
 
@@ -917,7 +921,7 @@ pub fn rx_chunk(ctx: &Context, conn: &Conn) -> usize {
 fn rx_config(ctx: &Context, conn: &Conn) -> RxConfig {
     RxConfig {
         chunk: rx_chunk(ctx, conn),
-        raw_data: conn.exts.borrow().is_some(),
+        raw_data: conn.has_exts(),
         backlog: output_backlog(ctx),
         mask_key: crate::io::mask_keys::mask_key,
     }
@@ -998,7 +1002,11 @@ pub fn ws_input(ctx: &Context, conn: &Conn, buf: &mut [u8], start: usize, end: u
                 close_conn(ctx, conn, CloseHow::Graceful(None));
             }
             RxEvent::ProtocolError(code) => {
-                crate::log::lws_info!("closing fd {} with {} (protocol violation)", conn.fd(), code);
+                crate::log::lws_info!(
+                    "closing fd {} with {} (protocol violation)",
+                    conn.fd(),
+                    code
+                );
                 close_conn(ctx, conn, CloseHow::Graceful(Some(code)));
                 return;
             }
@@ -1080,7 +1088,11 @@ pub fn write_small(
     }
     let queued = {
         let mut ws = conn.ws.try_borrow_mut().ok()?;
-        if ws.close_sent() || conn.exts.try_borrow().map_or(true, |e| e.is_some()) {
+        if ws.close_sent()
+            || conn
+                .cold_opt()
+                .is_some_and(|c| c.exts.try_borrow().map_or(true, |e| e.is_some()))
+        {
             return None;
         }
         let before = ws.out().len();
@@ -1107,7 +1119,7 @@ pub fn write_small(
 /// True while bytes are queued for the socket (in our buffer or inside rustls).
 pub fn has_pending_output(conn: &Conn) -> bool {
     !conn.ws.borrow().out().is_empty()
-        || (conn.tls.borrow().is_some() && crate::io::tls_io::wants_write(conn))
+        || (crate::io::tls_io::is_tls(conn) && crate::io::tls_io::wants_write(conn))
 }
 
 /// Sends queued bytes until the queue is empty or the socket is full.
@@ -1128,7 +1140,7 @@ fn flush_with(ctx: &Context, conn: &Conn, closing: bool) {
     }
     if conn.has(flag::APP_EXT) {
         tx::flush_app_ext(ctx, conn);
-    } else if conn.tls.borrow().is_some() {
+    } else if crate::io::tls_io::is_tls(conn) {
         crate::io::tls_io::flush_tls(ctx, conn);
     } else {
         let mut ws = conn.ws.borrow_mut();

@@ -22,12 +22,13 @@ impl Write for FdWriter {
 }
 
 pub fn is_tls(conn: &Conn) -> bool {
-    conn.tls.borrow().is_some()
+    conn.cold_opt().is_some_and(|c| c.tls.borrow().is_some())
 }
 
 /// True while rustls holds records for the socket.
 pub fn wants_write(conn: &Conn) -> bool {
-    conn.tls.borrow().as_ref().is_some_and(|t| t.wants_write())
+    conn.cold_opt()
+        .is_some_and(|c| c.tls.borrow().as_ref().is_some_and(|t| t.wants_write()))
 }
 
 /// Handles ciphertext just received. Returns false when the connection was closed.
@@ -37,7 +38,7 @@ pub fn on_ciphertext(ctx: &Context, conn: &Conn, mut data: &[u8]) -> bool {
     };
     while !data.is_empty() {
         let step = {
-            let mut t = conn.tls.borrow_mut();
+            let mut t = conn.cold().tls.borrow_mut();
             let Some(tls) = t.as_mut() else { return true };
             let was_handshaking = tls.is_handshaking();
             match tls.read_tls(&mut data) {
@@ -67,7 +68,7 @@ pub fn on_ciphertext(ctx: &Context, conn: &Conn, mut data: &[u8]) -> bool {
         }
         loop {
             let n = {
-                let mut t = conn.tls.borrow_mut();
+                let mut t = conn.cold().tls.borrow_mut();
                 let Some(tls) = t.as_mut() else { return false };
                 match tls.reader().read(&mut plain[..]) {
                     Ok(0) => {
@@ -126,7 +127,7 @@ fn handshake_done(ctx: &Context, conn: &Conn) -> bool {
     // rustls has verified the client's chain; let the application veto, as it could
     // from OpenSSL's verify callback (in: leaf certificate DER, len: its length, so a
     // non-zero `len` still reads as "pre-verified").
-    let der = conn.tls.borrow().as_ref().and_then(|t| {
+    let der = conn.cold().tls.borrow().as_ref().and_then(|t| {
         t.peer_certificates()
             .and_then(|c| c.first().map(|d| d.to_vec()))
     });
@@ -149,7 +150,7 @@ pub fn flush_tls(ctx: &Context, conn: &Conn) {
         {
             let mut ws = conn.ws.borrow_mut();
             let out = ws.out_mut();
-            let mut t = conn.tls.borrow_mut();
+            let mut t = conn.cold().tls.borrow_mut();
             let Some(tls) = t.as_mut() else { return };
             if !out.is_empty() {
                 if let Ok(n) = tls.writer().write(out.pending()) {
@@ -189,7 +190,7 @@ pub fn flush_tls(ctx: &Context, conn: &Conn) {
 pub fn send_prefix(_ctx: &Context, conn: &Conn, len: usize) -> usize {
     let mut taken = 0;
     loop {
-        let mut t = conn.tls.borrow_mut();
+        let mut t = conn.cold().tls.borrow_mut();
         let Some(tls) = t.as_mut() else { return taken };
         if taken < len {
             let ws = conn.ws.borrow();
@@ -225,7 +226,8 @@ pub fn send_prefix(_ctx: &Context, conn: &Conn, len: usize) -> usize {
 
 /// Queues close_notify (graceful close of a TLS connection).
 pub fn send_close_notify(conn: &Conn) {
-    if let Some(t) = conn.tls.borrow_mut().as_mut() {
+    let Some(c) = conn.cold_opt() else { return };
+    if let Some(t) = c.tls.borrow_mut().as_mut() {
         t.send_close_notify();
     }
 }

@@ -128,7 +128,7 @@ fn extension_tx(
     opcode: u8,
     fin: bool,
 ) -> Result<TxPayload, crate::io::ext_chain::ExtensionFailed> {
-    if conn.exts.borrow().is_none() || ws::is_control(opcode) {
+    if !conn.has_exts() || ws::is_control(opcode) {
         return Ok((None, 0));
     }
     let mut owned: Option<Vec<u8>> = None;
@@ -142,7 +142,7 @@ fn extension_tx(
         )?;
         owned = Some(v);
     }
-    let mut exts = conn.exts.borrow_mut();
+    let mut exts = conn.cold().exts.borrow_mut();
     let Some(ex) = exts.as_mut() else {
         return Ok((owned, 0));
     };
@@ -274,7 +274,7 @@ pub fn queued(ctx: &Context, conn: &Conn, n: usize) {
     let batching = ctx.in_service.get() > 0 && !app_ext;
     if app_ext {
         let total = conn.ws.borrow().out().len();
-        if let Some(ex) = conn.exts.borrow_mut().as_mut() {
+        if let Some(ex) = conn.cold().exts.borrow_mut().as_mut() {
             ex.tx_units.reconcile(total.saturating_sub(n));
             ex.tx_units.push(n, true);
         }
@@ -314,7 +314,7 @@ fn flush_units(ctx: &Context, conn: &Conn) {
         if queued == 0 {
             break;
         }
-        let unit = match conn.exts.borrow_mut().as_mut() {
+        let unit = match conn.cold().exts.borrow_mut().as_mut() {
             Some(ex) => {
                 ex.tx_units.reconcile(queued);
                 ex.tx_units.front()
@@ -374,7 +374,7 @@ fn consume_unit(ctx: &Context, conn: &Conn, n: usize) {
     if let Some(v) = back {
         ctx.give_out_buf(v);
     }
-    if let Some(ex) = conn.exts.borrow_mut().as_mut() {
+    if let Some(ex) = conn.cold().exts.borrow_mut().as_mut() {
         ex.tx_units.consume_front(n);
     }
 }

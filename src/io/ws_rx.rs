@@ -56,7 +56,7 @@ pub fn ext_data(
     let last = info.final_fragment && frame_remaining == 0;
     let fail = |code: u16| close_conn(ctx, conn, CloseHow::Graceful(Some(code)));
     let mode = {
-        let mut exts = conn.exts.borrow_mut();
+        let mut exts = conn.cold().exts.borrow_mut();
         let Some(ex) = exts.as_mut() else { return };
         if message_start {
             ex.rx_text = !info.binary;
@@ -87,7 +87,7 @@ pub fn ext_data(
         ExtMode::Inflate => {
             let mut out = Vec::new();
             let r = {
-                let mut exts = conn.exts.borrow_mut();
+                let mut exts = conn.cold().exts.borrow_mut();
                 let Some(pmd) = exts.as_mut().and_then(|e| e.pmd.as_mut()) else {
                     return;
                 };
@@ -101,7 +101,7 @@ pub fn ext_data(
         }
         ExtMode::InflateFrame => {
             let whole = {
-                let mut exts = conn.exts.borrow_mut();
+                let mut exts = conn.cold().exts.borrow_mut();
                 let Some(ex) = exts.as_mut() else { return };
                 ex.dframe_rx.extend_from_slice(payload);
                 if frame_remaining > 0 {
@@ -111,7 +111,7 @@ pub fn ext_data(
             };
             let mut out = Vec::new();
             let r = {
-                let mut exts = conn.exts.borrow_mut();
+                let mut exts = conn.cold().exts.borrow_mut();
                 let Some(ex) = exts.as_mut() else { return };
                 // The message limit applies to the sum of the frames, not each frame.
                 let budget = ctx.limits.max_message.saturating_sub(ex.dframe_msg_len);
@@ -132,7 +132,7 @@ pub fn ext_data(
         }
     };
     let utf8_ok = {
-        let mut exts = conn.exts.borrow_mut();
+        let mut exts = conn.cold().exts.borrow_mut();
         match exts.as_mut() {
             Some(ex) if ex.compresses() && ex.rx_text => {
                 ex.utf8.feed(data).is_ok() && (!last || ex.utf8.is_complete())
@@ -154,13 +154,7 @@ pub fn ext_data(
 
 /// Chunks `payload` for the RECEIVE callback (the engine's chunking, assembling across
 /// reads as needed).
-fn deliver_data(
-    ctx: &Context,
-    conn: &Conn,
-    payload: &[u8],
-    info: RxInfo,
-    frame_remaining: u64,
-) {
+fn deliver_data(ctx: &Context, conn: &Conn, payload: &[u8], info: RxInfo, frame_remaining: u64) {
     let chunk = rx_chunk(ctx, conn);
     let mut span = Span::new(0, payload.len(), info, frame_remaining);
     loop {
