@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Per-message instruction counts from a callgrind profile of echo-v1 (benches/profile-echo.sh).
 
-usage: callgrind_dso.py CALLGRIND_OUT DSO_SUBSTRING [TOP] [--units N]
+usage: callgrind_dso.py CALLGRIND_OUT DSO_SUBSTRING [TOP] [--units N] [--minus BASE_OUT]
 
 Self cost (Ir) is summed per object and per function; messages are the calls to
 libwebsocket_write (echo-v1 writes each 64 B message with one call). Prints a JSON line
 with the totals, then the TOP functions of the DSO by self cost per message.
 With --units N the totals are divided by N instead (e.g. connections, for
 benches/profile-handshake.sh). Calls to malloc/calloc/realloc (from any object) are
-counted too ("allocs").
+counted too ("allocs"). With --minus BASE_OUT, the costs of a shorter run of the same
+program (BASE_OUT) are subtracted first, leaving what the extra work cost.
 """
 import json
 import re
@@ -18,15 +19,9 @@ import sys
 ALLOC_FNS = {"malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign"}
 
 
-def main():
-    args = sys.argv[1:]
-    units = None
-    if "--units" in args:
-        i = args.index("--units")
-        units = int(args[i + 1])
-        del args[i:i + 2]
-    path, dso = args[0], args[1]
-    top = int(args[2]) if len(args) > 2 else 25
+def parse(path):
+    """Self Ir per object and per (object, function), calls to libwebsocket_write and
+    to the allocation functions."""
     allocs = 0
     names = {"ob": {}, "fn": {}, "fl": {}}
     kind_of = {"ob": "ob", "cob": "ob", "fn": "fn", "cfn": "fn", "fl": "fl", "fi": "fl",
@@ -92,6 +87,32 @@ def main():
                 elif call_target in ALLOC_FNS:
                     allocs += int(val.split()[0])
                 continue
+    return per_obj, per_fn, writes, allocs
+
+
+def main():
+    args = sys.argv[1:]
+    units = None
+    minus = None
+    if "--units" in args:
+        i = args.index("--units")
+        units = int(args[i + 1])
+        del args[i:i + 2]
+    if "--minus" in args:
+        i = args.index("--minus")
+        minus = args[i + 1]
+        del args[i:i + 2]
+    path, dso = args[0], args[1]
+    top = int(args[2]) if len(args) > 2 else 25
+    per_obj, per_fn, writes, allocs = parse(path)
+    if minus:
+        m_obj, m_fn, m_writes, m_allocs = parse(minus)
+        for k, v in m_obj.items():
+            per_obj[k] = per_obj.get(k, 0) - v
+        for k, v in m_fn.items():
+            per_fn[k] = per_fn.get(k, 0) - v
+        writes -= m_writes
+        allocs -= m_allocs
     ours = sum(v for o, v in per_obj.items() if o and dso in o)
     total = sum(per_obj.values())
     libc = sum(v for o, v in per_obj.items() if o and "libc" in o)

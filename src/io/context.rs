@@ -175,6 +175,8 @@ pub struct Context {
     /// Emptied output buffers kept for reuse, so the echo path does not allocate.
     pub out_pool: RefCell<Vec<Box<OutQ>>>,
     pub out_pool_bytes: Cell<usize>,
+    /// HTTP-phase states of upgraded connections kept for reuse (io::http_server).
+    pub http_pool: RefCell<Vec<Box<crate::io::conn::HttpState>>>,
     /// TLS server configuration when the listening port speaks TLS.
     pub tls_server: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// Client TLS configurations, built on first use: [verifying, allow-self-signed].
@@ -251,6 +253,7 @@ impl Context {
             next_serial: Cell::new(1),
             out_pool: RefCell::new(Vec::new()),
             out_pool_bytes: Cell::new(0),
+            http_pool: RefCell::new(Vec::new()),
             tls_server: cfg.tls_server,
             tls_client: RefCell::new([None, None]),
             ssl_ca: cfg.ssl_ca,

@@ -5,12 +5,12 @@
 
 use crate::engine::handshake;
 use crate::engine::handshake::server::{Refusal, Upgrade};
-use crate::engine::http::request::{parse_request_head, HeadParse};
+use crate::engine::http::request::{parse_request_head_reusing, HeadParse};
 use crate::engine::http::response;
 use crate::engine::timers::pending_timeout;
 use crate::engine::ws::{FrameParser, ParserConfig, Role};
 use crate::io::app::{invoke_conn, CallbackIn, Reason};
-use crate::io::conn::{flag, Conn, ConnState, FileSend, UserSpace};
+use crate::io::conn::{flag, Conn, ConnState, FileSend, HttpState, UserSpace};
 use crate::io::context::Context;
 use crate::io::service::{close_conn, CloseHow};
 use crate::io::tx;
@@ -20,21 +20,60 @@ use std::rc::Rc;
 /// Bytes of file read per step while the socket keeps accepting.
 const FILE_STEP: usize = 64 * 1024;
 
+/// Longest 101 reply built on the stack (a longer one is allocated).
+const REPLY_ON_STACK: usize = 512;
+
+/// HTTP-phase states kept for reuse per context, and the most buffer capacity one may
+/// keep (a bigger one is freed instead).
+const HTTP_POOL_MAX: usize = 32;
+const HTTP_POOL_MAX_CAP: usize = 4096;
+
+/// The HTTP-phase state for a new server connection: a recycled one (with its header
+/// table's storage) when there is one, so a handshake allocates nothing for it.
+pub fn new_http_state(ctx: &Context) -> Box<HttpState> {
+    ctx.http_pool.borrow_mut().pop().unwrap_or_default()
+}
+
+/// Ends the connection's HTTP phase, keeping the emptied state for the next connection.
+fn recycle_http_state(ctx: &Context, conn: &Conn) {
+    let Some(mut h) = conn.http.borrow_mut().take() else {
+        return;
+    };
+    let mut pool = ctx.http_pool.borrow_mut();
+    let small = h.inbuf.capacity() <= HTTP_POOL_MAX_CAP
+        && h.uri_c.capacity() <= HTTP_POOL_MAX_CAP
+        && h.headers
+            .as_ref()
+            .is_none_or(|t| t.heap_bytes() <= HTTP_POOL_MAX_CAP);
+    if pool.len() < HTTP_POOL_MAX && small && h.file.is_none() {
+        h.inbuf.clear();
+        h.uri_c.clear();
+        if let Some(t) = h.headers.as_mut() {
+            t.clear();
+        }
+        pool.push(h);
+    }
+}
+
 pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
     // Usually the whole head comes in one read: parse it in place, copying only when
     // it arrives in pieces.
     let (outcome, direct) = {
         let mut http = conn.http.borrow_mut();
         let Some(h) = http.as_mut() else { return };
+        let table = h.headers.take().unwrap_or_default();
         if h.inbuf.is_empty() {
-            let o = parse_request_head(data, &ctx.limits.head);
+            let o = parse_request_head_reusing(data, &ctx.limits.head, table);
             if matches!(o, HeadParse::Partial) {
                 h.inbuf.extend_from_slice(data);
             }
             (o, true)
         } else {
             h.inbuf.extend_from_slice(data);
-            (parse_request_head(&h.inbuf, &ctx.limits.head), false)
+            (
+                parse_request_head_reusing(&h.inbuf, &ctx.limits.head, table),
+                false,
+            )
         }
     };
     match outcome {
@@ -160,31 +199,41 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, mut up: Upgrade, mut rest: Vec<u8>) {
         .extensions
         .as_deref()
         .and_then(|offer| crate::io::extensions::negotiate_server(ctx, conn, offer));
-    let mut resp = up.reply(
-        ctx.protocols[index].name.as_deref(),
-        ext_reply.as_deref().map(str::as_bytes),
-    );
-    let mut sent_by_ext = false;
+    let protocol_name = ctx.protocols[index].name.as_deref();
+    let ext_answer = ext_reply.as_deref().map(str::as_bytes);
     if conn.has(flag::APP_EXT) {
+        let mut resp = up.reply(protocol_name, ext_answer);
         // NUL-terminated behind `len`, for extensions that treat it as a string.
         let len = resp.len();
         resp.push(0);
         let r = crate::io::ext_chain::handshake_reply_tx(ctx, conn, &mut resp, len);
         resp.truncate(len);
-        match r {
-            Ok(s) => sent_by_ext = s,
+        let sent_by_ext = match r {
+            Ok(s) => s,
             Err(_) => {
                 conn.set(flag::FAILED);
                 close_conn(ctx, conn, CloseHow::Abort);
                 return;
             }
-        }
+        };
         if !conn.is_open() {
             return;
         }
-    }
-    if !sent_by_ext {
-        tx::write(ctx, conn, &resp, tx::WRITE_HTTP);
+        if !sent_by_ext {
+            tx::write(ctx, conn, &resp, tx::WRITE_HTTP);
+        }
+    } else {
+        // Built on the stack: the output queue takes a copy anyway.
+        let mut small = [0u8; REPLY_ON_STACK];
+        match up.reply_into(&mut small, protocol_name, ext_answer) {
+            Some(n) => tx::write(ctx, conn, &small[..n], tx::WRITE_HTTP),
+            None => tx::write(
+                ctx,
+                conn,
+                &up.reply(protocol_name, ext_answer),
+                tx::WRITE_HTTP,
+            ),
+        };
     }
     let mut cfg = ParserConfig::new(Role::Server);
     cfg.max_message_size = ctx.limits.max_message;
@@ -202,7 +251,7 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, mut up: Upgrade, mut rest: Vec<u8>) {
         crate::log::lws_info!("ESTABLISHED returned {} on fd {}: ignored", n, conn.fd);
     }
     // Headers are no longer needed once the application has seen ESTABLISHED.
-    *conn.http.borrow_mut() = None;
+    recycle_http_state(ctx, conn);
     crate::io::ext_chain::notify_established(ctx, conn);
     if !rest.is_empty() && conn.state.get() == ConnState::Ws {
         // Frames pipelined right behind the handshake.

@@ -186,15 +186,16 @@ pub fn run_deferred(ctx: &Context) {
     if ctx.linger_pending.get() {
         linger::drain(ctx);
     }
-    let reads = std::mem::take(&mut *ctx.read_q.borrow_mut());
-    for slot in reads {
+    let reads = take_queue(&ctx.read_q);
+    for &slot in &reads {
         if let Some(conn) = ctx.conn(slot) {
             conn.clear(flag::IN_READ_Q);
             conn_readable(ctx, &conn);
         }
     }
-    let writeables = std::mem::take(&mut *ctx.writeable_q.borrow_mut());
-    for slot in writeables {
+    restore_queue(&ctx.read_q, reads);
+    let writeables = take_queue(&ctx.writeable_q);
+    for &slot in &writeables {
         if let Some(conn) = ctx.conn(slot) {
             conn.clear(flag::IN_WRITEABLE_Q);
             if conn.has(flag::APP_EXT) && !conn.has(flag::CHOKED) && !conn.out.borrow().is_empty() {
@@ -209,14 +210,16 @@ pub fn run_deferred(ctx: &Context) {
             }
         }
     }
+    restore_queue(&ctx.writeable_q, writeables);
     flush_dirty(ctx);
-    let closes = std::mem::take(&mut *ctx.close_q.borrow_mut());
-    for slot in closes {
+    let closes = take_queue(&ctx.close_q);
+    for &slot in &closes {
         if let Some(conn) = ctx.conn(slot) {
             conn.clear(flag::IN_CLOSE_Q);
             close_conn(ctx, &conn, CloseHow::Abort);
         }
     }
+    restore_queue(&ctx.close_q, closes);
     check_timeouts(ctx);
     if ctx
         .extensions
@@ -234,17 +237,33 @@ pub fn run_deferred(ctx: &Context) {
 /// Flushes every connection that queued output during this pass (one send each).
 pub fn flush_dirty(ctx: &Context) {
     loop {
-        let dirty = std::mem::take(&mut *ctx.dirty_q.borrow_mut());
-        if dirty.is_empty() {
+        if ctx.dirty_q.borrow().is_empty() {
             break;
         }
-        for slot in dirty {
+        let dirty = take_queue(&ctx.dirty_q);
+        for &slot in &dirty {
             if let Some(conn) = ctx.conn(slot) {
                 conn.clear(flag::IN_DIRTY_Q);
                 tx::flush(ctx, &conn);
                 after_flush(ctx, &conn);
             }
         }
+        restore_queue(&ctx.dirty_q, dirty);
+    }
+}
+
+/// A deferred queue's entries, leaving it empty (callbacks may queue more meanwhile).
+fn take_queue(q: &std::cell::RefCell<Vec<u32>>) -> Vec<u32> {
+    std::mem::take(&mut *q.borrow_mut())
+}
+
+/// Gives a processed batch back to its queue when nothing was queued meanwhile, so the
+/// queue keeps its capacity and a pass allocates nothing.
+fn restore_queue(q: &std::cell::RefCell<Vec<u32>>, mut batch: Vec<u32>) {
+    let mut cur = q.borrow_mut();
+    if cur.capacity() == 0 {
+        batch.clear();
+        *cur = batch;
     }
 }
 
@@ -302,7 +321,7 @@ pub fn accept_ready(ctx: &Context) {
             net::close(fd);
             continue;
         };
-        *conn.http.borrow_mut() = Some(Box::default());
+        *conn.http.borrow_mut() = Some(http_server::new_http_state(ctx));
         if let Some(cfg) = &ctx.tls_server {
             match rustls::ServerConnection::new(cfg.clone()) {
                 Ok(s) => *conn.tls.borrow_mut() = Some(Box::new(s.into())),

@@ -156,6 +156,22 @@ impl Upgrade {
     pub fn reply(&self, protocol_name: Option<&[u8]>, extensions: Option<&[u8]>) -> Vec<u8> {
         switching_protocols(&self.accept, self.offer().and(protocol_name), extensions)
     }
+
+    /// [`reply`](Self::reply) written into `out`: its length, or None when it does not
+    /// fit.
+    pub fn reply_into(
+        &self,
+        out: &mut [u8],
+        protocol_name: Option<&[u8]>,
+        extensions: Option<&[u8]>,
+    ) -> Option<usize> {
+        switching_protocols_into(
+            out,
+            &self.accept,
+            self.offer().and(protocol_name),
+            extensions,
+        )
+    }
 }
 
 /// Chooses the protocol index for the request. `names` are the application's protocol
@@ -194,30 +210,55 @@ const REPLY_HEAD: &[u8] =
 const PROTOCOL_LINE: &[u8] = b"\r\nSec-WebSocket-Protocol: ";
 const EXTENSIONS_LINE: &[u8] = b"\r\nSec-WebSocket-Extensions: ";
 
+/// Length of the 101 response.
+fn switching_protocols_len(protocol: Option<&[u8]>, extensions: Option<&[u8]>) -> usize {
+    REPLY_HEAD.len()
+        + super::ACCEPT_LEN
+        + protocol.map_or(0, |p| PROTOCOL_LINE.len() + p.len())
+        + extensions.map_or(0, |e| EXTENSIONS_LINE.len() + e.len())
+        + 4
+}
+
 /// The 101 response (one allocation, sized exactly, with a spare byte for a NUL).
 pub fn switching_protocols(
     accept: &AcceptKey,
     protocol: Option<&[u8]>,
     extensions: Option<&[u8]>,
 ) -> Vec<u8> {
-    let len = REPLY_HEAD.len()
-        + super::ACCEPT_LEN
-        + protocol.map_or(0, |p| PROTOCOL_LINE.len() + p.len())
-        + extensions.map_or(0, |e| EXTENSIONS_LINE.len() + e.len())
-        + 4;
+    let len = switching_protocols_len(protocol, extensions);
     let mut r = Vec::with_capacity(len + 1);
-    r.extend_from_slice(REPLY_HEAD);
-    r.extend_from_slice(accept.as_bytes());
+    r.resize(len, 0);
+    switching_protocols_into(&mut r, accept, protocol, extensions);
+    r
+}
+
+/// The 101 response written at the start of `out`: its length, or None when `out` is
+/// too short.
+pub fn switching_protocols_into(
+    out: &mut [u8],
+    accept: &AcceptKey,
+    protocol: Option<&[u8]>,
+    extensions: Option<&[u8]>,
+) -> Option<usize> {
+    let len = switching_protocols_len(protocol, extensions);
+    let mut rest = out.get_mut(..len)?;
+    let mut put = |bytes: &[u8]| {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(bytes.len());
+        head.copy_from_slice(bytes);
+        rest = tail;
+    };
+    put(REPLY_HEAD);
+    put(accept.as_bytes());
     if let Some(p) = protocol {
-        r.extend_from_slice(PROTOCOL_LINE);
-        r.extend_from_slice(p);
+        put(PROTOCOL_LINE);
+        put(p);
     }
     if let Some(e) = extensions {
-        r.extend_from_slice(EXTENSIONS_LINE);
-        r.extend_from_slice(e);
+        put(EXTENSIONS_LINE);
+        put(e);
     }
-    r.extend_from_slice(b"\r\n\r\n");
-    r
+    put(b"\r\n\r\n");
+    Some(len)
 }
 
 #[cfg(test)]

@@ -48,36 +48,83 @@ const NAMES: [(&str, usize); 14] = [
     ("sec-websocket-nonce", TOKEN_NONCE),
 ];
 
+/// A header name as 8-byte words (lower case, zero padded) with the bits that may differ
+/// in case: 0x20 in each letter's byte, 0 elsewhere, so `(word | mask) == lower` is an
+/// exact case-insensitive comparison for any input bytes.
+struct NamePattern {
+    lower: [u64; 3],
+    mask: [u64; 3],
+    token: usize,
+}
+
+const fn pattern(name: &str, token: usize) -> NamePattern {
+    let b = name.as_bytes();
+    let mut lower = [0u64; 3];
+    let mut mask = [0u64; 3];
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let shift = (i % 8) * 8;
+        lower[i / 8] |= (c as u64) << shift;
+        if c.is_ascii_lowercase() {
+            mask[i / 8] |= 0x20 << shift;
+        }
+        i += 1;
+    }
+    NamePattern { lower, mask, token }
+}
+
+const HOST: [NamePattern; 1] = [pattern("host", TOKEN_HOST)];
+const ORIGIN: [NamePattern; 1] = [pattern("origin", TOKEN_ORIGIN)];
+const UPGRADE: [NamePattern; 1] = [pattern("upgrade", TOKEN_UPGRADE)];
+const CONNECTION: [NamePattern; 1] = [pattern("connection", TOKEN_CONNECTION)];
+const KEY: [NamePattern; 1] = [pattern("sec-websocket-key", TOKEN_KEY)];
+const KEY12: [NamePattern; 2] = [
+    pattern("sec-websocket-key1", TOKEN_KEY1),
+    pattern("sec-websocket-key2", TOKEN_KEY2),
+];
+const DRAFT_NONCE: [NamePattern; 2] = [
+    pattern("sec-websocket-draft", TOKEN_DRAFT),
+    pattern("sec-websocket-nonce", TOKEN_NONCE),
+];
+const SWORIGIN_ACCEPT: [NamePattern; 2] = [
+    pattern("sec-websocket-origin", TOKEN_SWORIGIN),
+    pattern("sec-websocket-accept", TOKEN_ACCEPT),
+];
+const VERSION: [NamePattern; 1] = [pattern("sec-websocket-version", TOKEN_VERSION)];
+const PROTOCOL: [NamePattern; 1] = [pattern("sec-websocket-protocol", TOKEN_PROTOCOL)];
+const EXTENSIONS: [NamePattern; 1] = [pattern("sec-websocket-extensions", TOKEN_EXTENSIONS)];
+
 /// Maps a header name (any case) to its token slot. Most names in a request are none
-/// of ours: the length picks the one or two candidates before any byte is compared.
+/// of ours: the length picks the one or two candidates before any byte is compared,
+/// and a candidate is compared 8 bytes at a time.
 pub fn token_for_name(name: &str) -> Option<usize> {
-    let candidates: &[(&str, usize)] = match name.len() {
-        4 => &[("host", TOKEN_HOST)],
-        6 => &[("origin", TOKEN_ORIGIN)],
-        7 => &[("upgrade", TOKEN_UPGRADE)],
-        10 => &[("connection", TOKEN_CONNECTION)],
-        17 => &[("sec-websocket-key", TOKEN_KEY)],
-        18 => &[
-            ("sec-websocket-key1", TOKEN_KEY1),
-            ("sec-websocket-key2", TOKEN_KEY2),
-        ],
-        19 => &[
-            ("sec-websocket-draft", TOKEN_DRAFT),
-            ("sec-websocket-nonce", TOKEN_NONCE),
-        ],
-        20 => &[
-            ("sec-websocket-origin", TOKEN_SWORIGIN),
-            ("sec-websocket-accept", TOKEN_ACCEPT),
-        ],
-        21 => &[("sec-websocket-version", TOKEN_VERSION)],
-        22 => &[("sec-websocket-protocol", TOKEN_PROTOCOL)],
-        24 => &[("sec-websocket-extensions", TOKEN_EXTENSIONS)],
+    let candidates: &[NamePattern] = match name.len() {
+        4 => &HOST,
+        6 => &ORIGIN,
+        7 => &UPGRADE,
+        10 => &CONNECTION,
+        17 => &KEY,
+        18 => &KEY12,
+        19 => &DRAFT_NONCE,
+        20 => &SWORIGIN_ACCEPT,
+        21 => &VERSION,
+        22 => &PROTOCOL,
+        24 => &EXTENSIONS,
         _ => return None,
     };
+    let mut padded = [0u8; 24];
+    padded[..name.len()].copy_from_slice(name.as_bytes());
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&padded[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(w)
+    };
+    let words = [word(0), word(1), word(2)];
     candidates
         .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|&(_, t)| t)
+        .find(|p| (0..3).all(|i| words[i] | p.mask[i] == p.lower[i]))
+        .map(|p| p.token)
 }
 
 /// Values by token index. Repeated headers are joined with ", " (RFC 7230 3.2.2).
@@ -98,34 +145,64 @@ impl HeaderTable {
     pub fn from_pairs(pairs: &[(usize, &[u8])]) -> Self {
         let mut t = HeaderTable::new();
         let total: usize = pairs.iter().map(|(_, v)| v.len() + 2).sum();
-        t.data.reserve_exact(total);
-        // Slots seen more than once are joined after the single ones.
-        let (mut seen, mut repeated) = (0u32, 0u32);
-        for &(idx, _) in pairs.iter().filter(|(i, _)| *i < TOKEN_COUNT) {
+        t.refill(pairs.iter().copied(), total);
+        t
+    }
+
+    /// Empties the table, keeping its storage for the next request.
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.present = 0;
+    }
+
+    /// Replaces the contents with (slot, value) pairs in arrival order (as
+    /// [`from_pairs`](Self::from_pairs)), reusing the storage. `capacity` is a bound on
+    /// the bytes needed (the values plus 2 per pair covers the ", " joins): nothing is
+    /// reallocated when the storage already holds that much. One pass over the pairs
+    /// unless a slot repeats.
+    pub fn refill<'a, I>(&mut self, pairs: I, capacity: usize)
+    where
+        I: Iterator<Item = (usize, &'a [u8])> + Clone,
+    {
+        self.clear();
+        self.data.reserve_exact(capacity);
+        let mut repeated = 0u32;
+        for (idx, v) in pairs.clone() {
+            if idx >= TOKEN_COUNT {
+                continue;
+            }
             let bit = 1u32 << idx;
-            repeated |= seen & bit;
-            seen |= bit;
+            if self.present & bit != 0 {
+                repeated |= bit;
+            } else {
+                self.set(idx, v);
+            }
         }
-        for &(idx, v) in pairs.iter().filter(|(i, _)| *i < TOKEN_COUNT) {
-            if repeated & (1 << idx) == 0 {
-                t.set(idx, v);
+        if repeated == 0 {
+            return;
+        }
+        // Some slots repeat (rare): again, the single ones first, then each repeated
+        // slot's values joined, so the bytes stay within `capacity`.
+        self.clear();
+        for (idx, v) in pairs.clone() {
+            if idx < TOKEN_COUNT && repeated & (1 << idx) == 0 {
+                self.set(idx, v);
             }
         }
         let mut rest = repeated;
         while rest != 0 {
             let idx = rest.trailing_zeros() as usize;
             rest &= rest - 1;
-            let start = t.data.len();
-            for (n, (_, v)) in pairs.iter().filter(|(i, _)| *i == idx).enumerate() {
+            let start = self.data.len();
+            for (n, (_, v)) in pairs.clone().filter(|(i, _)| *i == idx).enumerate() {
                 if n > 0 {
-                    t.data.extend_from_slice(b", ");
+                    self.data.extend_from_slice(b", ");
                 }
-                t.data.extend_from_slice(v);
+                self.data.extend_from_slice(v);
             }
-            t.spans[idx] = (start as u32, (t.data.len() - start) as u32);
-            t.present |= 1 << idx;
+            self.spans[idx] = (start as u32, (self.data.len() - start) as u32);
+            self.present |= 1 << idx;
         }
-        t
     }
 
     /// Sets or extends (", "-joined) the value of slot `idx`.
@@ -178,9 +255,12 @@ impl HeaderTable {
 
     /// True when the comma-separated list in slot `idx` contains `token` (any case).
     pub fn list_contains(&self, idx: usize, token: &str) -> bool {
+        let token = token.as_bytes();
         self.get(idx).is_some_and(|v| {
-            v.split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+            // Usually the whole value is the token.
+            (v.len() == token.len() && v.eq_ignore_ascii_case(token))
+                || v.split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
         })
     }
 
