@@ -167,6 +167,8 @@ pub struct Context {
     pub accept_paused_until: Cell<Option<Instant>>,
     pub accept_pending: Cell<bool>,
     pub start: Instant,
+    /// `now_ms`'s origin (io::sys::monotonic_ms at creation).
+    pub start_ms: u64,
     /// This host's name (empty with SKIP_SERVER_CANONICAL_NAME), without NULs.
     pub hostname: String,
     pub proxy: RefCell<Option<String>>,
@@ -247,6 +249,7 @@ impl Context {
             accept_paused_until: Cell::new(None),
             accept_pending: Cell::new(false),
             start: Instant::now(),
+            start_ms: crate::io::sys::monotonic_ms(),
             hostname: hostname.replace('\0', ""),
             proxy: RefCell::new(None),
             destroying: Cell::new(false),
@@ -288,7 +291,7 @@ impl Context {
     }
 
     pub fn now_ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        crate::io::sys::monotonic_ms().saturating_sub(self.start_ms)
     }
 
     pub fn conn(&self, slot: u32) -> Option<Rc<Conn>> {
