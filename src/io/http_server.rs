@@ -5,7 +5,8 @@
 
 use crate::engine::handshake;
 use crate::engine::handshake::server::{Refusal, Upgrade};
-use crate::engine::http::request::{parse_request_head_reusing, HeadParse};
+use crate::engine::http::headers::{HeaderTable, TOKEN_GET_URI};
+use crate::engine::http::request::{parse_request_head_into, HeadStatus};
 use crate::engine::http::response;
 use crate::engine::timers::pending_timeout;
 use crate::engine::ws::{FrameParser, ParserConfig, Role};
@@ -40,85 +41,84 @@ fn recycle_http_state(ctx: &Context, conn: &Conn) {
         return;
     };
     let mut pool = ctx.http_pool.borrow_mut();
-    let small = h.inbuf.capacity() <= HTTP_POOL_MAX_CAP
+    if pool.len() >= HTTP_POOL_MAX || h.file.is_some() {
+        return;
+    }
+    if let Some(t) = h.headers.take() {
+        h.header_storage = t.into_storage();
+    }
+    if h.inbuf.capacity() <= HTTP_POOL_MAX_CAP
         && h.uri_c.capacity() <= HTTP_POOL_MAX_CAP
-        && h.headers
-            .as_ref()
-            .is_none_or(|t| t.heap_bytes() <= HTTP_POOL_MAX_CAP);
-    if pool.len() < HTTP_POOL_MAX && small && h.file.is_none() {
+        && h.header_storage.capacity() <= HTTP_POOL_MAX_CAP
+    {
         h.inbuf.clear();
         h.uri_c.clear();
-        if let Some(t) = h.headers.as_mut() {
-            t.clear();
-        }
         pool.push(h);
     }
 }
 
 pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
     // Usually the whole head comes in one read: parse it in place, copying only when
-    // it arrives in pieces.
-    let (outcome, direct) = {
-        let mut http = conn.http.borrow_mut();
-        let Some(h) = http.as_mut() else { return };
-        let table = h.headers.take().unwrap_or_default();
-        if h.inbuf.is_empty() {
-            let o = parse_request_head_reusing(data, &ctx.limits.head, table);
-            if matches!(o, HeadParse::Partial) {
-                h.inbuf.extend_from_slice(data);
-            }
-            (o, true)
-        } else {
+    // it arrives in pieces. The table is filled in place, in storage a recycled state
+    // brought along, and goes to the connection once complete.
+    let mut http = conn.http.borrow_mut();
+    let Some(h) = http.as_mut() else { return };
+    let mut table = HeaderTable::with_storage(std::mem::take(&mut h.header_storage));
+    let direct = h.inbuf.is_empty();
+    let outcome = if direct {
+        let o = parse_request_head_into(data, &ctx.limits.head, &mut table);
+        if matches!(o, HeadStatus::Partial) {
             h.inbuf.extend_from_slice(data);
-            (
-                parse_request_head_reusing(&h.inbuf, &ctx.limits.head, table),
-                false,
-            )
         }
+        o
+    } else {
+        h.inbuf.extend_from_slice(data);
+        parse_request_head_into(&h.inbuf, &ctx.limits.head, &mut table)
     };
-    match outcome {
-        HeadParse::Partial => {}
-        HeadParse::Reject(status) => {
+    let line = match outcome {
+        HeadStatus::Partial => {
+            h.header_storage = table.into_storage();
+            return;
+        }
+        HeadStatus::Reject(status) => {
+            drop(http);
             crate::log::lws_info!("bad request on fd {}: HTTP {}", conn.fd, status);
             reject(ctx, conn, status, "");
+            return;
         }
-        HeadParse::Complete(mut head) => {
-            // The upgrade's inputs are checked and copied out before the table moves
-            // to the connection (where lws_hdr_* read it while callbacks run).
-            let up = handshake::is_upgrade_request(&head.headers)
-                .then(|| Upgrade::from_request(&head.method, &head.headers));
-            // The URI for the HTTP callback, NUL-terminated.
-            let uri_c = match up {
-                Some(_) => Vec::new(),
-                None => {
-                    let uri = head.uri();
-                    let mut c = Vec::with_capacity(uri.len() + 1);
-                    c.extend_from_slice(uri);
-                    c.push(0);
-                    c
-                }
-            };
-            let rest = {
-                let mut http = conn.http.borrow_mut();
-                let h = http.as_mut().expect("http state");
-                let rest = if direct {
-                    data[head.head_len..].to_vec()
-                } else {
-                    h.inbuf.split_off(head.head_len)
-                };
-                h.inbuf = Vec::new();
-                h.headers = Some(std::mem::take(&mut head.headers));
-                rest
-            };
-            match up {
-                Some(Ok(u)) => upgrade(ctx, conn, u, rest),
-                Some(Err(r)) => {
-                    crate::log::lws_info!("refusing upgrade on fd {}: {}", conn.fd, r.why);
-                    refuse(ctx, conn, &r);
-                }
-                None => http_request(ctx, conn, &head.method, uri_c),
-            }
+        HeadStatus::Complete(line) => line,
+    };
+    // The upgrade's inputs are checked and copied out before the table moves to the
+    // connection (where lws_hdr_* read it while callbacks run).
+    let up =
+        handshake::is_upgrade_request(&table).then(|| Upgrade::from_request(&line.method, &table));
+    // The URI for the HTTP callback, NUL-terminated.
+    let uri_c = match up {
+        Some(_) => Vec::new(),
+        None => {
+            let uri = table.get(TOKEN_GET_URI).unwrap_or(b"");
+            let mut c = Vec::with_capacity(uri.len() + 1);
+            c.extend_from_slice(uri);
+            c.push(0);
+            c
         }
+    };
+    let rest = if direct {
+        data[line.head_len..].to_vec()
+    } else {
+        let rest = h.inbuf.split_off(line.head_len);
+        h.inbuf = Vec::new();
+        rest
+    };
+    h.headers = Some(table);
+    drop(http);
+    match up {
+        Some(Ok(u)) => upgrade(ctx, conn, u, rest),
+        Some(Err(r)) => {
+            crate::log::lws_info!("refusing upgrade on fd {}: {}", conn.fd, r.why);
+            refuse(ctx, conn, &r);
+        }
+        None => http_request(ctx, conn, &line.method, uri_c),
     }
 }
 

@@ -58,7 +58,13 @@ fn sha1_with_guid(key: &[u8]) -> [u8; 20] {
         *GenericArray::from_slice(&buf[..64]),
         *GenericArray::from_slice(&buf[64..]),
     ];
-    let mut state: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    let mut state: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
     sha1::compress(&mut state, &blocks[..end / 64]);
     let mut out = [0u8; 20];
     for (o, w) in out.chunks_exact_mut(4).zip(state) {

@@ -48,28 +48,54 @@ const NAMES: [(&str, usize); 14] = [
     ("sec-websocket-nonce", TOKEN_NONCE),
 ];
 
-/// A header name as 8-byte words (lower case, zero padded) with the bits that may differ
-/// in case: 0x20 in each letter's byte, 0 elsewhere, so `(word | mask) == lower` is an
-/// exact case-insensitive comparison for any input bytes.
+/// A header name as words loaded at fixed offsets (the last one overlapping the one
+/// before it, so no byte is copied), in lower case, with the bits that may differ in
+/// case: 0x20 in each letter's byte, 0 elsewhere, so `(word | mask) == lower` is an
+/// exact case-insensitive comparison for any input bytes. Names of 8 bytes or more use
+/// 8-byte words at 0, 8, 16 (where they fit) and len - 8; shorter ones 4-byte words at
+/// 0 and len - 4.
 struct NamePattern {
-    lower: [u64; 3],
-    mask: [u64; 3],
+    lower: [u64; 4],
+    mask: [u64; 4],
     token: usize,
+}
+
+/// Offsets of the words compared for a name of `len` bytes.
+const fn word_offsets(len: usize) -> [usize; 4] {
+    if len < 8 {
+        [0, len - 4, 0, len - 4]
+    } else {
+        let last = len - 8;
+        [0, min(8, last), min(16, last), last]
+    }
+}
+
+const fn min(a: usize, b: usize) -> usize {
+    if a < b {
+        a
+    } else {
+        b
+    }
 }
 
 const fn pattern(name: &str, token: usize) -> NamePattern {
     let b = name.as_bytes();
-    let mut lower = [0u64; 3];
-    let mut mask = [0u64; 3];
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        let shift = (i % 8) * 8;
-        lower[i / 8] |= (c as u64) << shift;
-        if c.is_ascii_lowercase() {
-            mask[i / 8] |= 0x20 << shift;
+    let width = if b.len() < 8 { 4 } else { 8 };
+    let offs = word_offsets(b.len());
+    let mut lower = [0u64; 4];
+    let mut mask = [0u64; 4];
+    let mut w = 0;
+    while w < 4 {
+        let mut i = 0;
+        while i < width {
+            let c = b[offs[w] + i];
+            lower[w] |= (c as u64) << (i * 8);
+            if c.is_ascii_lowercase() {
+                mask[w] |= 0x20 << (i * 8);
+            }
+            i += 1;
         }
-        i += 1;
+        w += 1;
     }
     NamePattern { lower, mask, token }
 }
@@ -97,8 +123,9 @@ const EXTENSIONS: [NamePattern; 1] = [pattern("sec-websocket-extensions", TOKEN_
 
 /// Maps a header name (any case) to its token slot. Most names in a request are none
 /// of ours: the length picks the one or two candidates before any byte is compared,
-/// and a candidate is compared 8 bytes at a time.
+/// and a candidate is compared a word at a time.
 pub fn token_for_name(name: &str) -> Option<usize> {
+    let name = name.as_bytes();
     let candidates: &[NamePattern] = match name.len() {
         4 => &HOST,
         6 => &ORIGIN,
@@ -113,17 +140,22 @@ pub fn token_for_name(name: &str) -> Option<usize> {
         24 => &EXTENSIONS,
         _ => return None,
     };
-    let mut padded = [0u8; 24];
-    padded[..name.len()].copy_from_slice(name.as_bytes());
-    let word = |i: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&padded[i * 8..i * 8 + 8]);
-        u64::from_le_bytes(w)
-    };
-    let words = [word(0), word(1), word(2)];
+    let offs = word_offsets(name.len());
+    let mut words = [0u64; 4];
+    for (w, &o) in words.iter_mut().zip(offs.iter()) {
+        *w = if name.len() < 8 {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&name[o..o + 4]);
+            u64::from(u32::from_le_bytes(b))
+        } else {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&name[o..o + 8]);
+            u64::from_le_bytes(b)
+        };
+    }
     candidates
         .iter()
-        .find(|p| (0..3).all(|i| words[i] | p.mask[i] == p.lower[i]))
+        .find(|p| (0..4).all(|i| words[i] | p.mask[i] == p.lower[i]))
         .map(|p| p.token)
 }
 
@@ -147,6 +179,21 @@ impl HeaderTable {
         let total: usize = pairs.iter().map(|(_, v)| v.len() + 2).sum();
         t.refill(pairs.iter().copied(), total);
         t
+    }
+
+    /// An empty table that will keep its values in `storage` (emptied first): the
+    /// storage of an earlier table (see [`into_storage`](Self::into_storage)).
+    pub fn with_storage(mut storage: Vec<u8>) -> Self {
+        storage.clear();
+        HeaderTable {
+            data: storage,
+            ..HeaderTable::default()
+        }
+    }
+
+    /// The table's byte storage, for a later [`with_storage`](Self::with_storage).
+    pub fn into_storage(self) -> Vec<u8> {
+        self.data
     }
 
     /// Empties the table, keeping its storage for the next request.

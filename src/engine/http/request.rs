@@ -76,16 +76,44 @@ pub enum HeadParse {
 
 /// Parses `buf` (everything received so far on the connection).
 pub fn parse_request_head(buf: &[u8], limits: &HeadLimits) -> HeadParse {
-    parse_request_head_reusing(buf, limits, HeaderTable::new())
+    let mut headers = HeaderTable::new();
+    match parse_request_head_into(buf, limits, &mut headers) {
+        HeadStatus::Partial => HeadParse::Partial,
+        HeadStatus::Reject(status) => HeadParse::Reject(status),
+        HeadStatus::Complete(line) => HeadParse::Complete(RequestHead {
+            method: line.method,
+            minor_version: line.minor_version,
+            headers,
+            head_len: line.head_len,
+        }),
+    }
 }
 
-/// [`parse_request_head`] filling `table` (emptied first): a table kept from an earlier
-/// request lends its storage, so a complete head costs no allocation.
-pub fn parse_request_head_reusing(
+/// A complete head's request line and length (its headers went into the table).
+#[derive(Debug)]
+pub struct RequestLine {
+    pub method: Cow<'static, str>,
+    pub minor_version: u8,
+    /// Bytes of the input the head occupied.
+    pub head_len: usize,
+}
+
+/// [`parse_request_head_into`]'s result.
+#[derive(Debug)]
+pub enum HeadStatus {
+    Partial,
+    Complete(RequestLine),
+    Reject(u16),
+}
+
+/// [`parse_request_head`] filling `table` in place (replacing its contents only when
+/// the head is complete): a table with storage from an earlier request (see
+/// [`HeaderTable::with_storage`]) costs no allocation.
+pub fn parse_request_head_into(
     buf: &[u8],
     limits: &HeadLimits,
-    mut table: HeaderTable,
-) -> HeadParse {
+    table: &mut HeaderTable,
+) -> HeadStatus {
     let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let max = limits.max_headers.min(MAX_HEADERS);
     let mut req = httparse::Request::new(&mut []);
@@ -94,24 +122,24 @@ pub fn parse_request_head_reusing(
             if buf.len() > limits.max_head_bytes {
                 // Too long: is it the request line or the header block?
                 let line_done = buf.windows(2).any(|w| w == b"\r\n");
-                return HeadParse::Reject(if line_done { 431 } else { 414 });
+                return HeadStatus::Reject(if line_done { 431 } else { 414 });
             }
-            HeadParse::Partial
+            HeadStatus::Partial
         }
         Ok(httparse::Status::Complete(head_len)) => {
             if head_len > limits.max_head_bytes {
-                return HeadParse::Reject(431);
+                return HeadStatus::Reject(431);
             }
             let method = method_name(req.method.unwrap_or(""));
             let path = req.path.unwrap_or("");
             if path.len() > limits.max_uri {
-                return HeadParse::Reject(414);
+                return HeadStatus::Reject(414);
             }
             // The slot of each header line (NO_SLOT: none of ours).
             let mut slots = [NO_SLOT; MAX_HEADERS];
             for (slot, h) in slots.iter_mut().zip(req.headers.iter()) {
                 if h.value.len() > limits.max_header_value {
-                    return HeadParse::Reject(431);
+                    return HeadStatus::Reject(431);
                 }
                 if let Some(idx) = token_for_name(h.name) {
                     *slot = idx as u8;
@@ -130,16 +158,15 @@ pub fn parse_request_head_reusing(
                 std::iter::once((TOKEN_GET_URI, path.as_bytes())).chain(known),
                 head_len,
             );
-            HeadParse::Complete(RequestHead {
+            HeadStatus::Complete(RequestLine {
                 method,
                 minor_version: req.version.unwrap_or(0),
-                headers: table,
                 head_len,
             })
         }
-        Err(httparse::Error::TooManyHeaders) => HeadParse::Reject(431),
-        Err(httparse::Error::Version) => HeadParse::Reject(505),
-        Err(_) => HeadParse::Reject(400),
+        Err(httparse::Error::TooManyHeaders) => HeadStatus::Reject(431),
+        Err(httparse::Error::Version) => HeadStatus::Reject(505),
+        Err(_) => HeadStatus::Reject(400),
     }
 }
 
