@@ -110,7 +110,10 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
 
 /// One connection's readiness: writable first (flush, WRITEABLE), then reading.
 pub fn dispatch(ctx: &Context, conn: &Rc<Conn>, writable: bool, hup: bool, readable: bool) {
-    if writable {
+    if writable && !writable_is_news(conn) {
+        // Edge-triggered epoll reports "writable" with every read event; most of them
+        // find nothing waiting for the socket (conn_writeable would do nothing).
+    } else if writable {
         conn_writeable(ctx, conn);
     }
     if hup {
@@ -513,6 +516,30 @@ pub fn conn_writeable(ctx: &Context, conn: &Rc<Conn>) {
         deliver_writeable(ctx, conn);
     }
     update_pollout(ctx, conn);
+}
+
+/// False when `conn_writeable` would find nothing to do: a plain server or HTTP-head
+/// connection with nothing queued or owed, nobody waiting for WRITEABLE and POLLOUT
+/// not armed.
+fn writable_is_news(conn: &Conn) -> bool {
+    const BUSY: u32 = flag::CHOKED
+        | flag::WANT_WRITEABLE
+        | flag::EXT_SPILL_PENDING
+        | flag::POLLOUT_SET
+        | flag::FAILED
+        | flag::APP_EXT;
+    if conn.flags.get() & BUSY != 0
+        || !matches!(conn.state.get(), ConnState::Ws | ConnState::HttpHeaders)
+        || !conn.out.try_borrow().is_ok_and(|o| o.is_empty())
+        || conn.tls.try_borrow().map_or(true, |t| t.is_some())
+        || !conn.rx_stash().is_empty()
+    {
+        return true;
+    }
+    let pong = conn.owed_pong.take();
+    let owed = pong.is_some();
+    conn.owed_pong.set(pong);
+    owed
 }
 
 /// A server whose close handshake is complete closes TCP first (RFC 6455 7.1.1) as
