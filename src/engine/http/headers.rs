@@ -159,6 +159,15 @@ pub fn token_for_name(name: &str) -> Option<usize> {
         .map(|p| p.token)
 }
 
+/// `a.eq_ignore_ascii_case(b)`, a byte at a time without lowering both sides.
+fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(&x, &y)| {
+            let d = x ^ y;
+            d == 0 || (d == 0x20 && (x | 0x20).is_ascii_lowercase())
+        })
+}
+
 /// Values by token index. Repeated headers are joined with ", " (RFC 7230 3.2.2).
 #[derive(Debug, Default, Clone)]
 pub struct HeaderTable {
@@ -305,9 +314,9 @@ impl HeaderTable {
         let token = token.as_bytes();
         self.get(idx).is_some_and(|v| {
             // Usually the whole value is the token.
-            (v.len() == token.len() && v.eq_ignore_ascii_case(token))
+            eq_ignore_case(v, token)
                 || v.split(|&b| b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+                    .any(|t| eq_ignore_case(t.trim_ascii(), token))
         })
     }
 
@@ -348,6 +357,35 @@ mod tests {
         assert_eq!(token_for_name("SEC-WEBSOCKET-KEY"), Some(TOKEN_KEY));
         assert_eq!(token_for_name("Host"), Some(TOKEN_HOST));
         assert_eq!(token_for_name("X-Other"), None);
+    }
+
+    #[test]
+    fn case_insensitive_equality_matches_std() {
+        let words: [&[u8]; 9] = [
+            b"upgrade",
+            b"UPGRADE",
+            b"UpGrAdE",
+            b"websocket",
+            b"",
+            b"a",
+            b"@",
+            b"`",
+            b"{",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(
+                    eq_ignore_case(a, b),
+                    a.eq_ignore_ascii_case(b),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+        for x in 0..=255u8 {
+            for y in 0..=255u8 {
+                assert_eq!(eq_ignore_case(&[x], &[y]), [x].eq_ignore_ascii_case(&[y]));
+            }
+        }
     }
 
     #[test]
