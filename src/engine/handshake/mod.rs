@@ -76,20 +76,19 @@ fn sha1_with_guid(key: &[u8]) -> [u8; 20] {
 /// The standard base64 alphabet.
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// Base64 (standard alphabet, padded) of a 20-byte digest.
+/// Base64 (standard alphabet, padded) of a 20-byte digest: six whole 3-byte groups,
+/// then 2 bytes (3 symbols and one '=').
 fn base64_of_digest(d: &[u8; 20]) -> [u8; ACCEPT_LEN] {
+    let sym = |v: u32| BASE64[(v & 63) as usize];
     let mut out = [b'='; ACCEPT_LEN];
-    let sym = |v: u8| BASE64[usize::from(v & 63)];
-    for (o, i) in out.chunks_exact_mut(4).zip(d.chunks(3)) {
-        let (a, b, c) = (i[0], i.get(1).copied(), i.get(2).copied());
-        let b = b.unwrap_or(0);
-        o[0] = sym(a >> 2);
-        o[1] = sym((a << 4) | (b >> 4));
-        o[2] = sym((b << 2) | (c.unwrap_or(0) >> 6));
-        if let Some(c) = c {
-            o[3] = sym(c);
-        }
+    for (o, i) in out.chunks_exact_mut(4).zip(d.chunks_exact(3)) {
+        let v = u32::from(i[0]) << 16 | u32::from(i[1]) << 8 | u32::from(i[2]);
+        o.copy_from_slice(&[sym(v >> 18), sym(v >> 12), sym(v >> 6), sym(v)]);
     }
+    let v = u32::from(d[18]) << 16 | u32::from(d[19]) << 8;
+    out[24] = sym(v >> 18);
+    out[25] = sym(v >> 12);
+    out[26] = sym(v >> 6);
     out
 }
 
