@@ -103,7 +103,7 @@ pub unsafe extern "C" fn libwebsocket_client_connect_extended(
             },
         };
         match client::connect(ctx, req) {
-            Some(conn) => wsi_ptr(&conn),
+            Some(conn) => wsi_ptr(conn),
             None => std::ptr::null_mut(),
         }
     })

@@ -6,12 +6,11 @@ use crate::capi::boundary::{copy_cstr_truncating, cstr_bytes, ffi_guard, out_sli
 use crate::capi::callbacks::capp;
 use crate::capi::context_exports::ctx_ref;
 use crate::engine::http::headers::TOKEN_COUNT;
-use crate::io::conn::Conn;
+use crate::io::conn::{flag, Conn};
 use crate::io::context::Context;
 use crate::io::threads::{self, Request};
 use crate::io::{http_server, service, tx};
 use libc::{c_char, c_int, c_uchar, c_uint, size_t};
-use std::rc::Rc;
 
 /// Same ABI as `enum libwebsocket_write_protocol`; may carry OR-ed flag bits.
 pub type WriteProtocolInt = c_uint;
@@ -20,47 +19,34 @@ pub type PendingTimeoutInt = c_uint;
 /// Same ABI as `enum lws_token_indexes`.
 pub type TokenIndexInt = c_uint;
 
-/// Resolves a `struct libwebsocket *` to its context and live connection.
+/// Resolves a `struct libwebsocket *` to its context and live connection: None for
+/// NULL, the listener's wsi, and a closed connection (until its entry carries a new
+/// one). No reference count: connection records stay at their address, allocated,
+/// until the context is destroyed (`io::context::Context::conns`), and a vacant one
+/// is flagged, so the check is a load and a test.
 ///
 /// # Safety
-/// `wsi` must be NULL or a connection pointer the library handed out whose CLOSED
-/// callback has not returned yet.
-pub unsafe fn wsi_ref<'a>(wsi: *mut libwebsocket) -> Option<(&'a Context, Rc<Conn>)> {
-    // SAFETY: NULL or a connection not yet freed (this function's contract).
+/// `wsi` must be NULL or a connection pointer the library handed out, of a context
+/// not yet destroyed.
+#[inline]
+pub unsafe fn wsi_ref<'a>(wsi: *mut libwebsocket) -> Option<(&'a Context, &'a Conn)> {
+    // SAFETY: NULL or a connection record, allocated while its context lives (this
+    // function's contract).
     let conn = unsafe { (wsi as *const Conn).as_ref() }?;
-    // SAFETY: a live connection's context outlives it (connections are freed before
-    // their context).
-    let ctx = unsafe { conn.ctx.as_ref() }?;
-    let live = ctx.conn(conn.slot)?;
-    if !std::ptr::eq(Rc::as_ptr(&live), conn) {
+    if conn.has(flag::VACANT | flag::LISTENER) {
         return None;
     }
-    Some((ctx, live))
-}
-
-/// Like `wsi_ref`, without taking a reference: only for work that runs no application
-/// code and closes nothing, so that the connection cannot be released meanwhile.
-///
-/// # Safety
-/// As `wsi_ref`.
-unsafe fn wsi_peek<'a>(wsi: *mut libwebsocket) -> Option<(&'a Context, &'a Conn)> {
-    // SAFETY: NULL or a connection not yet freed (this function's contract).
-    let conn = unsafe { (wsi as *const Conn).as_ref() }?;
-    // SAFETY: a live connection's context outlives it.
+    // SAFETY: a record's context outlives it.
     let ctx = unsafe { conn.ctx.as_ref() }?;
-    let conns = ctx.conns.try_borrow().ok()?;
-    let live = conns.get(conn.slot as usize)?.as_ref()?;
-    if !std::ptr::eq(Rc::as_ptr(live), conn) {
-        return None;
-    }
+    debug_assert!(ctx.conn(conn.slot).is_some_and(|c| std::ptr::eq(c, conn)));
     Some((ctx, conn))
 }
 
 /// Like `wsi_ref`, but also accepts a connection that has just been closed (for
 /// read-only queries made from the CLOSED callback).
 unsafe fn conn_any<'a>(wsi: *mut libwebsocket) -> Option<&'a Conn> {
-    // SAFETY: NULL or a connection not yet freed (the contract of `wsi_ref`, extended
-    // to the CLOSED callback, during which the connection is still allocated).
+    // SAFETY: NULL or a connection record of a live context (the contract of
+    // `wsi_ref`): records stay allocated until the context is destroyed.
     unsafe { (wsi as *const Conn).as_ref() }
 }
 
@@ -82,7 +68,7 @@ pub unsafe extern "C" fn libwebsocket_write(
     ffi_guard!(-1, {
         if !buf.is_null() && len <= 125 {
             // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
-            if let Some((ctx, conn)) = unsafe { wsi_peek(wsi) } {
+            if let Some((ctx, conn)) = unsafe { wsi_ref(wsi) } {
                 // SAFETY: the caller's buffer holds `len` readable bytes at `buf`.
                 let payload = unsafe { std::slice::from_raw_parts(buf, len) };
                 if let Some(n) = tx::write_small_queued(ctx, conn, payload, protocol) {
@@ -103,7 +89,7 @@ pub unsafe extern "C" fn libwebsocket_write(
             // SAFETY: the caller passes `buf` valid for `len` bytes (the C contract of this argument; checked non-NULL above).
             unsafe { std::slice::from_raw_parts(buf, len) }
         };
-        tx::write(ctx, &conn, payload, protocol)
+        tx::write(ctx, conn, payload, protocol)
     })
 }
 
@@ -119,7 +105,7 @@ pub unsafe extern "C" fn libwebsocket_set_timeout(
         let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return;
         };
-        ctx.set_timeout(&conn, reason, secs);
+        ctx.set_timeout(conn, reason, secs);
     })
 }
 
@@ -220,7 +206,7 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable(
             threads::route_conn(
                 context as *const Context,
                 wsi as usize,
-                |addr, gen| Request::Writable { addr, gen },
+                |slot, gen| Request::Writable { slot, gen },
                 1,
             )
         } {
@@ -230,7 +216,7 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable(
         let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return -1;
         };
-        service::request_writeable_asking_extensions(ctx, &conn);
+        service::request_writeable_asking_extensions(ctx, conn);
         1
     })
 }
@@ -282,7 +268,7 @@ pub unsafe extern "C" fn libwebsocket_callback_on_writable_all_protocol(
 #[no_mangle]
 pub unsafe extern "C" fn libwebsocket_get_socket_fd(wsi: *mut libwebsocket) -> c_int {
     // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
-    ffi_guard!(-1, { unsafe { conn_any(wsi) }.map_or(-1, |c| c.fd) })
+    ffi_guard!(-1, { unsafe { conn_any(wsi) }.map_or(-1, |c| c.fd()) })
 }
 
 /// 1 when the data being delivered to RECEIVE ends a message: the last piece of a frame
@@ -319,8 +305,8 @@ pub unsafe extern "C" fn libwebsocket_rx_flow_control(
             threads::route_conn(
                 std::ptr::null(),
                 wsi as usize,
-                |addr, gen| Request::RxFlow {
-                    addr,
+                |slot, gen| Request::RxFlow {
+                    slot,
                     gen,
                     enable: enable != 0,
                 },
@@ -333,7 +319,7 @@ pub unsafe extern "C" fn libwebsocket_rx_flow_control(
         let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return -1;
         };
-        service::rx_flow(ctx, &conn, enable != 0);
+        service::rx_flow(ctx, conn, enable != 0);
         0
     })
 }
@@ -351,7 +337,7 @@ pub unsafe extern "C" fn libwebsocket_rx_flow_allow_all_protocol(
         };
         for conn in ctx.all_conns() {
             if conn.protocol.get() == idx {
-                service::rx_flow(ctx, &conn, true);
+                service::rx_flow(ctx, conn, true);
             }
         }
     })
@@ -381,7 +367,7 @@ pub unsafe extern "C" fn lws_send_pipe_choked(wsi: *mut libwebsocket) -> c_int {
     ffi_guard!(1, {
         // SAFETY: `wsi` is NULL or a wsi this library handed out whose CLOSED callback has not returned (the C contract).
         if let Some(quick) =
-            unsafe { wsi_peek(wsi) }.and_then(|(ctx, conn)| tx::choked_quick(ctx, conn))
+            unsafe { wsi_ref(wsi) }.and_then(|(ctx, conn)| tx::choked_quick(ctx, conn))
         {
             return quick as c_int;
         }
@@ -389,7 +375,7 @@ pub unsafe extern "C" fn lws_send_pipe_choked(wsi: *mut libwebsocket) -> c_int {
         let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return 1;
         };
-        tx::choked(ctx, &conn) as c_int
+        tx::choked(ctx, conn) as c_int
     })
 }
 
@@ -415,7 +401,7 @@ pub unsafe extern "C" fn libwebsocket_read(
             // SAFETY: the caller passes `buf` valid for `len` bytes (the C contract of this argument; checked non-NULL above).
             unsafe { std::slice::from_raw_parts(buf, len) }.to_vec()
         };
-        service::process_input(ctx, &conn, &mut data);
+        service::process_input(ctx, conn, &mut data);
         if conn.is_open() {
             0
         } else {
@@ -446,7 +432,7 @@ pub unsafe extern "C" fn libwebsockets_serve_http_file(
         let ctype = unsafe { cstr_bytes(content_type) }.unwrap_or(b"application/octet-stream");
         use std::os::unix::ffi::OsStrExt;
         let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
-        http_server::serve_file(ctx, &conn, path, ctype)
+        http_server::serve_file(ctx, conn, path, ctype)
     })
 }
 
@@ -461,7 +447,7 @@ pub unsafe extern "C" fn libwebsockets_serve_http_file_fragment(
         let Some((ctx, conn)) = (unsafe { wsi_ref(wsi) }) else {
             return -1;
         };
-        http_server::serve_file_fragment(ctx, &conn)
+        http_server::serve_file_fragment(ctx, conn)
     })
 }
 

@@ -150,13 +150,7 @@ pub unsafe extern "C" fn libwebsocket_create_context(
         crate::log::lws_notice!("libwebsockets (Rust) {}", env!("LWS_BUILD_HASH"));
         if let Some(fd) = ctx.listener.get() {
             crate::log::lws_notice!(" Listening on port {}", ctx.listen_port.get());
-            poll_fd_event(
-                ctx,
-                ctx.listener_conn().as_deref(),
-                Reason::AddPollFd,
-                fd,
-                POLLIN,
-            );
+            poll_fd_event(ctx, ctx.listener_conn(), Reason::AddPollFd, fd, POLLIN);
         }
         // The wake-up eventfd (requests from other threads, name lookups): external
         // poll loops must watch it too.
@@ -209,13 +203,7 @@ pub unsafe extern "C" fn libwebsocket_context_destroy(context: *mut libwebsocket
         ctx.destroying.set(true);
         // The listener goes first (as in v1.23), so nothing new arrives meanwhile.
         if let Some(fd) = ctx.listener.take() {
-            poll_fd_event(
-                ctx,
-                ctx.listener_conn().as_deref(),
-                Reason::DelPollFd,
-                fd,
-                0,
-            );
+            poll_fd_event(ctx, ctx.listener_conn(), Reason::DelPollFd, fd, 0);
             crate::io::sys::net::close(fd);
         }
         service::close_all(ctx);

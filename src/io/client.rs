@@ -17,7 +17,6 @@ use crate::io::sys::net;
 use crate::io::tx;
 use mio::unix::SourceFd;
 use std::net::{IpAddr, SocketAddr};
-use std::rc::Rc;
 
 /// What `libwebsocket_client_connect_extended` was asked for.
 pub struct ConnectRequest {
@@ -39,7 +38,7 @@ fn split_host_port(s: &str) -> Option<(String, u16)> {
 
 /// Creates the connection and starts resolving/connecting. None on immediate failure
 /// (no socket could be created).
-pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<Rc<Conn>> {
+pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<&Conn> {
     let proxy = ctx.proxy.borrow().as_deref().and_then(split_host_port);
     let (target_host, target_port) = match &proxy {
         Some((h, p)) => (h.clone(), *p),
@@ -70,12 +69,14 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<Rc<Conn>> {
         net::close(fd);
         return None;
     };
-    conn.external_user.set(req.userdata);
+    if !req.userdata.is_null() {
+        conn.cold().external_user.set(req.userdata);
+    }
     let mut key_raw = [0u8; 16];
     let _ = crate::io::sys::fill_random(&mut key_raw);
     let serial = ctx.next_serial.get();
     ctx.next_serial.set(serial + 1);
-    *conn.client.borrow_mut() = Some(Box::new(ClientSetup {
+    *conn.cold().client.borrow_mut() = Some(Box::new(ClientSetup {
         serial,
         address: req.address,
         port: req.port,
@@ -94,11 +95,12 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<Rc<Conn>> {
     }));
     *conn.http.borrow_mut() = Some(Box::default());
     let address = conn
+        .cold()
         .client
         .borrow()
         .as_ref()
         .map_or_else(String::new, |c| c.address.clone());
-    if let Some(name) = crate::io::ext_chain::client_proxy_claim(ctx, &conn, &address, req.port) {
+    if let Some(name) = crate::io::ext_chain::client_proxy_claim(ctx, conn, &address, req.port) {
         // The extension carries this connection (v1.23: no socket of its own). Nothing
         // is connected; without the extension completing it, it fails after the wait.
         crate::log::lws_info!(
@@ -112,23 +114,23 @@ pub fn connect(ctx: &Context, req: ConnectRequest) -> Option<Rc<Conn>> {
         conn.state.set(ConnState::ClientResolving);
         // v1.23's AWAITING_TIMEOUT.
         ctx.set_timeout(
-            &conn,
+            conn,
             pending_timeout::AWAITING_EXTENSION_CONNECT_RESPONSE,
             ctx.limits.handshake_secs as i32,
         );
         return Some(conn);
     }
-    poll_fd_event(ctx, Some(&conn), Reason::AddPollFd, fd, POLLIN);
+    poll_fd_event(ctx, Some(conn), Reason::AddPollFd, fd, POLLIN);
     ctx.set_timeout(
-        &conn,
+        conn,
         pending_timeout::AWAITING_CONNECT_RESPONSE,
         ctx.limits.handshake_secs.max(5) as i32,
     );
     match numeric {
-        Some(ip) => start_connect(ctx, &conn, SocketAddr::new(ip, target_port), v6_socket),
+        Some(ip) => start_connect(ctx, conn, SocketAddr::new(ip, target_port), v6_socket),
         None => {
             if !ensure_resolver(ctx) {
-                fail_later(ctx, &conn);
+                fail_later(ctx, conn);
             } else if let Some(r) = ctx.resolver.borrow().as_ref() {
                 r.start(serial, target_host, target_port);
             }
@@ -153,13 +155,13 @@ fn fail_later(ctx: &Context, conn: &Conn) {
     ctx.enqueue(conn, flag::IN_CLOSE_Q);
 }
 
-fn start_connect(ctx: &Context, conn: &Rc<Conn>, addr: SocketAddr, v6_socket: bool) {
+fn start_connect(ctx: &Context, conn: &Conn, addr: SocketAddr, v6_socket: bool) {
     let addr = match (addr, v6_socket) {
         (SocketAddr::V4(a), true) => SocketAddr::new(IpAddr::V6(a.ip().to_ipv6_mapped()), a.port()),
         (a, _) => a,
     };
     conn.state.set(ConnState::ClientConnecting);
-    match net::connect(conn.fd, addr) {
+    match net::connect(conn.fd(), addr) {
         Ok(true) => on_connect_ready(ctx, conn),
         Ok(false) => update_pollout(ctx, conn),
         Err(e) => {
@@ -176,38 +178,38 @@ pub fn resolutions_ready(ctx: &Context) {
         None => return,
     };
     for r in done {
-        let Some(conn) = ctx
-            .all_conns()
-            .into_iter()
-            .find(|c| c.client.borrow().as_ref().map(|s| s.serial) == Some(r.serial))
-        else {
+        let Some(conn) = ctx.all_conns().into_iter().find(|c| {
+            c.cold_opt()
+                .and_then(|cold| cold.client.borrow().as_ref().map(|s| s.serial))
+                == Some(r.serial)
+        }) else {
             continue;
         };
         if conn.state.get() != ConnState::ClientResolving {
             continue;
         }
-        let v6_socket = net::local_addr(conn.fd).is_none_or(|a| a.is_ipv6());
+        let v6_socket = net::local_addr(conn.fd()).is_none_or(|a| a.is_ipv6());
         let addr = r
             .result
             .ok()
             .and_then(|addrs| addrs.iter().find(|a| v6_socket || a.is_ipv4()).copied());
         match addr {
-            Some(a) => start_connect(ctx, &conn, a, v6_socket),
+            Some(a) => start_connect(ctx, conn, a, v6_socket),
             None => {
                 crate::log::lws_info!("client: cannot resolve the server name");
-                close_conn(ctx, &conn, CloseHow::Abort);
+                close_conn(ctx, conn, CloseHow::Abort);
             }
         }
     }
 }
 
 /// The non-blocking connect finished (or failed).
-pub fn on_connect_ready(ctx: &Context, conn: &Rc<Conn>) {
+pub fn on_connect_ready(ctx: &Context, conn: &Conn) {
     if conn.state.get() != ConnState::ClientConnecting {
         return;
     }
-    let err = net::socket_error(conn.fd);
-    if err != 0 || net::peer_addr(conn.fd).is_none() {
+    let err = net::socket_error(conn.fd());
+    if err != 0 || net::peer_addr(conn.fd()).is_none() {
         if err == 0 {
             return; // not connected yet
         }
@@ -215,7 +217,7 @@ pub fn on_connect_ready(ctx: &Context, conn: &Rc<Conn>) {
         close_conn(ctx, conn, CloseHow::Abort);
         return;
     }
-    let proxy_request = conn.client.borrow().as_ref().and_then(|c| {
+    let proxy_request = conn.cold().client.borrow().as_ref().and_then(|c| {
         c.proxy
             .as_ref()
             .map(|_| hs::proxy_connect_request(&c.address, c.port))
@@ -241,8 +243,8 @@ pub fn on_connect_ready(ctx: &Context, conn: &Rc<Conn>) {
 
 /// Wraps the connection in TLS when the application asked for it. False: failed
 /// (the connection is being closed with CLIENT_CONNECTION_ERROR).
-fn start_client_tls(ctx: &Context, conn: &Rc<Conn>) -> bool {
-    let Some((ssl, name)) = conn.client.borrow().as_ref().map(|c| {
+fn start_client_tls(ctx: &Context, conn: &Conn) -> bool {
+    let Some((ssl, name)) = conn.cold().client.borrow().as_ref().map(|c| {
         (
             c.ssl,
             if c.host.is_empty() {
@@ -282,7 +284,7 @@ fn start_client_tls(ctx: &Context, conn: &Rc<Conn>) -> bool {
         .and_then(|sn| rustls::ClientConnection::new(cfg, sn).map_err(|e| e.to_string()));
     match session {
         Ok(s) => {
-            *conn.tls.borrow_mut() = Some(Box::new(s.into()));
+            *conn.cold().tls.borrow_mut() = Some(Box::new(s.into()));
             true
         }
         Err(e) => {
@@ -294,15 +296,15 @@ fn start_client_tls(ctx: &Context, conn: &Rc<Conn>) -> bool {
 }
 
 /// Builds and sends the upgrade request.
-fn send_handshake(ctx: &Context, conn: &Rc<Conn>) {
-    if conn.client.borrow().is_none() {
+fn send_handshake(ctx: &Context, conn: &Conn) {
+    if conn.cold().client.borrow().is_none() {
         return;
     }
     // The extension offer runs callbacks (CLIENT_CONFIRM_EXTENSION_SUPPORTED): made
     // before the client setup is borrowed.
     let offer = crate::io::extensions::client_offer(ctx, conn);
     let mut bytes = {
-        let mut client = conn.client.borrow_mut();
+        let mut client = conn.cold().client.borrow_mut();
         let Some(c) = client.as_mut() else { return };
         let bytes = hs::build_request(&hs::Request {
             path: &c.path,
@@ -334,7 +336,7 @@ fn send_handshake(ctx: &Context, conn: &Rc<Conn>) {
 /// CLIENT_APPEND_HANDSHAKE_HEADER: the application writes header lines through a
 /// `char **` into a bounded buffer. What it wrote is kept only when it stays
 /// inside the buffer and consists of complete `Name: value` lines.
-fn append_user_headers(ctx: &Context, conn: &Rc<Conn>, out: &mut Vec<u8>) {
+fn append_user_headers(ctx: &Context, conn: &Conn, out: &mut Vec<u8>) {
     let mut buf = vec![0u8; APPEND_ROOM + 1];
     let mut written = 0usize;
     invoke(
@@ -363,7 +365,7 @@ fn append_user_headers(ctx: &Context, conn: &Rc<Conn>, out: &mut Vec<u8>) {
 }
 
 /// Response bytes from the proxy or the server.
-pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
+pub fn on_head_bytes(ctx: &Context, conn: &Conn, data: &mut [u8]) {
     let parsed = {
         let mut http = conn.http.borrow_mut();
         let Some(h) = http.as_mut() else { return };
@@ -411,7 +413,7 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
 
 fn finish_handshake(
     ctx: &Context,
-    conn: &Rc<Conn>,
+    conn: &Conn,
     status: u16,
     mut table: HeaderTable,
     mut rest: Vec<u8>,
@@ -421,7 +423,7 @@ fn finish_handshake(
         close_conn(ctx, conn, CloseHow::Abort);
     };
     let ext_offer = {
-        let client = conn.client.borrow();
+        let client = conn.cold().client.borrow();
         let Some(c) = client.as_ref() else { return };
         let checked = hs::verify_response(status, &table, c.key.as_bytes())
             .and_then(|()| hs::chosen_extensions(&table, c.ext_offer.as_deref()));
@@ -440,7 +442,7 @@ fn finish_handshake(
         }
     }
     // Protocol: absent -> protocols[0]; else it must be one we offered and know.
-    let chosen = conn.client.borrow().as_ref().map(|c| {
+    let chosen = conn.cold().client.borrow().as_ref().map(|c| {
         let names = ctx.protocols.iter().map(|p| p.name.as_deref());
         hs::chosen_protocol(&table, c.protocols.as_deref(), names)
     });
@@ -449,7 +451,7 @@ fn finish_handshake(
         Some(Ok(i)) => i,
         Some(Err(why)) => return fail(why),
     };
-    if let Some(c) = conn.client.borrow().as_ref() {
+    if let Some(c) = conn.cold().client.borrow().as_ref() {
         if let Some(p) = &c.protocols {
             table.add(TOKEN_CLIENT_SENT_PROTOCOLS, p.as_bytes());
         }
@@ -461,8 +463,9 @@ fn finish_handshake(
         table.add(TOKEN_CLIENT_PEER_ADDRESS, c.address.as_bytes());
     }
     conn.protocol.set(index);
-    if conn.external_user.get().is_null() {
-        *conn.user.borrow_mut() = UserSpace::zeroed(ctx.protocols[index].pss_size);
+    if conn.cold().external_user.get().is_null() {
+        conn.user
+            .set(UserSpace::zeroed(ctx.protocols[index].pss_size));
     }
     *conn.http.borrow_mut() = Some(Box::new(HttpState {
         headers: Some(table),
@@ -482,14 +485,14 @@ fn finish_handshake(
     }
     let mut cfg = ParserConfig::new(Role::Client);
     cfg.max_message_size = ctx.limits.max_message;
-    if let Some(ex) = conn.exts.borrow().as_ref() {
+    if let Some(ex) = conn.cold().exts.borrow().as_ref() {
         cfg.allowed_rsv = ex.allowed_rsv();
         cfg.validate_utf8 = !ex.compresses();
     }
     cfg.extended_opcodes = conn.has(flag::APP_EXT);
     *conn.parser.borrow_mut() = Some(FrameParser::new(cfg));
     *conn.http.borrow_mut() = None;
-    *conn.client.borrow_mut() = None;
+    *conn.cold().client.borrow_mut() = None;
     conn.state.set(ConnState::Ws);
     ctx.set_timeout(conn, pending_timeout::NO_PENDING_TIMEOUT, 0);
     let n = invoke_conn(ctx, conn, Reason::ClientEstablished, CallbackIn::Nothing);
@@ -498,7 +501,7 @@ fn finish_handshake(
         crate::log::lws_info!(
             "CLIENT_ESTABLISHED returned {} on fd {}: ignored",
             n,
-            conn.fd
+            conn.fd()
         );
     }
     crate::io::ext_chain::notify_established(ctx, conn);

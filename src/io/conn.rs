@@ -86,6 +86,9 @@ pub mod flag {
     /// The listening socket's own wsi (the one POLL_FD and FILTER_NETWORK_CONNECTION
     /// callbacks carry for it): never in the connection table.
     pub const LISTENER: u32 = 1 << 24;
+    /// The connection's entry in the context's table holds no connection (closed, or
+    /// not yet reused): `wsi` lookups and the table's iterations skip it.
+    pub const VACANT: u32 = 1 << 25;
 }
 
 use crate::io::app::UserPtr;
@@ -324,19 +327,48 @@ pub struct ClientSetup {
     pub proxy: Option<(String, u16)>,
 }
 
+/// A connection, in its entry of the context's table (`Context::conns`, a
+/// [`crate::io::sys::StableSlab`]): the entry never moves or goes away while the
+/// context lives, and is reused (every field reset through its cell, see
+/// [`Conn::reset`]) by a later connection once this one has closed.
+/// The fields of [`Conn`] that most connections never use, behind one pointer (NULL
+/// for a plain server connection its whole life). Once allocated it stays with the
+/// connection's entry (cleared, not freed, when the entry is reused: a `Conn` is only
+/// ever shared), so an entry pays for it at most once.
+#[derive(Default)]
+pub struct Cold {
+    /// A client connection until it is established.
+    pub client: RefCell<Option<Box<ClientSetup>>>,
+    /// The TLS session when the connection is encrypted.
+    pub tls: RefCell<Option<Box<rustls::Connection>>>,
+    /// Negotiated extensions (None when there are none).
+    pub exts: RefCell<Option<Box<crate::io::extensions::ConnExts>>>,
+    /// Caller-provided user data for client connections (not owned).
+    pub external_user: Cell<UserPtr>,
+}
+
+impl Cold {
+    fn clear(&self) {
+        drop(self.client.take());
+        drop(self.tls.take());
+        drop(self.exts.take());
+        self.external_user.set(UserPtr::NULL);
+    }
+}
+
 pub struct Conn {
     /// Back pointer for the C API (the context outlives its connections).
     pub ctx: *const crate::io::context::Context,
-    pub fd: RawFd,
+    /// The entry's index in the context's table (fixed for the entry's life).
     pub slot: u32,
-    pub side: Side,
+    fd: Cell<RawFd>,
+    side: Cell<Side>,
     pub state: Cell<ConnState>,
     pub flags: Cell<u32>,
     /// Index into the protocol table.
     pub protocol: ProtoIndex,
-    pub user: RefCell<Option<UserSpace>>,
-    /// Caller-provided user data for client connections (not owned).
-    pub external_user: Cell<UserPtr>,
+    /// The per-session data the library allocated (see `Cold::external_user`).
+    pub user: Cell<Option<UserSpace>>,
     pub parser: RefCell<Option<FrameParser>>,
     pub http: RefCell<Option<Box<HttpState>>>,
     pub out: RefCell<OutBuf>,
@@ -349,11 +381,9 @@ pub struct Conn {
     pub timeout_reason: Cell<u32>,
 
     pub timeout_stamp: Cell<u32>,
-    pub client: RefCell<Option<Box<ClientSetup>>>,
-    /// The TLS session when the connection is encrypted.
-    pub tls: RefCell<Option<Box<rustls::Connection>>>,
-    /// Negotiated extensions (None when there are none).
-    pub exts: RefCell<Option<Box<crate::io::extensions::ConnExts>>>,
+    /// What only some connections need (client setup, TLS, extensions, caller-owned
+    /// user data): allocated on first use, then kept with the entry (see [`Cold`]).
+    cold: std::cell::OnceCell<Box<Cold>>,
     /// Payload of the most recent ping received while output was backed up: its pong
     /// goes out when the queue drains (one pong for a flood of pings, RFC 6455 5.5.3).
     /// (Boxed twice so that the field is one pointer: it is almost always empty.)
@@ -361,6 +391,85 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// The socket.
+    #[inline]
+    pub fn fd(&self) -> RawFd {
+        self.fd.get()
+    }
+    /// Which end of the connection we are.
+    #[inline]
+    pub fn side(&self) -> Side {
+        self.side.get()
+    }
+    /// A fresh connection record for socket `fd` in entry `slot` of `ctx`'s table.
+    pub fn new(
+        ctx: *const crate::io::context::Context,
+        slot: u32,
+        fd: RawFd,
+        side: Side,
+        state: ConnState,
+    ) -> Conn {
+        Conn {
+            ctx,
+            slot,
+            fd: Cell::new(fd),
+            side: Cell::new(side),
+            state: Cell::new(state),
+            flags: Cell::new(0),
+            protocol: Default::default(),
+            user: Cell::new(None),
+            parser: RefCell::new(None),
+            http: RefCell::new(None),
+            out: RefCell::new(OutBuf::default()),
+            rx_bufs: Default::default(),
+            rx_info: Default::default(),
+            timeout_reason: Cell::new(crate::engine::timers::pending_timeout::NO_PENDING_TIMEOUT),
+            timeout_stamp: Cell::new(0),
+            cold: std::cell::OnceCell::new(),
+            owed_pong: Cell::new(None),
+        }
+    }
+    /// Makes a vacant entry the record of a new connection: every field as
+    /// [`Conn::new`] sets it (through the cells: stale references to the entry, which
+    /// safe code may still hold, stay sound; they see the new connection).
+    pub fn reset(&self, fd: RawFd, side: Side, state: ConnState) {
+        let Conn {
+            ctx: _,
+            slot: _,
+            fd: c_fd,
+            side: c_side,
+            state: c_state,
+            flags,
+            protocol,
+            user,
+            parser,
+            http,
+            out,
+            rx_bufs,
+            rx_info,
+            timeout_reason,
+            timeout_stamp,
+            cold,
+            owed_pong,
+        } = self;
+        c_fd.set(fd);
+        c_side.set(side);
+        c_state.set(state);
+        flags.set(0);
+        protocol.set(0);
+        drop(user.take());
+        drop(parser.take());
+        drop(http.take());
+        drop(out.take());
+        rx_bufs.clear();
+        rx_info.set(RxInfo::default());
+        timeout_reason.set(crate::engine::timers::pending_timeout::NO_PENDING_TIMEOUT);
+        timeout_stamp.set(0);
+        if let Some(c) = cold.get() {
+            c.clear();
+        }
+        drop(owed_pong.take());
+    }
     pub fn has(&self, f: u32) -> bool {
         self.flags.get() & f != 0
     }
@@ -372,14 +481,31 @@ impl Conn {
     }
     /// The per-session data handed to the application's callbacks.
     pub fn user_ptr(&self) -> UserPtr {
-        let ext = self.external_user.get();
-        if !ext.is_null() {
-            return ext;
+        if let Some(c) = self.cold.get() {
+            let ext = c.external_user.get();
+            if !ext.is_null() {
+                return ext;
+            }
         }
-        self.user
-            .borrow()
-            .as_ref()
-            .map_or(UserPtr::NULL, |u| u.ptr())
+        let u = self.user.take();
+        let p = u.as_ref().map_or(UserPtr::NULL, |u| u.ptr());
+        self.user.set(u);
+        p
+    }
+    /// The rarely used part, allocated now if it was not.
+    #[inline]
+    pub fn cold(&self) -> &Cold {
+        self.cold.get_or_init(Default::default)
+    }
+    /// The rarely used part if it was ever allocated (reading it allocates nothing).
+    #[inline]
+    pub fn cold_opt(&self) -> Option<&Cold> {
+        self.cold.get().map(|c| &**c)
+    }
+    /// True when the connection has negotiated extensions.
+    #[inline]
+    pub fn has_exts(&self) -> bool {
+        self.cold.get().is_some_and(|c| c.exts.borrow().is_some())
     }
     pub fn rx_pending(&self) -> RxBuf<'_> {
         self.rx_bufs.pending()
@@ -440,12 +566,11 @@ mod packed_rx_info_tests {
 
 #[cfg(test)]
 mod size_tests {
-    /// Every idle connection costs one `Rc<Conn>` allocation (issue 17 item 3): with
-    /// its 16-byte header and glibc's 8-byte chunk header, 240 bytes fit a 272-byte
-    /// chunk.
+    /// Every idle connection costs one `Conn` entry in the context's slab (issue 17
+    /// item 3: no malloc header or size class, so every byte counts).
     #[test]
-    fn conn_fits_its_malloc_class() {
-        assert!(std::mem::size_of::<super::Conn>() <= 240);
+    fn conn_stays_small() {
+        assert!(std::mem::size_of::<super::Conn>() <= 176);
         assert!(
             std::mem::size_of::<std::cell::RefCell<Option<crate::engine::ws::FrameParser>>>() <= 64
         );

@@ -3,15 +3,15 @@
 
 use crate::engine::http::request::HeadLimits;
 use crate::engine::timers::{pending_timeout, Deadline, TimerHeap};
-use crate::io::app::{Application, UserPtr};
-use crate::io::conn::{flag, Conn, ConnState, OutBuf, OutQ, Side};
-use crate::io::sys::net;
+use crate::io::app::Application;
+use crate::io::conn::{flag, Conn, ConnState, OutQ, Side};
+use crate::io::sys::{net, StableSlab};
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::RawFd;
-use std::rc::Rc;
 use std::time::Instant;
 
 /// mio token of the listening socket; connections use slot + 1.
@@ -146,10 +146,17 @@ pub struct Context {
     pub listener: Cell<Option<RawFd>>,
     /// The listening socket's wsi, handed to the application with its POLL_FD and
     /// FILTER_NETWORK_CONNECTION callbacks (as v1.23 did); not a connection.
-    pub listener_wsi: RefCell<Option<Rc<Conn>>>,
+    pub listener_wsi: std::cell::OnceCell<Box<Conn>>,
     pub listen_port: Cell<u16>,
-    pub conns: RefCell<Vec<Option<Rc<Conn>>>>,
-    free_slots: RefCell<Vec<u32>>,
+    /// Every connection record ever made, live or vacant (`flag::VACANT`), at a fixed
+    /// address until the context goes: a `struct libwebsocket *` is one of them.
+    pub conns: StableSlab<Conn>,
+    /// Vacant entries ready for reuse, oldest first (so a stale `wsi` keeps failing
+    /// for as long as possible before its entry carries a new connection).
+    free_slots: RefCell<VecDeque<u32>>,
+    /// Entries vacated during the current service call: reused only after it returns,
+    /// so code still holding the closed connection never sees a new one in its place.
+    retired: RefCell<Vec<u32>>,
     fd_map: RefCell<Vec<u32>>,
     pub poll: RefCell<mio::Poll>,
     pub events: RefCell<mio::Events>,
@@ -160,6 +167,9 @@ pub struct Context {
     pub dirty_q: RefCell<Vec<u32>>,
     pub close_q: RefCell<Vec<u32>>,
     pub timers: RefCell<TimerHeap>,
+    /// Entries the timer heap kept at its last compaction (the next one is due once
+    /// it has grown to twice that, plus a margin).
+    timers_kept: Cell<usize>,
     pub next_stamp: Cell<u32>,
     /// Depth of service calls in progress (writes are batched while > 0).
     pub in_service: Cell<u32>,
@@ -230,10 +240,11 @@ impl Context {
             ka: (cfg.ka_time, cfg.ka_probes, cfg.ka_interval),
             limits: Limits::from_env(),
             listener: Cell::new(None),
-            listener_wsi: RefCell::new(None),
+            listener_wsi: std::cell::OnceCell::new(),
             listen_port: Cell::new(0),
-            conns: RefCell::new(Vec::new()),
-            free_slots: RefCell::new(Vec::new()),
+            conns: StableSlab::default(),
+            free_slots: RefCell::new(VecDeque::new()),
+            retired: RefCell::new(Vec::new()),
             fd_map: RefCell::new(Vec::new()),
             poll: RefCell::new(poll),
             events: RefCell::new(mio::Events::with_capacity(1024)),
@@ -244,6 +255,7 @@ impl Context {
             dirty_q: RefCell::new(Vec::new()),
             close_q: RefCell::new(Vec::new()),
             timers: RefCell::new(TimerHeap::new()),
+            timers_kept: Cell::new(0),
             next_stamp: Cell::new(1),
             in_service: Cell::new(0),
             accept_paused_until: Cell::new(None),
@@ -282,9 +294,9 @@ impl Context {
                 .register(&mut SourceFd(&fd), LISTENER, Interest::READABLE)
                 .map_err(|e| format!("epoll register: {e}"))?;
             ctx.listener.set(Some(fd));
-            let wsi = ctx.new_conn(fd, u32::MAX, Side::Server, ConnState::Dead);
+            let wsi = Conn::new(&*ctx, u32::MAX, fd, Side::Server, ConnState::Dead);
             wsi.set(flag::LISTENER);
-            *ctx.listener_wsi.borrow_mut() = Some(Rc::new(wsi));
+            let _ = ctx.listener_wsi.set(Box::new(wsi));
             net::drop_privileges(cfg.gid, cfg.uid);
         }
         Ok(ctx)
@@ -294,14 +306,15 @@ impl Context {
         crate::io::sys::monotonic_ms().saturating_sub(self.start_ms)
     }
 
-    pub fn conn(&self, slot: u32) -> Option<Rc<Conn>> {
+    /// The live connection in entry `slot`.
+    #[inline]
+    pub fn conn(&self, slot: u32) -> Option<&Conn> {
         self.conns
-            .borrow()
             .get(slot as usize)
-            .and_then(|c| c.clone())
+            .filter(|c| !c.has(flag::VACANT))
     }
 
-    pub fn conn_by_fd(&self, fd: RawFd) -> Option<Rc<Conn>> {
+    pub fn conn_by_fd(&self, fd: RawFd) -> Option<&Conn> {
         if fd < 0 {
             return None;
         }
@@ -312,17 +325,31 @@ impl Context {
         self.conn(slot - 1)
     }
 
-    /// Creates a connection for an open socket and registers it for events.
-    pub fn add_conn(&self, fd: RawFd, side: Side, state: ConnState) -> Option<Rc<Conn>> {
-        let slot = match self.free_slots.borrow_mut().pop() {
-            Some(s) => s,
+    /// Creates a connection for an open socket and registers it for events: in the
+    /// oldest vacant entry, or a new one.
+    pub fn add_conn(&self, fd: RawFd, side: Side, state: ConnState) -> Option<&Conn> {
+        let reused = self.free_slots.borrow_mut().pop_front();
+        let conn = match reused {
+            Some(slot) => {
+                let c = self.conns.get(slot as usize)?;
+                c.reset(fd, side, state);
+                c
+            }
             None => {
-                let mut conns = self.conns.borrow_mut();
-                conns.push(None);
-                (conns.len() - 1) as u32
+                let slot = self.conns.len() as u32;
+                let (i, opened) = self.conns.push(Conn::new(self, slot, fd, side, state));
+                if let Some((base, first, n)) = opened {
+                    self.threads.add_segment(
+                        base,
+                        first as u32,
+                        n as u32,
+                        std::mem::size_of::<Conn>(),
+                    );
+                }
+                self.conns.get(i)?
             }
         };
-        let conn = Rc::new(self.new_conn(fd, slot, side, state));
+        let slot = conn.slot;
         let token = Token(slot as usize + 1);
         if let Err(e) = self.poll.borrow().registry().register(
             &mut SourceFd(&fd),
@@ -330,11 +357,12 @@ impl Context {
             Interest::READABLE | Interest::WRITABLE,
         ) {
             crate::log::lws_err!("epoll register fd {}: {}", fd, e);
-            self.free_slots.borrow_mut().push(slot);
+            conn.set(flag::VACANT);
+            conn.state.set(ConnState::Dead);
+            self.free_slots.borrow_mut().push_front(slot);
             return None;
         }
-        self.conns.borrow_mut()[slot as usize] = Some(conn.clone());
-        self.threads.add_live(&conn);
+        self.threads.add_live(slot);
         let mut map = self.fd_map.borrow_mut();
         if map.len() <= fd as usize {
             map.resize(fd as usize + 1, 0);
@@ -343,51 +371,35 @@ impl Context {
         Some(conn)
     }
 
-    /// A connection record for socket `fd` (not yet in any table).
-    fn new_conn(&self, fd: RawFd, slot: u32, side: Side, state: ConnState) -> Conn {
-        Conn {
-            ctx: self as *const Context,
-            fd,
-            slot,
-            side,
-            state: Cell::new(state),
-            flags: Cell::new(0),
-            protocol: Default::default(),
-            user: RefCell::new(None),
-            external_user: Cell::new(UserPtr::NULL),
-            parser: RefCell::new(None),
-            http: RefCell::new(None),
-            out: RefCell::new(OutBuf::default()),
-            rx_bufs: Default::default(),
-            rx_info: Default::default(),
-            timeout_reason: Cell::new(pending_timeout::NO_PENDING_TIMEOUT),
-            timeout_stamp: Cell::new(0),
-            client: RefCell::new(None),
-            tls: RefCell::new(None),
-            exts: RefCell::new(None),
-            owed_pong: Cell::new(None),
-        }
-    }
-
     /// The listening socket's wsi (None without a listener).
-    pub fn listener_conn(&self) -> Option<Rc<Conn>> {
-        self.listener_wsi.borrow().clone()
+    pub fn listener_conn(&self) -> Option<&Conn> {
+        self.listener_wsi.get().map(|b| &**b)
     }
 
-    /// Removes a connection from the tables and closes its socket.
+    /// Removes a connection from the tables and closes its socket. Its entry is
+    /// reused once the current service call has returned (see [`Context::recycle`]).
     pub fn remove_conn(&self, conn: &Conn) {
         // No epoll_ctl(DEL): closing the descriptor removes it from the epoll set.
-        if let Some(e) = self.fd_map.borrow_mut().get_mut(conn.fd as usize) {
+        if let Some(e) = self.fd_map.borrow_mut().get_mut(conn.fd() as usize) {
             if *e == conn.slot + 1 {
                 *e = 0;
             }
         }
-        let removed = self.conns.borrow_mut()[conn.slot as usize].take();
-        if removed.is_some() {
-            self.free_slots.borrow_mut().push(conn.slot);
-            self.threads.remove_live(conn);
+        if !conn.has(flag::VACANT) && !conn.has(flag::LISTENER) {
+            conn.set(flag::VACANT);
+            self.retired.borrow_mut().push(conn.slot);
+            self.threads.remove_live(conn.slot);
         }
-        net::close(conn.fd);
+        net::close(conn.fd());
+    }
+
+    /// Makes the entries vacated so far reusable. Called when the outermost service
+    /// call returns: no code is left holding one of those connections.
+    pub fn recycle(&self) {
+        let mut r = self.retired.borrow_mut();
+        if !r.is_empty() {
+            self.free_slots.borrow_mut().extend(r.drain(..));
+        }
     }
 
     /// Arms or clears (reason NO_PENDING_TIMEOUT) the pending timeout of a connection;
@@ -403,18 +415,18 @@ impl Context {
         let at = self.now_ms() + (secs.max(0) as u64) * 1000;
         let mut t = self.timers.borrow_mut();
         t.push(Deadline::at(at, conn.slot, stamp));
-        let live = self.conns.borrow().len();
-        if t.len() > 4 * live + 1024 {
-            let conns = self.conns.borrow();
+        // Clearing a timeout (as every upgrade does) leaves its entry behind until it
+        // is due: compact once the heap is twice what the last compaction kept, so an
+        // idle connection costs no heap entry for long and the work stays O(1) per
+        // timeout set (amortized).
+        if t.len() > 2 * self.timers_kept.get() + 64 {
             t.compact(|d| {
-                conns
-                    .get(d.slot as usize)
-                    .and_then(|c| c.as_ref())
-                    .is_some_and(|c| {
-                        c.timeout_stamp.get() == d.stamp
-                            && c.timeout_reason.get() != pending_timeout::NO_PENDING_TIMEOUT
-                    })
+                self.conn(d.slot).is_some_and(|c| {
+                    c.timeout_stamp.get() == d.stamp
+                        && c.timeout_reason.get() != pending_timeout::NO_PENDING_TIMEOUT
+                })
             });
+            self.timers_kept.set(t.len());
         }
     }
 
@@ -464,8 +476,10 @@ impl Context {
     }
 
     /// All live connections (a snapshot).
-    pub fn all_conns(&self) -> Vec<Rc<Conn>> {
-        self.conns.borrow().iter().flatten().cloned().collect()
+    pub fn all_conns(&self) -> Vec<&Conn> {
+        (0..self.conns.len() as u32)
+            .filter_map(|i| self.conn(i))
+            .collect()
     }
 }
 

@@ -90,7 +90,6 @@ use crate::io::conn::{flag, Conn, ConnState};
 use crate::io::context::Context;
 use crate::io::extensions::ExtKind;
 use crate::io::service::{close_conn, CloseHow};
-use std::rc::Rc;
 
 /// An application extension callback reported a fatal error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +98,10 @@ pub struct ExtensionFailed;
 /// The active application extensions of a connection, in negotiation order:
 /// (index in the application's array, per-session data, index into `ctx.extensions`).
 fn app_targets(ctx: &Context, conn: &Conn) -> Vec<(usize, UserPtr, usize)> {
-    match conn.exts.borrow().as_ref() {
+    if !conn.has_exts() {
+        return Vec::new();
+    }
+    match conn.cold().exts.borrow().as_ref() {
         Some(e) => e
             .app
             .iter()
@@ -185,7 +187,7 @@ pub fn run_token_chain(
                     "extension '{}' reported a fatal error on {:?}; closing fd {}",
                     ext_name(ctx, pos),
                     reason,
-                    conn.fd
+                    conn.fd()
                 );
                 return Err(ExtensionFailed);
             }
@@ -201,7 +203,7 @@ pub fn run_token_chain(
                     ext_name(ctx, pos),
                     reason,
                     e,
-                    conn.fd
+                    conn.fd()
                 );
                 return Err(ExtensionFailed);
             }
@@ -242,13 +244,13 @@ pub fn app_payload_hook(
 /// An application extension failed on a received-data path: the connection is closed
 /// at once (v1.23 dropped it without a close frame; an extension in an unknown state
 /// must not frame one).
-fn fail_rx(ctx: &Context, conn: &Rc<Conn>) {
+fn fail_rx(ctx: &Context, conn: &Conn) {
     conn.set(flag::FAILED);
     close_conn(ctx, conn, CloseHow::Abort);
 }
 
 /// PACKET_RX_PREPARSE over bytes just read from the socket, then the frame parser.
-pub fn rx_preparse(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
+pub fn rx_preparse(ctx: &Context, conn: &Conn, input: &mut [u8]) {
     let mut guard = SpillGuard::new();
     let mut first = true;
     loop {
@@ -285,7 +287,7 @@ pub fn rx_preparse(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
             Spill::Stalled | Spill::Budget => {
                 crate::log::lws_err!(
                     "PACKET_RX_PREPARSE keeps asking to be called again on fd {}; closing",
-                    conn.fd
+                    conn.fd()
                 );
                 return fail_rx(ctx, conn);
             }
@@ -344,7 +346,7 @@ pub fn spill_presend(ctx: &Context, conn: &Conn) -> Result<(), ExtensionFailed> 
             Spill::Stalled => {
                 crate::log::lws_err!(
                     "PACKET_TX_PRESEND keeps reporting more without producing any on fd {}",
-                    conn.fd
+                    conn.fd()
                 );
                 return Err(ExtensionFailed);
             }
@@ -374,7 +376,7 @@ pub fn flush_pending_tx(ctx: &Context, conn: &Conn) -> Result<(), ExtensionFaile
             Spill::Budget | Spill::Stalled => {
                 crate::log::lws_warn!(
                     "FLUSH_PENDING_TX still reports more on fd {}; closing anyway",
-                    conn.fd
+                    conn.fd()
                 );
                 return Ok(());
             }
@@ -401,7 +403,7 @@ pub fn tx_do_send(ctx: &Context, conn: &Conn, bytes: &mut [u8]) -> DoSend {
                 crate::log::lws_err!(
                     "extension '{}' reported a fatal error on PACKET_TX_DO_SEND; closing fd {}",
                     ext_name(ctx, pos),
-                    conn.fd
+                    conn.fd()
                 );
                 return DoSend::Fatal;
             }
@@ -437,7 +439,7 @@ pub fn handshake_reply_tx(
             crate::log::lws_err!(
                 "extension '{}' failed HANDSHAKE_REPLY_TX; closing fd {}",
                 ext_name(ctx, pos),
-                conn.fd
+                conn.fd()
             );
             return Err(ExtensionFailed);
         }
@@ -534,7 +536,7 @@ pub fn close_vetoed(ctx: &Context, conn: &Conn) -> bool {
             crate::log::lws_info!(
                 "extension '{}' deferred closing fd {}",
                 ext_name(ctx, pos),
-                conn.fd
+                conn.fd()
             );
             return true;
         }
@@ -547,7 +549,7 @@ pub fn close_vetoed(ctx: &Context, conn: &Conn) -> bool {
 /// extension claims it.
 pub fn extended_payload_rx(
     ctx: &Context,
-    conn: &Rc<Conn>,
+    conn: &Conn,
     opcode: u8,
     mut payload: &[u8],
     frame_remaining: u64,
@@ -559,7 +561,7 @@ pub fn extended_payload_rx(
         .max(1);
     loop {
         let ready = {
-            let mut exts = conn.exts.borrow_mut();
+            let mut exts = conn.cold().exts.borrow_mut();
             let Some(ex) = exts.as_mut() else { return };
             let take = (chunk - ex.ext_rx.len().min(chunk)).min(payload.len());
             ex.ext_rx.extend_from_slice(&payload[..take]);
@@ -589,7 +591,7 @@ pub fn extended_payload_rx(
         if !handled {
             crate::log::lws_info!(
                 "fd {}: {} bytes of opcode {:#x} not claimed by an extension; dropped",
-                conn.fd,
+                conn.fd(),
                 data.len(),
                 opcode
             );
@@ -629,6 +631,7 @@ pub fn client_proxy_claim(ctx: &Context, conn: &Conn, address: &str, port: u16) 
 pub fn notify_established(ctx: &Context, conn: &Conn) {
     for e in ctx.extensions.iter().filter(|e| e.kind == ExtKind::App) {
         let user = conn
+            .cold()
             .exts
             .borrow()
             .as_ref()
@@ -653,7 +656,7 @@ pub fn notify_established(ctx: &Context, conn: &Conn) {
 /// DESTROY to the connection's active application extensions, and
 /// DESTROY_ANY_WSI_CLOSING to all of the context's.
 pub fn on_close(ctx: &Context, conn: &Conn) {
-    let active = conn.exts.borrow_mut().take();
+    let active = conn.cold_opt().and_then(|c| c.exts.borrow_mut().take());
     conn.clear(flag::APP_EXT | flag::EXT_SPILL_PENDING);
     if let Some(ex) = active {
         for (i, user) in &ex.app {
@@ -687,7 +690,10 @@ pub fn on_close(ctx: &Context, conn: &Conn) {
 /// Once a second: 1HZ to the active application extensions.
 pub fn tick_1hz(ctx: &Context) {
     for conn in ctx.all_conns() {
-        let targets: Vec<(usize, UserPtr)> = match conn.exts.borrow().as_ref() {
+        if !conn.has_exts() {
+            continue;
+        }
+        let targets: Vec<(usize, UserPtr)> = match conn.cold().exts.borrow().as_ref() {
             Some(e) => e
                 .app
                 .iter()
@@ -704,7 +710,7 @@ pub fn tick_1hz(ctx: &Context) {
             invoke_ext(
                 ctx,
                 index,
-                Some(&conn),
+                Some(conn),
                 ExtReason::OneHz,
                 user,
                 CallbackIn::Nothing,

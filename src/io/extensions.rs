@@ -190,7 +190,7 @@ fn install(conn: &Conn, mut exts: ConnExts) {
     if app {
         exts.tx_units.reconcile(conn.out.borrow().len());
     }
-    *conn.exts.borrow_mut() = Some(Box::new(exts));
+    *conn.cold().exts.borrow_mut() = Some(Box::new(exts));
     if app {
         conn.set(flag::APP_EXT);
     }

@@ -16,7 +16,6 @@ use crate::io::context::Context;
 use crate::io::service::{close_conn, CloseHow};
 use crate::io::tx;
 use std::io::Read;
-use std::rc::Rc;
 
 /// Bytes of file read per step while the socket keeps accepting.
 const FILE_STEP: usize = 64 * 1024;
@@ -57,7 +56,7 @@ fn recycle_http_state(ctx: &Context, conn: &Conn) {
     }
 }
 
-pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
+pub fn on_head_bytes(ctx: &Context, conn: &Conn, data: &mut [u8]) {
     // Usually the whole head comes in one read: parse it in place, copying only when
     // it arrives in pieces. The table is filled in place, in storage a recycled state
     // brought along, and goes to the connection once complete.
@@ -82,7 +81,7 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
         }
         HeadStatus::Reject(status) => {
             drop(http);
-            crate::log::lws_info!("bad request on fd {}: HTTP {}", conn.fd, status);
+            crate::log::lws_info!("bad request on fd {}: HTTP {}", conn.fd(), status);
             reject(ctx, conn, status, "");
             return;
         }
@@ -115,7 +114,7 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
     match up {
         Some(Ok(u)) => upgrade(ctx, conn, u, rest),
         Some(Err(r)) => {
-            crate::log::lws_info!("refusing upgrade on fd {}: {}", conn.fd, r.why);
+            crate::log::lws_info!("refusing upgrade on fd {}: {}", conn.fd(), r.why);
             refuse(ctx, conn, &r);
         }
         None => http_request(ctx, conn, &line.method, uri_c),
@@ -123,25 +122,23 @@ pub fn on_head_bytes(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
 }
 
 /// Answers with an error status and closes.
-pub fn reject(ctx: &Context, conn: &Rc<Conn>, status: u16, extra: &str) {
+pub fn reject(ctx: &Context, conn: &Conn, status: u16, extra: &str) {
     let msg = response::error_response(status, extra);
     tx::write(ctx, conn, &msg, tx::WRITE_HTTP);
     close_conn(ctx, conn, CloseHow::Graceful(None));
 }
 
 /// Answers a refused request and closes.
-fn refuse(ctx: &Context, conn: &Rc<Conn>, r: &Refusal) {
+fn refuse(ctx: &Context, conn: &Conn, r: &Refusal) {
     reject(ctx, conn, r.status, r.extra_headers);
 }
 
 fn ensure_user_space(conn: &Conn, size: usize) {
-    let mut u = conn.user.borrow_mut();
-    if u.is_none() {
-        *u = UserSpace::zeroed(size);
-    }
+    let u = conn.user.take();
+    conn.user.set(u.or_else(|| UserSpace::zeroed(size)));
 }
 
-fn http_request(ctx: &Context, conn: &Rc<Conn>, method: &str, mut uri_c: Vec<u8>) {
+fn http_request(ctx: &Context, conn: &Conn, method: &str, mut uri_c: Vec<u8>) {
     let len = uri_c.len() - 1;
     if let Err(r) = handshake::server::check_http_request(method, &uri_c[..len]) {
         refuse(ctx, conn, &r);
@@ -167,7 +164,7 @@ fn http_request(ctx: &Context, conn: &Rc<Conn>, method: &str, mut uri_c: Vec<u8>
     }
 }
 
-fn upgrade(ctx: &Context, conn: &Rc<Conn>, mut up: Upgrade, mut rest: Vec<u8>) {
+fn upgrade(ctx: &Context, conn: &Conn, mut up: Upgrade, mut rest: Vec<u8>) {
     let names = ctx.protocols.iter().map(|p| p.name.as_deref());
     let index = match up.choose_protocol(names) {
         Ok(i) => i,
@@ -188,7 +185,7 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, mut up: Upgrade, mut rest: Vec<u8>) {
         None => CallbackIn::Nothing,
     };
     if invoke_conn(ctx, conn, Reason::FilterProtocolConnection, input) != 0 {
-        crate::log::lws_info!("user code denied connection on fd {}", conn.fd);
+        crate::log::lws_info!("user code denied connection on fd {}", conn.fd());
         refuse(ctx, conn, &Refusal::DENIED);
         return;
     }
@@ -237,9 +234,14 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, mut up: Upgrade, mut rest: Vec<u8>) {
     }
     let mut cfg = ParserConfig::new(Role::Server);
     cfg.max_message_size = ctx.limits.max_message;
-    if let Some(ex) = conn.exts.borrow().as_ref() {
-        cfg.allowed_rsv = ex.allowed_rsv();
-        cfg.validate_utf8 = !ex.compresses();
+    if let Some(ex) = conn.cold_opt().and_then(|c| {
+        c.exts
+            .borrow()
+            .as_ref()
+            .map(|ex| (ex.allowed_rsv(), ex.compresses()))
+    }) {
+        cfg.allowed_rsv = ex.0;
+        cfg.validate_utf8 = !ex.1;
     }
     cfg.extended_opcodes = conn.has(flag::APP_EXT);
     *conn.parser.borrow_mut() = Some(FrameParser::new(cfg));
@@ -248,7 +250,7 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, mut up: Upgrade, mut rest: Vec<u8>) {
     let n = invoke_conn(ctx, conn, Reason::Established, CallbackIn::Nothing);
     if n != 0 {
         // v1.23 ignored ESTABLISHED's return value; applications rely on that.
-        crate::log::lws_info!("ESTABLISHED returned {} on fd {}: ignored", n, conn.fd);
+        crate::log::lws_info!("ESTABLISHED returned {} on fd {}: ignored", n, conn.fd());
     }
     // Headers are no longer needed once the application has seen ESTABLISHED.
     recycle_http_state(ctx, conn);
@@ -261,12 +263,7 @@ fn upgrade(ctx: &Context, conn: &Rc<Conn>, mut up: Upgrade, mut rest: Vec<u8>) {
 
 /// `libwebsockets_serve_http_file`: header now, body streamed as the socket allows.
 /// Returns -1 on error (a 404 was sent), 1 when already complete, 0 when in progress.
-pub fn serve_file(
-    ctx: &Context,
-    conn: &Rc<Conn>,
-    path: &std::path::Path,
-    content_type: &[u8],
-) -> i32 {
+pub fn serve_file(ctx: &Context, conn: &Conn, path: &std::path::Path, content_type: &[u8]) -> i32 {
     if conn.state.get() != ConnState::Http {
         return -1;
     }
@@ -298,12 +295,12 @@ pub fn serve_file(
 }
 
 /// `libwebsockets_serve_http_file_fragment`.
-pub fn serve_file_fragment(ctx: &Context, conn: &Rc<Conn>) -> i32 {
+pub fn serve_file_fragment(ctx: &Context, conn: &Conn) -> i32 {
     file_step(ctx, conn)
 }
 
 /// Moves file bytes to the socket until it is full or the file is done.
-fn file_step(ctx: &Context, conn: &Rc<Conn>) -> i32 {
+fn file_step(ctx: &Context, conn: &Conn) -> i32 {
     let mut chunk = vec![0u8; FILE_STEP];
     loop {
         if tx::choked(ctx, conn) {
@@ -349,7 +346,7 @@ fn file_step(ctx: &Context, conn: &Rc<Conn>) -> i32 {
 }
 
 /// Socket writeable during a file transfer.
-pub fn continue_file(ctx: &Context, conn: &Rc<Conn>) {
+pub fn continue_file(ctx: &Context, conn: &Conn) {
     match file_step(ctx, conn) {
         0 => {}
         _ => close_conn(ctx, conn, CloseHow::Graceful(None)),

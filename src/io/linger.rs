@@ -17,7 +17,6 @@ use crate::io::context::Context;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use std::os::fd::{AsRawFd, RawFd};
-use std::rc::Rc;
 use std::time::Duration;
 
 /// mio token of the linger epoll descriptor in the context's epoll.
@@ -70,24 +69,24 @@ fn ensure(ctx: &Context) -> bool {
 
 /// Takes the connection out of the application's poll set (`DEL_POLL_FD`): from now
 /// on the library alone serves it (see `keep`).
-pub fn hide(ctx: &Context, conn: &Rc<Conn>) {
+pub fn hide(ctx: &Context, conn: &Conn) {
     if conn.has(flag::NO_POLL) {
         return;
     }
-    poll_fd_event(ctx, Some(conn), Reason::DelPollFd, conn.fd, 0);
+    poll_fd_event(ctx, Some(conn), Reason::DelPollFd, conn.fd(), 0);
     conn.set(flag::NO_POLL);
 }
 
 /// A hidden connection whose close could not finish at once (output to flush, the
 /// peer's answer to wait for): served from the linger instance from now on.
-pub fn keep(ctx: &Context, conn: &Rc<Conn>) {
+pub fn keep(ctx: &Context, conn: &Conn) {
     if !conn.is_open() || !conn.has(flag::NO_POLL) || conn.has(flag::DETACHED) {
         return;
     }
     if !ensure(ctx) {
         return; // stays in the context's epoll: libwebsocket_service still serves it
     }
-    let fd = conn.fd;
+    let fd = conn.fd();
     let _ = ctx.poll.borrow().registry().deregister(&mut SourceFd(&fd));
     let token = Token(conn.slot as usize + 1);
     let registered = ctx.linger.borrow().as_ref().is_some_and(|l| {
@@ -141,7 +140,7 @@ pub fn drain(ctx: &Context) {
             if !conn.has(flag::DETACHED) {
                 continue;
             }
-            crate::io::service::dispatch(ctx, &conn, writable, hup, readable);
+            crate::io::service::dispatch(ctx, conn, writable, hup, readable);
         }
         if !full {
             return;

@@ -10,7 +10,6 @@ use crate::io::context::{Context, LISTENER};
 use crate::io::sys::net;
 use crate::io::{client, http_server, linger, tx, ws_rx};
 use std::io::ErrorKind;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// poll(2) event bits, as the POLL_FD callbacks and `libwebsocket_service_fd` carry them.
@@ -45,7 +44,11 @@ impl<'a> InService<'a> {
 }
 impl Drop for InService<'_> {
     fn drop(&mut self) {
-        self.0.in_service.set(self.0.in_service.get() - 1);
+        let depth = self.0.in_service.get() - 1;
+        self.0.in_service.set(depth);
+        if depth == 0 {
+            self.0.recycle();
+        }
     }
 }
 
@@ -101,7 +104,7 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
             continue;
         };
         let hup = ev.is_read_closed() || ev.is_error();
-        dispatch(ctx, &conn, ev.is_writable(), hup, ev.is_readable());
+        dispatch(ctx, conn, ev.is_writable(), hup, ev.is_readable());
     }
     drop(events);
     run_deferred(ctx);
@@ -109,7 +112,7 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
 }
 
 /// One connection's readiness: writable first (flush, WRITEABLE), then reading.
-pub fn dispatch(ctx: &Context, conn: &Rc<Conn>, writable: bool, hup: bool, readable: bool) {
+pub fn dispatch(ctx: &Context, conn: &Conn, writable: bool, hup: bool, readable: bool) {
     if writable && !writable_is_news(conn) {
         // Edge-triggered epoll reports "writable" with every read event; most of them
         // find nothing waiting for the socket (conn_writeable would do nothing).
@@ -145,16 +148,16 @@ pub fn service_fd(ctx: &Context, fd_revents: Option<(i32, i16)>) -> (i32, bool) 
         } else if let Some(conn) = ctx.conn_by_fd(fd) {
             handled = true;
             if revents & POLLNVAL != 0 {
-                close_conn(ctx, &conn, CloseHow::Abort);
+                close_conn(ctx, conn, CloseHow::Abort);
             } else {
                 if revents & POLLOUT != 0 {
-                    conn_writeable(ctx, &conn);
+                    conn_writeable(ctx, conn);
                 }
                 if revents & (POLLHUP | POLLERR) != 0 {
                     conn.set(flag::PEER_HUP);
                 }
                 if revents & (POLLIN | POLLHUP | POLLERR) != 0 {
-                    conn_readable(ctx, &conn);
+                    conn_readable(ctx, conn);
                 }
             }
         }
@@ -193,7 +196,7 @@ pub fn run_deferred(ctx: &Context) {
     for &slot in &reads {
         if let Some(conn) = ctx.conn(slot) {
             conn.clear(flag::IN_READ_Q);
-            conn_readable(ctx, &conn);
+            conn_readable(ctx, conn);
         }
     }
     restore_queue(&ctx.read_q, reads);
@@ -203,13 +206,13 @@ pub fn run_deferred(ctx: &Context) {
             conn.clear(flag::IN_WRITEABLE_Q);
             if conn.has(flag::APP_EXT) && !conn.has(flag::CHOKED) && !conn.out.borrow().is_empty() {
                 // An extension took part of a unit (PACKET_TX_DO_SEND): offer the rest.
-                tx::flush(ctx, &conn);
-                after_flush(ctx, &conn);
+                tx::flush(ctx, conn);
+                after_flush(ctx, conn);
             }
             if (conn.has(flag::WANT_WRITEABLE) || conn.has(flag::EXT_SPILL_PENDING))
                 && !conn.has(flag::CHOKED)
             {
-                deliver_writeable(ctx, &conn);
+                deliver_writeable(ctx, conn);
             }
         }
     }
@@ -219,7 +222,7 @@ pub fn run_deferred(ctx: &Context) {
     for &slot in &closes {
         if let Some(conn) = ctx.conn(slot) {
             conn.clear(flag::IN_CLOSE_Q);
-            close_conn(ctx, &conn, CloseHow::Abort);
+            close_conn(ctx, conn, CloseHow::Abort);
         }
     }
     restore_queue(&ctx.close_q, closes);
@@ -247,8 +250,8 @@ pub fn flush_dirty(ctx: &Context) {
         for &slot in &dirty {
             if let Some(conn) = ctx.conn(slot) {
                 conn.clear(flag::IN_DIRTY_Q);
-                tx::flush(ctx, &conn);
-                after_flush(ctx, &conn);
+                tx::flush(ctx, conn);
+                after_flush(ctx, conn);
             }
         }
         restore_queue(&ctx.dirty_q, dirty);
@@ -310,7 +313,7 @@ pub fn accept_ready(ctx: &Context) {
         if invoke(
             ctx,
             0,
-            ctx.listener_conn().as_deref(),
+            ctx.listener_conn(),
             Reason::FilterNetworkConnection,
             UserPtr::NULL,
             CallbackIn::Fd { fd, events: 0 },
@@ -327,33 +330,33 @@ pub fn accept_ready(ctx: &Context) {
         *conn.http.borrow_mut() = Some(http_server::new_http_state(ctx));
         if let Some(cfg) = &ctx.tls_server {
             match rustls::ServerConnection::new(cfg.clone()) {
-                Ok(s) => *conn.tls.borrow_mut() = Some(Box::new(s.into())),
+                Ok(s) => *conn.cold().tls.borrow_mut() = Some(Box::new(s.into())),
                 Err(e) => {
                     crate::log::lws_err!("TLS session: {}", e);
-                    close_conn(ctx, &conn, CloseHow::Abort);
+                    close_conn(ctx, conn, CloseHow::Abort);
                     continue;
                 }
             }
             ctx.set_timeout(
-                &conn,
+                conn,
                 pending_timeout::SSL_ACCEPT,
                 ctx.limits.handshake_secs as i32,
             );
         } else {
             ctx.set_timeout(
-                &conn,
+                conn,
                 pending_timeout::ESTABLISH_WITH_SERVER,
                 ctx.limits.handshake_secs as i32,
             );
         }
-        poll_fd_event(ctx, Some(&conn), Reason::AddPollFd, fd, POLLIN);
+        poll_fd_event(ctx, Some(conn), Reason::AddPollFd, fd, POLLIN);
     }
     // Budget used up: come back next pass without waiting for a new edge.
     ctx.accept_pending.set(true);
 }
 
 /// Socket readable (or hung up): read until drained, within the budget.
-pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
+pub fn conn_readable(ctx: &Context, conn: &Conn) {
     if !conn.is_open() {
         return;
     }
@@ -387,7 +390,7 @@ pub fn conn_readable(ctx: &Context, conn: &Rc<Conn>) {
     };
     for _ in 0..READ_BUDGET {
         let cap = buf.len();
-        match net::recv(conn.fd, &mut buf[..]) {
+        match net::recv(conn.fd(), &mut buf[..]) {
             Ok(0) => {
                 conn.set(flag::READ_EOF);
                 drop(buf);
@@ -436,17 +439,17 @@ fn update_pollin(ctx: &Context, conn: &Conn) {
     let want = !conn.has(flag::RX_PAUSED);
     if want && conn.has(flag::POLLIN_CLEARED) {
         conn.clear(flag::POLLIN_CLEARED);
-        poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd, POLLIN);
+        poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd(), POLLIN);
     } else if !want && !conn.has(flag::POLLIN_CLEARED) {
         conn.set(flag::POLLIN_CLEARED);
-        poll_fd_event(ctx, Some(conn), Reason::ClearModePollFd, conn.fd, POLLIN);
+        poll_fd_event(ctx, Some(conn), Reason::ClearModePollFd, conn.fd(), POLLIN);
     }
 }
 
 /// Bytes just read from the socket (after TLS): on a WebSocket connection with an
 /// application extension they go through PACKET_RX_PREPARSE first. (Stashed bytes and
 /// `libwebsocket_read` input are past that point and use `process_input`.)
-pub fn process_received(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
+pub fn process_received(ctx: &Context, conn: &Conn, data: &mut [u8]) {
     if conn.has(flag::APP_EXT) && conn.state.get() == ConnState::Ws {
         crate::io::ext_chain::rx_preparse(ctx, conn, data);
         if conn.has(flag::FAILED) {
@@ -458,7 +461,7 @@ pub fn process_received(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
 }
 
 /// Hands received bytes to the layer the connection is in.
-pub fn process_input(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
+pub fn process_input(ctx: &Context, conn: &Conn, data: &mut [u8]) {
     match conn.state.get() {
         ConnState::HttpHeaders => http_server::on_head_bytes(ctx, conn, data),
         ConnState::Http => {} // HTTP/1.0-style: one request per connection
@@ -474,7 +477,7 @@ pub fn process_input(ctx: &Context, conn: &Rc<Conn>, data: &mut [u8]) {
     }
 }
 
-fn peer_eof(ctx: &Context, conn: &Rc<Conn>) {
+fn peer_eof(ctx: &Context, conn: &Conn) {
     match conn.state.get() {
         ConnState::Flushing if tx::has_pending_output(conn) => {
             // Keep flushing what we owe; the socket may still be writeable.
@@ -484,7 +487,7 @@ fn peer_eof(ctx: &Context, conn: &Rc<Conn>) {
 }
 
 /// Socket writeable: flush queued bytes, continue files, then the WRITEABLE callback.
-pub fn conn_writeable(ctx: &Context, conn: &Rc<Conn>) {
+pub fn conn_writeable(ctx: &Context, conn: &Conn) {
     if !conn.is_open() {
         return;
     }
@@ -531,7 +534,9 @@ fn writable_is_news(conn: &Conn) -> bool {
     if conn.flags.get() & BUSY != 0
         || !matches!(conn.state.get(), ConnState::Ws | ConnState::HttpHeaders)
         || !conn.out.try_borrow().is_ok_and(|o| o.is_empty())
-        || conn.tls.try_borrow().map_or(true, |t| t.is_some())
+        || conn
+            .cold_opt()
+            .is_some_and(|c| c.tls.try_borrow().map_or(true, |t| t.is_some()))
         || !conn.rx_stash().is_empty()
     {
         return true;
@@ -546,11 +551,11 @@ fn writable_is_news(conn: &Conn) -> bool {
 /// soon as its close frame is out: nothing more can legitimately arrive, so there is
 /// no peer EOF worth waiting for.
 fn closes_at_once(conn: &Conn) -> bool {
-    conn.side == Side::Server && conn.has(flag::CLOSE_RCVD) && conn.has(flag::CLOSE_SENT)
+    conn.side() == Side::Server && conn.has(flag::CLOSE_RCVD) && conn.has(flag::CLOSE_SENT)
 }
 
 /// What a completed flush allows: finishing a close, or reporting a socket error.
-fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
+fn after_flush(ctx: &Context, conn: &Conn) {
     if conn.has(flag::FAILED) {
         close_conn(ctx, conn, CloseHow::Abort);
         return;
@@ -570,7 +575,7 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
             close_conn(ctx, conn, CloseHow::Abort);
             return;
         }
-        net::shutdown_write(conn.fd);
+        net::shutdown_write(conn.fd());
         conn.state.set(ConnState::Draining);
         if conn.has(flag::READ_EOF) {
             close_conn(ctx, conn, CloseHow::Abort);
@@ -586,7 +591,7 @@ fn after_flush(ctx: &Context, conn: &Rc<Conn>) {
 /// Calls SERVER/CLIENT/HTTP_WRITEABLE. With an application extension active,
 /// IS_WRITEABLE and the spilling of pending PACKET_TX_PRESEND data come first (this is
 /// also how a wake-up only for spilling arrives).
-pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
+pub fn deliver_writeable(ctx: &Context, conn: &Conn) {
     let mut rearm = false;
     if conn.has(flag::APP_EXT) && conn.is_ws_live() {
         use crate::io::ext_chain::WriteableStep;
@@ -616,7 +621,7 @@ pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
     // unless queued output still needs it; asking again from the callback sets it anew.
     update_pollout(ctx, conn);
     let reason = match conn.state.get() {
-        ConnState::Ws if !conn.has(flag::CLOSE_SENT) => match conn.side {
+        ConnState::Ws if !conn.has(flag::CLOSE_SENT) => match conn.side() {
             Side::Server => Reason::ServerWriteable,
             Side::Client => Reason::ClientWriteable,
         },
@@ -638,7 +643,7 @@ pub fn deliver_writeable(ctx: &Context, conn: &Rc<Conn>) {
 
 /// A close that an application extension may defer (CHECK_OK_TO_REALLY_CLOSE): asked
 /// by a user callback's return value. Otherwise `close_conn`.
-pub fn close_unless_vetoed(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
+pub fn close_unless_vetoed(ctx: &Context, conn: &Conn, how: CloseHow) {
     if conn.has(flag::APP_EXT) && crate::io::ext_chain::close_vetoed(ctx, conn) {
         return;
     }
@@ -647,7 +652,7 @@ pub fn close_unless_vetoed(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
 
 /// `libwebsocket_callback_on_writable`: every request announces POLLOUT with
 /// SET_MODE_POLL_FD, as in v1.23 (even when it is already set).
-pub fn request_writeable(ctx: &Context, conn: &Rc<Conn>) {
+pub fn request_writeable(ctx: &Context, conn: &Conn) {
     if !conn.is_open() {
         return;
     }
@@ -659,13 +664,13 @@ pub fn request_writeable(ctx: &Context, conn: &Rc<Conn>) {
         return;
     }
     conn.set(flag::POLLOUT_SET);
-    poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd, POLLOUT);
+    poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd(), POLLOUT);
 }
 
 /// `libwebsocket_callback_on_writable` for one connection: an active application
 /// extension may take the request over (LWS_EXT_CALLBACK_REQUEST_ON_WRITEABLE answering
 /// non-zero), in which case nothing is armed, as in v1.23.
-pub fn request_writeable_asking_extensions(ctx: &Context, conn: &Rc<Conn>) {
+pub fn request_writeable_asking_extensions(ctx: &Context, conn: &Conn) {
     if conn.has(flag::APP_EXT) && crate::io::ext_chain::request_on_writeable_handled(ctx, conn) {
         return;
     }
@@ -681,8 +686,8 @@ pub fn writeable_all_protocol(ctx: &Context, idx: usize) {
             continue;
         }
         match conn.state.get() {
-            ConnState::Ws => request_writeable_asking_extensions(ctx, &conn),
-            ConnState::Http if !serving_file(&conn) => request_writeable(ctx, &conn),
+            ConnState::Ws => request_writeable_asking_extensions(ctx, conn),
+            ConnState::Http if !serving_file(conn) => request_writeable(ctx, conn),
             _ => {}
         }
     }
@@ -719,15 +724,15 @@ pub fn update_pollout(ctx: &Context, conn: &Conn) {
             .is_some_and(|h| h.file.is_some());
     if want && !conn.has(flag::POLLOUT_SET) {
         conn.set(flag::POLLOUT_SET);
-        poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd, POLLOUT);
+        poll_fd_event(ctx, Some(conn), Reason::SetModePollFd, conn.fd(), POLLOUT);
     } else if !want && conn.has(flag::POLLOUT_SET) {
         conn.clear(flag::POLLOUT_SET);
-        poll_fd_event(ctx, Some(conn), Reason::ClearModePollFd, conn.fd, POLLOUT);
+        poll_fd_event(ctx, Some(conn), Reason::ClearModePollFd, conn.fd(), POLLOUT);
     }
 }
 
 /// `libwebsocket_rx_flow_control`: pause (0) or resume (1) receiving.
-pub fn rx_flow(ctx: &Context, conn: &Rc<Conn>, enable: bool) {
+pub fn rx_flow(ctx: &Context, conn: &Conn, enable: bool) {
     if !conn.is_open() {
         return;
     }
@@ -772,28 +777,28 @@ pub fn check_timeouts(ctx: &Context) {
             continue;
         }
         let reason = conn.timeout_reason.get();
-        crate::log::lws_info!("timeout (reason {}) on fd {}", reason, conn.fd);
+        crate::log::lws_info!("timeout (reason {}) on fd {}", reason, conn.fd());
         conn.timeout_reason.set(pending_timeout::NO_PENDING_TIMEOUT);
-        if conn.has(flag::APP_EXT) && crate::io::ext_chain::close_vetoed(ctx, &conn) {
+        if conn.has(flag::APP_EXT) && crate::io::ext_chain::close_vetoed(ctx, conn) {
             // Deferred: unless the extension armed a timeout of its own, ask again in
             // a second (v1.23 re-checked expired timeouts once a second).
             if conn.timeout_reason.get() == pending_timeout::NO_PENDING_TIMEOUT {
-                ctx.set_timeout(&conn, reason, 1);
+                ctx.set_timeout(conn, reason, 1);
             }
             continue;
         }
         if conn.state.get() == ConnState::HttpHeaders {
             // Tell a slow client why, then go.
             let msg = crate::engine::http::response::error_response(408, "");
-            let _ = net::send(conn.fd, &msg);
+            let _ = net::send(conn.fd(), &msg);
         }
-        close_conn(ctx, &conn, CloseHow::Abort);
+        close_conn(ctx, conn, CloseHow::Abort);
     }
 }
 
 /// The extension side of a close, once: DESTROY for the active extensions and
 /// DESTROY_ANY_WSI_CLOSING for all, while the connection still has its state.
-fn ext_closing(ctx: &Context, conn: &Rc<Conn>) {
+fn ext_closing(ctx: &Context, conn: &Conn) {
     if conn.has(flag::EXT_CLOSED) {
         return;
     }
@@ -817,7 +822,7 @@ fn closed_reason(conn: &Conn, was: ConnState) -> Option<Reason> {
 }
 
 /// Delivers `reason` (CLOSED / CLOSED_HTTP / CLIENT_CONNECTION_ERROR) once.
-fn notify_closed(ctx: &Context, conn: &Rc<Conn>, reason: Reason) {
+fn notify_closed(ctx: &Context, conn: &Conn, reason: Reason) {
     if conn.has(flag::CLOSED_NOTIFIED) {
         return;
     }
@@ -826,7 +831,7 @@ fn notify_closed(ctx: &Context, conn: &Rc<Conn>, reason: Reason) {
 }
 
 /// Starts or completes closing a connection.
-pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
+pub fn close_conn(ctx: &Context, conn: &Conn, how: CloseHow) {
     let state = conn.state.get();
     if state == ConnState::Dead {
         return;
@@ -887,7 +892,7 @@ pub fn close_conn(ctx: &Context, conn: &Rc<Conn>, how: CloseHow) {
 /// established hears CLIENT_CONNECTION_ERROR, then DEL_POLL_FD; any other connection
 /// DEL_POLL_FD, then CLOSED / CLOSED_HTTP (with the socket still open, the connection
 /// already dead to writes). A detached connection heard both when it was detached.
-fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
+fn finalize(ctx: &Context, conn: &Conn, was: ConnState) {
     if conn.state.get() == ConnState::Dead {
         return;
     }
@@ -906,7 +911,7 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
     conn.state.set(ConnState::Dead);
     conn.timeout_reason.set(pending_timeout::NO_PENDING_TIMEOUT);
     if !conn.has(flag::NO_POLL) {
-        poll_fd_event(ctx, Some(conn), Reason::DelPollFd, conn.fd, 0);
+        poll_fd_event(ctx, Some(conn), Reason::DelPollFd, conn.fd(), 0);
     }
     if let Some(r) = reason.filter(|_| !connect_failed) {
         notify_closed(ctx, conn, r);
@@ -917,7 +922,7 @@ fn finalize(ctx: &Context, conn: &Rc<Conn>, was: ConnState) {
     *conn.out.borrow_mut() = Default::default();
     *conn.parser.borrow_mut() = None;
     conn.rx_bufs.clear();
-    *conn.user.borrow_mut() = None;
+    drop(conn.user.take());
 }
 
 /// Closes everything (context destroy): a close frame (1001) to each live WebSocket
@@ -927,9 +932,9 @@ pub fn close_all(ctx: &Context) {
     for conn in ctx.all_conns() {
         let state = conn.state.get();
         if state == ConnState::Ws && !conn.has(flag::CLOSE_SENT) {
-            tx::queue_close(ctx, &conn, Some(CLOSE_GOING_AWAY), b"");
-            tx::flush(ctx, &conn);
+            tx::queue_close(ctx, conn, Some(CLOSE_GOING_AWAY), b"");
+            tx::flush(ctx, conn);
         }
-        finalize(ctx, &conn, state);
+        finalize(ctx, conn, state);
     }
 }

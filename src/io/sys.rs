@@ -79,11 +79,10 @@ pub fn fill_random(buf: &mut [u8]) -> io::Result<()> {
 }
 
 /// Zeroed per-session memory handed to C as `void *user`: exactly the requested size
-/// with malloc's 16-byte alignment, as the original's malloc gave. C writes through the
-/// pointer; Rust never reads or references the contents.
+/// from malloc (calloc), as the original's malloc gave. C writes through the pointer;
+/// Rust never reads or references the contents. One pointer (free() needs no size).
 pub struct UserSpace {
     ptr: std::ptr::NonNull<u8>,
-    size: usize,
 }
 
 impl UserSpace {
@@ -92,10 +91,9 @@ impl UserSpace {
         if size == 0 {
             return None;
         }
-        let layout = std::alloc::Layout::from_size_align(size, 16).ok()?;
-        // SAFETY: the layout has a non-zero size.
-        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
-        std::ptr::NonNull::new(raw).map(|ptr| UserSpace { ptr, size })
+        // SAFETY: calloc(3) with a non-zero size; NULL on failure, checked below.
+        let raw = unsafe { libc::calloc(1, size) } as *mut u8;
+        std::ptr::NonNull::new(raw).map(|ptr| UserSpace { ptr })
     }
 
     /// The address handed to the application.
@@ -106,12 +104,8 @@ impl UserSpace {
 
 impl Drop for UserSpace {
     fn drop(&mut self) {
-        // SAFETY: allocated in `zeroed` with this size and alignment (a layout that
-        // was valid then), freed exactly once.
-        unsafe {
-            let layout = std::alloc::Layout::from_size_align_unchecked(self.size, 16);
-            std::alloc::dealloc(self.ptr.as_ptr(), layout)
-        }
+        // SAFETY: allocated by calloc in `zeroed`, freed exactly once.
+        unsafe { libc::free(self.ptr.as_ptr() as *mut libc::c_void) }
     }
 }
 
@@ -242,5 +236,162 @@ impl<T> Drop for PGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: locked by this guard in `lock`.
         unsafe { libc::pthread_mutex_unlock(self.m.lock.get()) };
+    }
+}
+
+/// Entries in the first segment of a [`StableSlab`]; segment `k` holds
+/// `SLAB_FIRST << k`.
+const SLAB_FIRST: usize = 16;
+
+/// Append-only storage whose entries never move: entry `i` keeps its address from its
+/// creation until the slab is dropped, so `&T` handed out live as long as `&self`.
+/// Entries are never removed (a caller reuses them through interior mutability). The
+/// memory is a few segments of doubling size (16, 32, 64, ... entries), each one
+/// allocation with no per-entry header; a segment's pages the kernel maps only once
+/// entries are written to them.
+///
+/// The connection table of a context (`io::context`): a `struct libwebsocket *` stays
+/// a valid address for the whole life of its context, whatever happened to the
+/// connection.
+pub struct StableSlab<T> {
+    /// Segment `k` starts at entry `SLAB_FIRST * (2^k - 1)` and holds `SLAB_FIRST << k`.
+    /// Only this type touches the vector (no reference to it escapes).
+    segs: UnsafeCell<Vec<std::ptr::NonNull<T>>>,
+    len: std::cell::Cell<usize>,
+}
+
+impl<T> Default for StableSlab<T> {
+    fn default() -> Self {
+        StableSlab {
+            segs: UnsafeCell::new(Vec::new()),
+            len: std::cell::Cell::new(0),
+        }
+    }
+}
+
+impl<T> StableSlab<T> {
+    /// (segment, offset in it) of entry `i`.
+    #[inline]
+    fn locate(i: usize) -> (usize, usize) {
+        let q = i / SLAB_FIRST + 1;
+        let k = (usize::BITS - 1 - q.leading_zeros()) as usize;
+        (k, i - SLAB_FIRST * ((1 << k) - 1))
+    }
+
+    fn layout(k: usize) -> std::alloc::Layout {
+        std::alloc::Layout::array::<T>(SLAB_FIRST << k).expect("slab segment size")
+    }
+
+    /// Entries created so far.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len.get()
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Entry `i`, if created.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&T> {
+        if i >= self.len.get() {
+            return None;
+        }
+        let (k, off) = Self::locate(i);
+        // SAFETY: no reference to the vector escapes this type and none is held
+        // across calls; entries below `len` were written by `push` into segment `k`
+        // (allocated for `SLAB_FIRST << k` entries, `off` below that) and are never
+        // moved or dropped before the slab.
+        unsafe {
+            let seg = (&*self.segs.get())[k];
+            Some(&*seg.as_ptr().add(off))
+        }
+    }
+
+    /// Adds `v` as entry `len()`; returns its index and, when the entry opened a new
+    /// segment, that segment as (address, first index, entries).
+    pub fn push(&self, v: T) -> (usize, Option<(usize, usize, usize)>) {
+        assert!(std::mem::size_of::<T>() != 0);
+        let i = self.len.get();
+        let (k, off) = Self::locate(i);
+        // SAFETY: as in `get`: the vector is only touched inside these methods, never
+        // while a reference to it lives; a new segment is allocated with the layout of
+        // `SLAB_FIRST << k` entries (non-zero size, checked above) before entry `off` of
+        // it is written, and the slot written is past every created entry.
+        unsafe {
+            let segs = &mut *self.segs.get();
+            let mut opened = None;
+            if k == segs.len() {
+                let p = std::alloc::alloc(Self::layout(k)) as *mut T;
+                let Some(p) = std::ptr::NonNull::new(p) else {
+                    std::alloc::handle_alloc_error(Self::layout(k));
+                };
+                segs.push(p);
+                opened = Some((p.as_ptr() as usize, i, SLAB_FIRST << k));
+            }
+            segs[k].as_ptr().add(off).write(v);
+            self.len.set(i + 1);
+            (i, opened)
+        }
+    }
+}
+
+impl<T> Drop for StableSlab<T> {
+    fn drop(&mut self) {
+        let len = self.len.get();
+        let segs = self.segs.get_mut();
+        for (k, seg) in segs.iter().enumerate() {
+            let first = SLAB_FIRST * ((1 << k) - 1);
+            let n = (SLAB_FIRST << k).min(len.saturating_sub(first));
+            // SAFETY: the first `n` entries of segment `k` were written by `push` and
+            // not dropped; `&mut self` means no reference to them is left; the
+            // segment was allocated with this layout.
+            unsafe {
+                std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(seg.as_ptr(), n));
+                std::alloc::dealloc(seg.as_ptr() as *mut u8, Self::layout(k));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod slab_tests {
+    use super::StableSlab;
+    use std::rc::Rc;
+
+    #[test]
+    fn entries_keep_their_address_and_are_dropped_once() {
+        let counter = Rc::new(());
+        let slab = StableSlab::default();
+        let mut addrs = Vec::new();
+        let mut opened = Vec::new();
+        for i in 0..1000usize {
+            let (idx, seg) = slab.push((i, counter.clone()));
+            assert_eq!(idx, i);
+            if let Some(s) = seg {
+                opened.push(s);
+            }
+            addrs.push(slab.get(i).unwrap() as *const _ as usize);
+        }
+        assert_eq!(slab.len(), 1000);
+        assert!(slab.get(1000).is_none());
+        for (i, &a) in addrs.iter().enumerate() {
+            let e = slab.get(i).unwrap();
+            assert_eq!(e.0, i);
+            assert_eq!(e as *const _ as usize, a);
+        }
+        // 16 + 32 + ... + 512 = 1008 >= 1000: six segments, each contiguous.
+        assert_eq!(opened.len(), 6);
+        let size = std::mem::size_of::<(usize, Rc<()>)>();
+        for &(base, first, n) in &opened {
+            for j in 0..n.min(1000 - first) {
+                assert_eq!(addrs[first + j], base + j * size);
+            }
+        }
+        assert_eq!(Rc::strong_count(&counter), 1001);
+        drop(slab);
+        assert_eq!(Rc::strong_count(&counter), 1);
     }
 }

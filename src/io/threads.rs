@@ -7,12 +7,13 @@
 //!   call). A call made on it takes the direct path, as before; the only extra cost is
 //!   a thread-local lookup and an atomic load.
 //! * **Other threads** never touch the connection or the context's single-threaded
-//!   state. They look the `wsi` up in the context's table of live connections (keyed
-//!   by address, each entry with a generation number, under a short mutex), queue the
-//!   request with the generation, and write to the context's eventfd, which wakes
+//!   state. They look the `wsi` up in the context's table of live connections (which
+//!   entry of the context's connection table the address is, found from the table's
+//!   few segments without dereferencing it, and the generation of the connection in
+//!   that entry; under a short mutex), queue the request with entry and generation, and write to the context's eventfd, which wakes
 //!   `epoll_wait` (or the application's poll(): the descriptor is announced with
 //!   `LWS_CALLBACK_ADD_POLL_FD` at creation). The service thread takes the queue and
-//!   applies each request only if the same connection (address and generation) is
+//!   applies each request only if the same connection (entry and generation) is
 //!   still live; then the callbacks run there, as for any request.
 //! * No lock is held while user code runs; locks are pthread mutexes, so that
 //!   valgrind's helgrind and drd see them.
@@ -26,21 +27,16 @@
 //! may already be freed. Checking it against the table, under the mutex or on the one
 //! thread that writes the table, is what makes turning it into a `&Conn` sound, so
 //! `route_conn` / `route_protocol` stay `unsafe fn`s (their callers in capi promise the
-//! context is live) and the one dereference of a checked address sits beside the
-//! check. Moving them to `sys` would mean a safe function that turns an arbitrary
+//! context is live). Moving them to `sys` would mean a safe function that turns an arbitrary
 //! address into a reference. The `unsafe` here is: `Entry: Send` (a pointer into a
 //! live context, removed before the context is freed), `live_gen_here` (the lock-free
-//! read of the table on its writer thread, `PMutex::peek`), and the dereference of a
-//! connection address found live with the same generation.
+//! read of the table on its writer thread, `PMutex::peek`).
 
 use crate::io::conn::Conn;
 use crate::io::context::Context;
 use crate::io::sys::PMutex;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -91,44 +87,51 @@ pub fn thread_id() -> u64 {
     ME.try_with(my_id).unwrap_or(0)
 }
 
-/// Hashes connection addresses (aligned pointers: the low bits carry nothing).
-#[derive(Default)]
-pub struct AddrHasher(u64);
-
-impl Hasher for AddrHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 32)
-    }
-}
-
-type LiveMap = HashMap<usize, u32, BuildHasherDefault<AddrHasher>>;
-
 /// What another thread asked for, applied on the service thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Request {
-    /// `libwebsocket_callback_on_writable` for the connection at `addr`, generation `gen`.
-    Writable { addr: usize, gen: u32 },
+    /// `libwebsocket_callback_on_writable` for the connection in entry `slot` of the
+    /// connection table, generation `gen`.
+    Writable { slot: u32, gen: u32 },
     /// `libwebsocket_rx_flow_control`.
-    RxFlow { addr: usize, gen: u32, enable: bool },
+    RxFlow { slot: u32, gen: u32, enable: bool },
     /// `libwebsocket_callback_on_writable_all_protocol` for protocol `index`.
     AllProtocol { index: usize },
 }
 
 struct Inner {
-    /// Live connections: address -> generation.
-    live: LiveMap,
+    /// The generation of the connection in each entry of the context's connection
+    /// table, 0 while the entry holds none.
+    gens: Vec<u32>,
+    /// The table's segments: (address of entry `first`, `first`, entries), entries
+    /// `entry_size` bytes apart; how an address becomes an entry without reading it.
+    segs: Vec<(usize, u32, u32)>,
+    entry_size: usize,
     next_gen: u32,
     queue: Vec<Request>,
     /// The eventfd was written since the queue was last taken.
     woken: bool,
+}
+
+impl Inner {
+    /// (entry, generation) of the live connection at `addr`.
+    fn live(&self, addr: usize) -> Option<(u32, u32)> {
+        let size = self.entry_size;
+        let &(base, first, n) = self
+            .segs
+            .iter()
+            .find(|&&(base, _, n)| addr >= base && addr - base < n as usize * size)?;
+        let off = addr - base;
+        if !off.is_multiple_of(size) {
+            return None;
+        }
+        let slot = first + (off / size) as u32;
+        let _ = n;
+        match self.gens.get(slot as usize) {
+            Some(&gen) if gen != 0 => Some((slot, gen)),
+            _ => None,
+        }
+    }
 }
 
 /// The part of a context other threads may touch.
@@ -153,7 +156,9 @@ impl Threads {
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             waker: Arc::new(waker),
             inner: PMutex::new(Inner {
-                live: LiveMap::default(),
+                gens: Vec::new(),
+                segs: Vec::new(),
+                entry_size: 1,
                 next_gen: 0,
                 queue: Vec::new(),
                 woken: false,
@@ -180,32 +185,42 @@ impl Threads {
         .unwrap_or(false)
     }
 
-    /// Records a new connection (service thread).
-    pub fn add_live(&self, conn: &Conn) {
+    /// Records a new segment of the connection table (service thread).
+    pub fn add_segment(&self, base: usize, first: u32, entries: u32, entry_size: usize) {
         let mut g = self.inner.lock();
-        g.next_gen = g.next_gen.wrapping_add(1);
-        let gen = g.next_gen;
-        g.live.insert(conn as *const Conn as usize, gen);
+        g.entry_size = entry_size;
+        g.segs.push((base, first, entries));
     }
 
-    /// Forgets a connection that is closing for good (service thread). Requests queued
-    /// for it are dropped when the queue is taken (their generation no longer matches).
-    pub fn remove_live(&self, conn: &Conn) {
+    /// Records a new connection in entry `slot` (service thread).
+    pub fn add_live(&self, slot: u32) {
         let mut g = self.inner.lock();
-        g.live.remove(&(conn as *const Conn as usize));
-        let len = g.live.len();
-        if g.live.capacity() > 64 && len * 8 < g.live.capacity() {
-            g.live.shrink_to(len * 2);
+        g.next_gen = g.next_gen.wrapping_add(1).max(1);
+        let gen = g.next_gen;
+        let i = slot as usize;
+        if g.gens.len() <= i {
+            g.gens.resize(i + 1, 0);
+        }
+        g.gens[i] = gen;
+    }
+
+    /// Forgets the connection in entry `slot`, closing for good (service thread).
+    /// Requests queued for it are dropped when the queue is taken (the generation no
+    /// longer matches).
+    pub fn remove_live(&self, slot: u32) {
+        let mut g = self.inner.lock();
+        if let Some(e) = g.gens.get_mut(slot as usize) {
+            *e = 0;
         }
     }
 
-    /// The generation of the live connection at `addr`, without locking.
+    /// (entry, generation) of the live connection at `addr`, without locking.
     ///
     /// # Safety
     /// Only on the context's service thread while it drives the context (the only
     /// thread that adds or removes connections).
-    unsafe fn live_gen_here(&self, addr: usize) -> Option<u32> {
-        self.inner.peek().live.get(&addr).copied()
+    unsafe fn live_gen_here(&self, addr: usize) -> Option<(u32, u32)> {
+        self.inner.peek().live(addr)
     }
 
     /// Queues a request and wakes the loop (caller holds the registry lock).
@@ -312,7 +327,7 @@ impl Drop for Serving {
 pub unsafe fn route_conn(
     context: *const Context,
     wsi: usize,
-    make: impl Fn(usize, u32) -> Request,
+    make: impl Fn(u32, u32) -> Request,
     queued: libc::c_int,
 ) -> Option<libc::c_int> {
     // Inside this context's own service call (a callback): its service thread.
@@ -341,14 +356,14 @@ pub unsafe fn route_conn(
         // SAFETY: registered contexts are live while the registry lock is held.
         let t = &*e.threads;
         let mut g = t.inner.lock();
-        let Some(&gen) = g.live.get(&wsi) else {
+        let Some((slot, gen)) = g.live(wsi) else {
             continue;
         };
         if t.is_service_thread() {
             // Our own context, called between service calls.
             return None;
         }
-        return Some(if t.push(&mut g, make(wsi, gen)) {
+        return Some(if t.push(&mut g, make(slot, gen)) {
             queued
         } else {
             -1
@@ -411,14 +426,14 @@ pub fn run_requests(ctx: &Context) {
     }
     for r in reqs {
         match r {
-            Request::Writable { addr, gen } => {
-                if let Some(conn) = live_conn(ctx, addr, gen) {
-                    crate::io::service::request_writeable_asking_extensions(ctx, &conn);
+            Request::Writable { slot, gen } => {
+                if let Some(conn) = live_conn(ctx, slot, gen) {
+                    crate::io::service::request_writeable_asking_extensions(ctx, conn);
                 }
             }
-            Request::RxFlow { addr, gen, enable } => {
-                if let Some(conn) = live_conn(ctx, addr, gen) {
-                    crate::io::service::rx_flow(ctx, &conn, enable);
+            Request::RxFlow { slot, gen, enable } => {
+                if let Some(conn) = live_conn(ctx, slot, gen) {
+                    crate::io::service::rx_flow(ctx, conn, enable);
                 }
             }
             Request::AllProtocol { index } => {
@@ -430,17 +445,15 @@ pub fn run_requests(ctx: &Context) {
     }
 }
 
-/// The connection at `addr` if it is still the live connection of generation `gen`
-/// (service thread).
-fn live_conn(ctx: &Context, addr: usize, gen: u32) -> Option<Rc<Conn>> {
+/// The connection in entry `slot` if it is still the live connection of generation
+/// `gen` (service thread).
+fn live_conn(ctx: &Context, slot: u32, gen: u32) -> Option<&Conn> {
     // SAFETY: called on the service thread from `run_requests`.
-    if unsafe { ctx.threads.live_gen_here(addr) } != Some(gen) {
+    let live = unsafe { ctx.threads.inner.peek() }.gens.get(slot as usize) == Some(&gen);
+    if !live {
         return None;
     }
-    // SAFETY: the table says a connection of this context lives at `addr`.
-    let conn = unsafe { &*(addr as *const Conn) };
-    ctx.conn(conn.slot)
-        .filter(|c| std::ptr::eq(Rc::as_ptr(c), conn))
+    ctx.conn(slot)
 }
 
 /// Fills, once per process and under a pthread mutex (at the first context creation),
@@ -508,17 +521,23 @@ mod tests {
     }
 
     #[test]
-    fn addr_hash_spreads_aligned_pointers() {
-        use std::hash::BuildHasher;
-        let b = BuildHasherDefault::<AddrHasher>::default();
-        let mut low = std::collections::HashSet::new();
-        let mut high = std::collections::HashSet::new();
-        for i in 0..256usize {
-            let h = b.hash_one(0x5555_0000_0000usize + i * 512);
-            low.insert(h & 0xff);
-            high.insert(h >> 57);
-        }
-        assert!(low.len() > 128, "low bits: {} distinct", low.len());
-        assert!(high.len() > 64, "high bits: {} distinct", high.len());
+    fn live_finds_entries_by_address_only_at_entry_starts() {
+        let g = Inner {
+            gens: vec![7, 0, 9, 0, 0, 0, 0, 0, 0, 0, 11],
+            segs: vec![(0x10_000, 0, 2), (0x20_000, 2, 4), (0x40_000, 6, 8)],
+            entry_size: 240,
+            next_gen: 11,
+            queue: Vec::new(),
+            woken: false,
+        };
+        assert_eq!(g.live(0x10_000), Some((0, 7)));
+        assert_eq!(g.live(0x10_000 + 240), None); // vacant
+        assert_eq!(g.live(0x10_000 + 480), None); // past the segment
+        assert_eq!(g.live(0x20_000), Some((2, 9)));
+        assert_eq!(g.live(0x20_000 + 1), None); // inside an entry
+        assert_eq!(g.live(0x40_000 + 4 * 240), Some((10, 11)));
+        assert_eq!(g.live(0x40_000 + 8 * 240), None);
+        assert_eq!(g.live(0x0fff0), None);
+        assert_eq!(g.live(0), None);
     }
 }

@@ -9,7 +9,6 @@ use crate::io::context::{server_option, Context};
 use crate::io::service::{close_conn, process_received, CloseHow};
 use crate::io::sys::net;
 use std::io::{ErrorKind, Read, Write};
-use std::rc::Rc;
 
 /// Adapts a socket to `io::Write` for `write_tls`.
 struct FdWriter(i32);
@@ -23,22 +22,23 @@ impl Write for FdWriter {
 }
 
 pub fn is_tls(conn: &Conn) -> bool {
-    conn.tls.borrow().is_some()
+    conn.cold_opt().is_some_and(|c| c.tls.borrow().is_some())
 }
 
 /// True while rustls holds records for the socket.
 pub fn wants_write(conn: &Conn) -> bool {
-    conn.tls.borrow().as_ref().is_some_and(|t| t.wants_write())
+    conn.cold_opt()
+        .is_some_and(|c| c.tls.borrow().as_ref().is_some_and(|t| t.wants_write()))
 }
 
 /// Handles ciphertext just received. Returns false when the connection was closed.
-pub fn on_ciphertext(ctx: &Context, conn: &Rc<Conn>, mut data: &[u8]) -> bool {
+pub fn on_ciphertext(ctx: &Context, conn: &Conn, mut data: &[u8]) -> bool {
     let Ok(mut plain) = ctx.tls_plain.try_borrow_mut() else {
         return true;
     };
     while !data.is_empty() {
         let step = {
-            let mut t = conn.tls.borrow_mut();
+            let mut t = conn.cold().tls.borrow_mut();
             let Some(tls) = t.as_mut() else { return true };
             let was_handshaking = tls.is_handshaking();
             match tls.read_tls(&mut data) {
@@ -51,7 +51,7 @@ pub fn on_ciphertext(ctx: &Context, conn: &Rc<Conn>, mut data: &[u8]) -> bool {
         };
         match step {
             Err(e) => {
-                crate::log::lws_info!("TLS error on fd {}: {}", conn.fd, e);
+                crate::log::lws_info!("TLS error on fd {}: {}", conn.fd(), e);
                 flush_tls(ctx, conn); // deliver the alert if we can
                 drop(plain);
                 close_conn(ctx, conn, CloseHow::Abort);
@@ -68,7 +68,7 @@ pub fn on_ciphertext(ctx: &Context, conn: &Rc<Conn>, mut data: &[u8]) -> bool {
         }
         loop {
             let n = {
-                let mut t = conn.tls.borrow_mut();
+                let mut t = conn.cold().tls.borrow_mut();
                 let Some(tls) = t.as_mut() else { return false };
                 match tls.reader().read(&mut plain[..]) {
                     Ok(0) => {
@@ -112,7 +112,7 @@ pub fn on_ciphertext(ctx: &Context, conn: &Rc<Conn>, mut data: &[u8]) -> bool {
 }
 
 /// Checks made once the TLS handshake completes. False rejects the connection.
-fn handshake_done(ctx: &Context, conn: &Rc<Conn>) -> bool {
+fn handshake_done(ctx: &Context, conn: &Conn) -> bool {
     if conn.state.get() == ConnState::HttpHeaders {
         // From now on the ordinary HTTP head deadline applies.
         ctx.set_timeout(
@@ -122,14 +122,14 @@ fn handshake_done(ctx: &Context, conn: &Rc<Conn>) -> bool {
         );
     }
     if ctx.options & server_option::REQUIRE_VALID_CLIENT_CERT == 0
-        || conn.side != crate::io::conn::Side::Server
+        || conn.side() != crate::io::conn::Side::Server
     {
         return true;
     }
     // rustls has verified the client's chain; let the application veto, as it could
     // from OpenSSL's verify callback (in: leaf certificate DER, len: its length, so a
     // non-zero `len` still reads as "pre-verified").
-    let der = conn.tls.borrow().as_ref().and_then(|t| {
+    let der = conn.cold().tls.borrow().as_ref().and_then(|t| {
         t.peer_certificates()
             .and_then(|c| c.first().map(|d| d.to_vec()))
     });
@@ -151,7 +151,7 @@ pub fn flush_tls(ctx: &Context, conn: &Conn) {
         let mut progress = false;
         {
             let mut out = conn.out.borrow_mut();
-            let mut t = conn.tls.borrow_mut();
+            let mut t = conn.cold().tls.borrow_mut();
             let Some(tls) = t.as_mut() else { return };
             if !out.is_empty() {
                 if let Ok(n) = tls.writer().write(out.pending()) {
@@ -164,7 +164,7 @@ pub fn flush_tls(ctx: &Context, conn: &Conn) {
                 }
             }
             while tls.wants_write() {
-                match tls.write_tls(&mut FdWriter(conn.fd)) {
+                match tls.write_tls(&mut FdWriter(conn.fd())) {
                     Ok(0) => break,
                     Ok(_) => progress = true,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -191,7 +191,7 @@ pub fn flush_tls(ctx: &Context, conn: &Conn) {
 pub fn send_prefix(_ctx: &Context, conn: &Conn, len: usize) -> usize {
     let mut taken = 0;
     loop {
-        let mut t = conn.tls.borrow_mut();
+        let mut t = conn.cold().tls.borrow_mut();
         let Some(tls) = t.as_mut() else { return taken };
         if taken < len {
             let out = conn.out.borrow();
@@ -204,7 +204,7 @@ pub fn send_prefix(_ctx: &Context, conn: &Conn, len: usize) -> usize {
         }
         let mut wrote = false;
         while tls.wants_write() {
-            match tls.write_tls(&mut FdWriter(conn.fd)) {
+            match tls.write_tls(&mut FdWriter(conn.fd())) {
                 Ok(0) => break,
                 Ok(_) => wrote = true,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -226,7 +226,8 @@ pub fn send_prefix(_ctx: &Context, conn: &Conn, len: usize) -> usize {
 
 /// Queues close_notify (graceful close of a TLS connection).
 pub fn send_close_notify(conn: &Conn) {
-    if let Some(t) = conn.tls.borrow_mut().as_mut() {
+    let Some(c) = conn.cold_opt() else { return };
+    if let Some(t) = c.tls.borrow_mut().as_mut() {
         t.send_close_notify();
     }
 }

@@ -29,7 +29,7 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
     if conn.out.borrow().len().saturating_add(payload.len()) > ctx.limits.max_queued {
         crate::log::lws_err!(
             "libwebsocket_write: fd {} has {} bytes queued (limit {}); write refused",
-            conn.fd,
+            conn.fd(),
             conn.out.borrow().len(),
             ctx.limits.max_queued
         );
@@ -78,7 +78,7 @@ pub fn write(ctx: &Context, conn: &Conn, payload: &[u8], protocol: u32) -> i32 {
     let wire: &[u8] = payload_owned.as_deref().unwrap_or(payload);
     // LWS_WRITE_CLIENT_IGNORE_XOR_MASK is ignored, as v1.23 ignored it: every client
     // frame is masked (RFC 6455 5.3; servers close on unmasked frames).
-    let mask = (conn.side == Side::Client).then(mask_key);
+    let mask = (conn.side() == Side::Client).then(mask_key);
     let mut hdr = [0u8; MAX_HEADER_LEN];
     let hl = encode_header(&mut hdr, fin, rsv, opcode, mask, wire.len() as u64);
     if conn.has(flag::APP_EXT) && !ws::is_control(opcode) {
@@ -146,7 +146,7 @@ fn write_small_data(
     };
     if payload.len() > 125
         || conn.flags.get() & SLOW != 0
-        || conn.side != Side::Server
+        || conn.side() != Side::Server
         || conn.state.get() != ConnState::Ws
         || ctx.in_service.get() == 0
     {
@@ -154,7 +154,10 @@ fn write_small_data(
     }
     let queued = {
         let mut out = conn.out.try_borrow_mut().ok()?;
-        if conn.exts.try_borrow().map_or(true, |e| e.is_some()) {
+        if conn
+            .cold_opt()
+            .is_some_and(|c| c.exts.try_borrow().map_or(true, |e| e.is_some()))
+        {
             return None;
         }
         let before = out.len();
@@ -196,7 +199,7 @@ fn extension_tx(
     opcode: u8,
     fin: bool,
 ) -> Result<TxPayload, crate::io::ext_chain::ExtensionFailed> {
-    if conn.exts.borrow().is_none() || ws::is_control(opcode) {
+    if !conn.has_exts() || ws::is_control(opcode) {
         return Ok((None, 0));
     }
     let mut owned: Option<Vec<u8>> = None;
@@ -210,7 +213,7 @@ fn extension_tx(
         )?;
         owned = Some(v);
     }
-    let mut exts = conn.exts.borrow_mut();
+    let mut exts = conn.cold().exts.borrow_mut();
     let Some(ex) = exts.as_mut() else {
         return Ok((owned, 0));
     };
@@ -243,7 +246,7 @@ fn extension_tx(
 
 /// Queues a library-generated frame (pong, close) on a WebSocket connection.
 pub fn queue_frame(ctx: &Context, conn: &Conn, opcode: u8, fin: bool, payload: &[u8]) {
-    let mask = (conn.side == Side::Client).then(mask_key);
+    let mask = (conn.side() == Side::Client).then(mask_key);
     let mut hdr = [0u8; MAX_HEADER_LEN];
     let hl = encode_header(&mut hdr, fin, 0, opcode, mask, payload.len() as u64);
     enqueue_bytes(ctx, conn, &hdr[..hl], payload, mask);
@@ -297,7 +300,7 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
         {
             // Large payload, nothing queued: send from the caller's buffer, queue the rest.
             let total = hdr.len() + payload.len();
-            let sent = match net::send2(conn.fd, hdr, payload) {
+            let sent = match net::send2(conn.fd(), hdr, payload) {
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     conn.set(flag::CHOKED);
@@ -338,7 +341,7 @@ fn enqueue_bytes(ctx: &Context, conn: &Conn, hdr: &[u8], payload: &[u8], mask: O
         if app_ext {
             let queued = out.len();
             drop(out);
-            if let Some(ex) = conn.exts.borrow_mut().as_mut() {
+            if let Some(ex) = conn.cold().exts.borrow_mut().as_mut() {
                 ex.tx_units.reconcile(queued - hdr.len() - payload.len());
                 ex.tx_units.push(hdr.len() + payload.len(), true);
             }
@@ -390,9 +393,9 @@ fn flush_with(ctx: &Context, conn: &Conn, closing: bool) {
         let mut out = conn.out.borrow_mut();
         while !out.is_empty() {
             let sent = if closing {
-                net::send_more(conn.fd, out.pending())
+                net::send_more(conn.fd(), out.pending())
             } else {
-                net::send(conn.fd, out.pending())
+                net::send(conn.fd(), out.pending())
             };
             match sent {
                 Ok(n) => {
@@ -444,7 +447,7 @@ fn flush_units(ctx: &Context, conn: &Conn) {
         if queued == 0 {
             break;
         }
-        let unit = match conn.exts.borrow_mut().as_mut() {
+        let unit = match conn.cold().exts.borrow_mut().as_mut() {
             Some(ex) => {
                 ex.tx_units.reconcile(queued);
                 ex.tx_units.front()
@@ -503,7 +506,7 @@ fn consume_unit(ctx: &Context, conn: &Conn, n: usize) {
     if let Some(v) = conn.out.borrow_mut().consume(n) {
         ctx.give_out_buf(v);
     }
-    if let Some(ex) = conn.exts.borrow_mut().as_mut() {
+    if let Some(ex) = conn.cold().exts.borrow_mut().as_mut() {
         ex.tx_units.consume_front(n);
     }
 }
@@ -514,7 +517,7 @@ fn send_prefix(_ctx: &Context, conn: &Conn, len: usize) -> usize {
     loop {
         let r = {
             let out = conn.out.borrow();
-            net::send(conn.fd, &out.pending()[..len.min(out.len())])
+            net::send(conn.fd(), &out.pending()[..len.min(out.len())])
         };
         match r {
             Ok(n) => return n,

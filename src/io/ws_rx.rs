@@ -13,7 +13,6 @@ use crate::io::conn::{flag, Conn, ConnState, RxInfo, Side};
 use crate::io::context::{Context, POST, PRE};
 use crate::io::service::{close_conn, CloseHow};
 use crate::io::tx;
-use std::rc::Rc;
 
 /// What one parser step produced, detached from the parser's borrow.
 enum Step {
@@ -42,7 +41,7 @@ enum Step {
     Fail(u16),
 }
 
-pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
+pub fn on_ws_bytes(ctx: &Context, conn: &Conn, input: &mut [u8]) {
     let mut pos = 0usize;
     loop {
         if conn.state.get() != ConnState::Ws {
@@ -105,7 +104,11 @@ pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
         match step {
             Step::NeedMore => return,
             Step::Fail(code) => {
-                crate::log::lws_info!("closing fd {} with {} (protocol violation)", conn.fd, code);
+                crate::log::lws_info!(
+                    "closing fd {} with {} (protocol violation)",
+                    conn.fd(),
+                    code
+                );
                 close_conn(ctx, conn, CloseHow::Graceful(Some(code)));
                 return;
             }
@@ -132,12 +135,12 @@ pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
                     && off >= PRE
                     && off + len + POST < input.len()
                     && !conn.has(flag::APP_EXT)
-                    && conn.exts.borrow().is_none()
+                    && !conn.has_exts()
                     && conn.rx_pending().is_empty()
                     && len < rx_chunk(ctx, conn)
                 {
                     receive_in_place(ctx, conn, input, off, len, info);
-                } else if conn.exts.borrow().is_some() {
+                } else if conn.has_exts() {
                     ext_data(
                         ctx,
                         conn,
@@ -177,7 +180,7 @@ pub fn on_ws_bytes(ctx: &Context, conn: &Rc<Conn>, input: &mut [u8]) {
     }
 }
 
-fn on_control(ctx: &Context, conn: &Rc<Conn>, opcode: u8, payload: &[u8]) {
+fn on_control(ctx: &Context, conn: &Conn, opcode: u8, payload: &[u8]) {
     match opcode {
         ws::OP_PING if !conn.has(flag::CLOSE_SENT) => {
             if tx::output_backlogged(ctx, conn) {
@@ -189,7 +192,7 @@ fn on_control(ctx: &Context, conn: &Rc<Conn>, opcode: u8, payload: &[u8]) {
                 tx::queue_frame(ctx, conn, ws::OP_PONG, true, payload);
             }
         }
-        ws::OP_PONG if conn.side == Side::Client => {
+        ws::OP_PONG if conn.side() == Side::Client => {
             let mut buf = [0u8; PRE + 125 + POST + 1];
             buf[PRE..PRE + payload.len()].copy_from_slice(payload);
             let input = CallbackIn::Bytes {
@@ -228,7 +231,7 @@ enum ExtMode {
 /// decompressed text, then the usual chunked delivery.
 fn ext_data(
     ctx: &Context,
-    conn: &Rc<Conn>,
+    conn: &Conn,
     payload: &[u8],
     info: RxInfo,
     frame_remaining: u64,
@@ -238,7 +241,7 @@ fn ext_data(
     let last = info.final_fragment && frame_remaining == 0;
     let fail = |code: u16| close_conn(ctx, conn, CloseHow::Graceful(Some(code)));
     let mode = {
-        let mut exts = conn.exts.borrow_mut();
+        let mut exts = conn.cold().exts.borrow_mut();
         let Some(ex) = exts.as_mut() else { return };
         if message_start {
             ex.rx_text = !info.binary;
@@ -269,7 +272,7 @@ fn ext_data(
         ExtMode::Inflate => {
             let mut out = Vec::new();
             let r = {
-                let mut exts = conn.exts.borrow_mut();
+                let mut exts = conn.cold().exts.borrow_mut();
                 let Some(pmd) = exts.as_mut().and_then(|e| e.pmd.as_mut()) else {
                     return;
                 };
@@ -283,7 +286,7 @@ fn ext_data(
         }
         ExtMode::InflateFrame => {
             let whole = {
-                let mut exts = conn.exts.borrow_mut();
+                let mut exts = conn.cold().exts.borrow_mut();
                 let Some(ex) = exts.as_mut() else { return };
                 ex.dframe_rx.extend_from_slice(payload);
                 if frame_remaining > 0 {
@@ -293,7 +296,7 @@ fn ext_data(
             };
             let mut out = Vec::new();
             let r = {
-                let mut exts = conn.exts.borrow_mut();
+                let mut exts = conn.cold().exts.borrow_mut();
                 let Some(ex) = exts.as_mut() else { return };
                 // The message limit applies to the sum of the frames, not each frame.
                 let budget = ctx.limits.max_message.saturating_sub(ex.dframe_msg_len);
@@ -314,7 +317,7 @@ fn ext_data(
         }
     };
     let utf8_ok = {
-        let mut exts = conn.exts.borrow_mut();
+        let mut exts = conn.cold().exts.borrow_mut();
         match exts.as_mut() {
             Some(ex) if ex.compresses() && ex.rx_text => {
                 ex.utf8.feed(data).is_ok() && (!last || ex.utf8.is_complete())
@@ -348,7 +351,7 @@ fn rx_chunk(ctx: &Context, conn: &Conn) -> usize {
 /// padding cannot reach the parser.
 fn receive_in_place(
     ctx: &Context,
-    conn: &Rc<Conn>,
+    conn: &Conn,
     input: &mut [u8],
     off: usize,
     len: usize,
@@ -360,7 +363,7 @@ fn receive_in_place(
     let mut saved = [0u8; POST + 1];
     saved.copy_from_slice(&input[end..end + POST + 1]);
     input[end] = 0;
-    let reason = match conn.side {
+    let reason = match conn.side() {
         Side::Server => Reason::Receive,
         Side::Client => Reason::ClientReceive,
     };
@@ -381,13 +384,7 @@ fn receive_in_place(
 }
 
 /// Chunks `payload` for the RECEIVE callback, accumulating across reads as needed.
-fn deliver_data(
-    ctx: &Context,
-    conn: &Rc<Conn>,
-    payload: &[u8],
-    info: RxInfo,
-    frame_remaining: u64,
-) {
+fn deliver_data(ctx: &Context, conn: &Conn, payload: &[u8], info: RxInfo, frame_remaining: u64) {
     let chunk = rx_chunk(ctx, conn);
     let mut rest = payload;
     if rest.is_empty() && frame_remaining == 0 && conn.rx_pending().is_empty() {
@@ -434,7 +431,7 @@ fn deliver_data(
 /// (`remaining` 0): v1.23 reported the frame's FIN bit for every piece, so code that
 /// ended a message on it alone (its own test-fraggle) cut messages whose last frame
 /// spanned several RECEIVE calls. Later libwebsockets releases made the same change.
-fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], mut info: RxInfo, remaining: u64) {
+fn receive(ctx: &Context, conn: &Conn, data: &[u8], mut info: RxInfo, remaining: u64) {
     info.remaining = remaining;
     info.final_fragment = info.final_fragment && remaining == 0;
     conn.rx_info.set(info);
@@ -467,7 +464,7 @@ fn receive(ctx: &Context, conn: &Rc<Conn>, data: &[u8], mut info: RxInfo, remain
     };
     buf[PRE..PRE + data.len()].copy_from_slice(data);
     buf[PRE + data.len()] = 0;
-    let reason = match conn.side {
+    let reason = match conn.side() {
         Side::Server => Reason::Receive,
         Side::Client => Reason::ClientReceive,
     };

@@ -94,6 +94,12 @@ struct server {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 
+/* check_closed's probe, under `lock`: the next SERVER_WRITEABLE (on the service thread)
+ * calls the library on the closed connection `probe_wsi` and records what it returned */
+static struct libwebsocket *probe_wsi;
+static int probe_write = -2, probe_writable = -2, probe_flow = -2;
+static unsigned long probe_done;
+
 static void note_thread(struct server *s)
 {
 	if (!pthread_equal(pthread_self(), s->self)) {
@@ -188,6 +194,20 @@ static int cb_check(struct libwebsocket_context *context, struct libwebsocket *w
 		pthread_cond_broadcast(&cond);
 		pthread_mutex_unlock(&lock);
 		buf[LWS_SEND_BUFFER_PRE_PADDING] = 'W';
+		pthread_mutex_lock(&lock);
+		if (probe_wsi) {
+			struct libwebsocket *closed = probe_wsi;
+
+			probe_wsi = NULL;
+			probe_write = libwebsocket_write(closed, buf + LWS_SEND_BUFFER_PRE_PADDING,
+							 1, LWS_WRITE_TEXT);
+			probe_writable = libwebsocket_callback_on_writable(context, closed);
+			probe_flow = libwebsocket_rx_flow_control(closed, 0);
+			libwebsocket_set_timeout(closed, PENDING_TIMEOUT_AWAITING_PING, 1);
+			probe_done++;
+			pthread_cond_broadcast(&cond);
+		}
+		pthread_mutex_unlock(&lock);
 		if (libwebsocket_write(wsi, buf + LWS_SEND_BUFFER_PRE_PADDING, 1,
 				       LWS_WRITE_TEXT) < 0)
 			return -1;
@@ -613,21 +633,27 @@ out:
 	return ok;
 }
 
-/* a connection closed since (its memory freed) is reported, never dereferenced:
- * under valgrind a dereference would show as an invalid read */
+/* a connection closed since is reported, never dereferenced as a live one: from other
+ * threads and (the probe, from another connection's WRITEABLE) on the service thread;
+ * under valgrind a read of freed memory would show as an invalid read */
 static int check_closed(void)
 {
 	struct server s;
-	struct libwebsocket *wsi;
-	int fd = -1, ok = 1, r;
+	struct libwebsocket *wsi, *keeper;
+	int fd = -1, keep_fd = -1, ok = 1, r;
 
 	if (server_start(&s, base_port + 5, 0)) {
 		printf("FAIL %s: no server\n", check_name);
 		failures++;
 		return 0;
 	}
+	/* open while the other one closes, so that its entry stays vacant */
+	keep_fd = client_open(s.port);
+	if (keep_fd < 0 || wait_count(&s.established, 1, limit_ms(3000)))
+		FAIL("no first connection");
+	keeper = last_conn(&s);
 	fd = client_open(s.port);
-	if (fd < 0 || wait_count(&s.established, 1, limit_ms(3000)))
+	if (fd < 0 || wait_count(&s.established, 2, limit_ms(3000)))
 		FAIL("no connection");
 	wsi = last_conn(&s);
 	close(fd);
@@ -645,9 +671,34 @@ static int check_closed(void)
 		FAIL("callback_on_writable(ctx, NULL) returned %d, want -1", r);
 	if ((r = libwebsocket_rx_flow_control((struct libwebsocket *)&r, 1)) != -1)
 		FAIL("rx_flow_control on a pointer that never was a connection returned %d", r);
+	pthread_mutex_lock(&lock);
+	probe_wsi = wsi;
+	pthread_mutex_unlock(&lock);
+	if ((r = libwebsocket_callback_on_writable(s.context, keeper)) != 1)
+		FAIL("callback_on_writable on the open connection returned %d, want 1", r);
+	if (wait_count(&probe_done, 1, limit_ms(3000)))
+		FAIL("the open connection got no WRITEABLE");
+	pthread_mutex_lock(&lock);
+	r = probe_write;
+	pthread_mutex_unlock(&lock);
+	if (r != -1)
+		FAIL("libwebsocket_write on a closed connection (service thread) returned %d", r);
+	pthread_mutex_lock(&lock);
+	r = probe_writable;
+	pthread_mutex_unlock(&lock);
+	if (r != -1)
+		FAIL("callback_on_writable on a closed connection (service thread) returned %d",
+		     r);
+	pthread_mutex_lock(&lock);
+	r = probe_flow;
+	pthread_mutex_unlock(&lock);
+	if (r != -1)
+		FAIL("rx_flow_control on a closed connection (service thread) returned %d", r);
 out:
 	if (fd >= 0)
 		close(fd);
+	if (keep_fd >= 0)
+		close(keep_fd);
 	server_stop(&s);
 	return ok;
 }
