@@ -53,6 +53,11 @@ impl Deadline {
     }
 }
 
+/// Capacity (entries, 12 bytes each) the heap keeps however empty it gets: enough for
+/// the stale handshake entries between two compactions of a busy server (see
+/// `Context::set_timeout`), so steady handshaking allocates nothing here.
+pub const HEAP_KEEP: usize = 4096;
+
 #[derive(Default, Debug)]
 pub struct TimerHeap {
     heap: BinaryHeap<Reverse<Deadline>>,
@@ -89,17 +94,20 @@ impl TimerHeap {
         self.heap.is_empty()
     }
 
-    /// Drops stale entries when the heap has grown far beyond the live count.
+    /// Drops stale entries when the heap has grown far beyond the live count. In place:
+    /// the storage is kept (a busy server compacts every thousand or so handshakes, and
+    /// would otherwise free and regrow it each time).
     pub fn compact(&mut self, is_live: impl Fn(&Deadline) -> bool) {
-        let mut v: Vec<_> = self.heap.drain().filter(|r| is_live(&r.0)).collect();
-        v.shrink_to_fit();
-        self.heap = v.into();
+        let mut v = std::mem::take(&mut self.heap).into_vec();
+        v.retain(|r| is_live(&r.0));
+        self.heap = BinaryHeap::from(v);
     }
 
-    /// Gives memory back once most entries have expired.
+    /// Gives memory back once most entries have expired, above [`HEAP_KEEP`] entries
+    /// of capacity (below it, shrinking and regrowing would be churn for nothing).
     pub fn shrink_if_sparse(&mut self) {
-        if self.heap.capacity() > 1024 && self.heap.len() * 4 < self.heap.capacity() {
-            self.heap.shrink_to(self.heap.len() * 2);
+        if self.heap.capacity() > HEAP_KEEP && self.heap.len() * 4 < self.heap.capacity() {
+            self.heap.shrink_to((self.heap.len() * 2).max(HEAP_KEEP));
         }
     }
 }
@@ -120,5 +128,30 @@ mod tests {
         assert_eq!(t.pop_due(25), None);
         t.compact(|d| d.slot != 1);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn compaction_keeps_storage_and_order() {
+        let mut t = TimerHeap::new();
+        for i in 0..3000u32 {
+            t.push(Deadline::at(5000 + u64::from(i * 7 % 3000), i, 0));
+        }
+        let cap = t.heap.capacity();
+        t.compact(|d| d.slot % 100 == 0);
+        assert_eq!(t.len(), 30);
+        assert_eq!(t.heap.capacity(), cap);
+        t.shrink_if_sparse();
+        assert_eq!(t.heap.capacity(), cap, "below HEAP_KEEP: kept");
+        let mut last = 0;
+        while let Some(d) = t.pop_due(u64::MAX / 20) {
+            assert!(d.at_cs >= last && d.slot % 100 == 0);
+            last = d.at_cs;
+        }
+        for i in 0..20000u32 {
+            t.push(Deadline::at(u64::from(i), i, 0));
+        }
+        while t.pop_due(19000).is_some() {}
+        t.shrink_if_sparse();
+        assert!(t.heap.capacity() >= HEAP_KEEP && t.heap.capacity() < 20000);
     }
 }

@@ -115,6 +115,8 @@ pub struct HttpState {
     pub uri_c: Vec<u8>,
     /// A file being sent by `libwebsockets_serve_http_file`.
     pub file: Option<FileSend>,
+    /// Storage for the next header table (kept by states recycled per context).
+    pub header_storage: Vec<u8>,
 }
 
 pub struct FileSend {

@@ -177,6 +177,8 @@ pub struct Context {
     pub accept_paused_until: Cell<Option<Instant>>,
     pub accept_pending: Cell<bool>,
     pub start: Instant,
+    /// `now_ms`'s origin (io::sys::monotonic_ms at creation).
+    pub start_ms: u64,
     /// This host's name (empty with SKIP_SERVER_CANONICAL_NAME), without NULs.
     pub hostname: String,
     pub proxy: RefCell<Option<String>>,
@@ -185,6 +187,8 @@ pub struct Context {
     /// Emptied output buffers kept for reuse, so the echo path does not allocate.
     pub out_pool: RefCell<Vec<Box<OutQ>>>,
     pub out_pool_bytes: Cell<usize>,
+    /// HTTP-phase states of upgraded connections kept for reuse (io::http_server).
+    pub http_pool: RefCell<Vec<Box<crate::io::conn::HttpState>>>,
     /// TLS server configuration when the listening port speaks TLS.
     pub tls_server: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// Client TLS configurations, built on first use: [verifying, allow-self-signed].
@@ -257,12 +261,14 @@ impl Context {
             accept_paused_until: Cell::new(None),
             accept_pending: Cell::new(false),
             start: Instant::now(),
+            start_ms: crate::io::sys::monotonic_ms(),
             hostname: hostname.replace('\0', ""),
             proxy: RefCell::new(None),
             destroying: Cell::new(false),
             next_serial: Cell::new(1),
             out_pool: RefCell::new(Vec::new()),
             out_pool_bytes: Cell::new(0),
+            http_pool: RefCell::new(Vec::new()),
             tls_server: cfg.tls_server,
             tls_client: RefCell::new([None, None]),
             ssl_ca: cfg.ssl_ca,
@@ -297,7 +303,7 @@ impl Context {
     }
 
     pub fn now_ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        crate::io::sys::monotonic_ms().saturating_sub(self.start_ms)
     }
 
     /// The live connection in entry `slot`.

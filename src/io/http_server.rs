@@ -5,12 +5,13 @@
 
 use crate::engine::handshake;
 use crate::engine::handshake::server::{Refusal, Upgrade};
-use crate::engine::http::request::{parse_request_head, HeadParse};
+use crate::engine::http::headers::{HeaderTable, TOKEN_GET_URI};
+use crate::engine::http::request::{parse_request_head_into, HeadStatus};
 use crate::engine::http::response;
 use crate::engine::timers::pending_timeout;
 use crate::engine::ws::{FrameParser, ParserConfig, Role};
 use crate::io::app::{invoke_conn, CallbackIn, Reason};
-use crate::io::conn::{flag, Conn, ConnState, FileSend, UserSpace};
+use crate::io::conn::{flag, Conn, ConnState, FileSend, HttpState, UserSpace};
 use crate::io::context::Context;
 use crate::io::service::{close_conn, CloseHow};
 use crate::io::tx;
@@ -19,66 +20,104 @@ use std::io::Read;
 /// Bytes of file read per step while the socket keeps accepting.
 const FILE_STEP: usize = 64 * 1024;
 
+/// Longest 101 reply built on the stack (a longer one is allocated).
+const REPLY_ON_STACK: usize = 512;
+
+/// HTTP-phase states kept for reuse per context, and the most buffer capacity one may
+/// keep (a bigger one is freed instead).
+const HTTP_POOL_MAX: usize = 32;
+const HTTP_POOL_MAX_CAP: usize = 4096;
+
+/// The HTTP-phase state for a new server connection: a recycled one (with its header
+/// table's storage) when there is one, so a handshake allocates nothing for it.
+pub fn new_http_state(ctx: &Context) -> Box<HttpState> {
+    ctx.http_pool.borrow_mut().pop().unwrap_or_default()
+}
+
+/// Ends the connection's HTTP phase, keeping the emptied state for the next connection.
+fn recycle_http_state(ctx: &Context, conn: &Conn) {
+    let Some(mut h) = conn.http.borrow_mut().take() else {
+        return;
+    };
+    let mut pool = ctx.http_pool.borrow_mut();
+    if pool.len() >= HTTP_POOL_MAX || h.file.is_some() {
+        return;
+    }
+    if let Some(t) = h.headers.take() {
+        h.header_storage = t.into_storage();
+    }
+    if h.inbuf.capacity() <= HTTP_POOL_MAX_CAP
+        && h.uri_c.capacity() <= HTTP_POOL_MAX_CAP
+        && h.header_storage.capacity() <= HTTP_POOL_MAX_CAP
+    {
+        h.inbuf.clear();
+        h.uri_c.clear();
+        pool.push(h);
+    }
+}
+
 pub fn on_head_bytes(ctx: &Context, conn: &Conn, data: &mut [u8]) {
     // Usually the whole head comes in one read: parse it in place, copying only when
-    // it arrives in pieces.
-    let (outcome, direct) = {
-        let mut http = conn.http.borrow_mut();
-        let Some(h) = http.as_mut() else { return };
-        if h.inbuf.is_empty() {
-            let o = parse_request_head(data, &ctx.limits.head);
-            if matches!(o, HeadParse::Partial) {
-                h.inbuf.extend_from_slice(data);
-            }
-            (o, true)
-        } else {
+    // it arrives in pieces. The table is filled in place, in storage a recycled state
+    // brought along, and goes to the connection once complete.
+    let mut http = conn.http.borrow_mut();
+    let Some(h) = http.as_mut() else { return };
+    let mut table = HeaderTable::with_storage(std::mem::take(&mut h.header_storage));
+    let direct = h.inbuf.is_empty();
+    let outcome = if direct {
+        let o = parse_request_head_into(data, &ctx.limits.head, &mut table);
+        if matches!(o, HeadStatus::Partial) {
             h.inbuf.extend_from_slice(data);
-            (parse_request_head(&h.inbuf, &ctx.limits.head), false)
         }
+        o
+    } else {
+        h.inbuf.extend_from_slice(data);
+        parse_request_head_into(&h.inbuf, &ctx.limits.head, &mut table)
     };
-    match outcome {
-        HeadParse::Partial => {}
-        HeadParse::Reject(status) => {
+    let line = match outcome {
+        HeadStatus::Partial => {
+            h.header_storage = table.into_storage();
+            return;
+        }
+        HeadStatus::Reject(status) => {
+            drop(http);
             crate::log::lws_info!("bad request on fd {}: HTTP {}", conn.fd(), status);
             reject(ctx, conn, status, "");
+            return;
         }
-        HeadParse::Complete(mut head) => {
-            // The upgrade's inputs are checked and copied out before the table moves
-            // to the connection (where lws_hdr_* read it while callbacks run).
-            let up = handshake::is_upgrade_request(&head.headers)
-                .then(|| Upgrade::from_request(&head.method, &head.headers));
-            // The URI for the HTTP callback, NUL-terminated.
-            let uri_c = match up {
-                Some(_) => Vec::new(),
-                None => {
-                    let uri = head.uri();
-                    let mut c = Vec::with_capacity(uri.len() + 1);
-                    c.extend_from_slice(uri);
-                    c.push(0);
-                    c
-                }
-            };
-            let rest = {
-                let mut http = conn.http.borrow_mut();
-                let h = http.as_mut().expect("http state");
-                let rest = if direct {
-                    data[head.head_len..].to_vec()
-                } else {
-                    h.inbuf.split_off(head.head_len)
-                };
-                h.inbuf = Vec::new();
-                h.headers = Some(std::mem::take(&mut head.headers));
-                rest
-            };
-            match up {
-                Some(Ok(u)) => upgrade(ctx, conn, u, rest),
-                Some(Err(r)) => {
-                    crate::log::lws_info!("refusing upgrade on fd {}: {}", conn.fd(), r.why);
-                    refuse(ctx, conn, &r);
-                }
-                None => http_request(ctx, conn, &head.method, uri_c),
-            }
+        HeadStatus::Complete(line) => line,
+    };
+    // The upgrade's inputs are checked and copied out before the table moves to the
+    // connection (where lws_hdr_* read it while callbacks run).
+    let up =
+        handshake::is_upgrade_request(&table).then(|| Upgrade::from_request(&line.method, &table));
+    // The URI for the HTTP callback, NUL-terminated.
+    let uri_c = match up {
+        Some(_) => Vec::new(),
+        None => {
+            let uri = table.get(TOKEN_GET_URI).unwrap_or(b"");
+            let mut c = Vec::with_capacity(uri.len() + 1);
+            c.extend_from_slice(uri);
+            c.push(0);
+            c
         }
+    };
+    let rest = if direct {
+        data[line.head_len..].to_vec()
+    } else {
+        let rest = h.inbuf.split_off(line.head_len);
+        h.inbuf = Vec::new();
+        rest
+    };
+    h.headers = Some(table);
+    drop(http);
+    match up {
+        Some(Ok(u)) => upgrade(ctx, conn, u, rest),
+        Some(Err(r)) => {
+            crate::log::lws_info!("refusing upgrade on fd {}: {}", conn.fd(), r.why);
+            refuse(ctx, conn, &r);
+        }
+        None => http_request(ctx, conn, &line.method, uri_c),
     }
 }
 
@@ -157,31 +196,41 @@ fn upgrade(ctx: &Context, conn: &Conn, mut up: Upgrade, mut rest: Vec<u8>) {
         .extensions
         .as_deref()
         .and_then(|offer| crate::io::extensions::negotiate_server(ctx, conn, offer));
-    let mut resp = up.reply(
-        ctx.protocols[index].name.as_deref(),
-        ext_reply.as_deref().map(str::as_bytes),
-    );
-    let mut sent_by_ext = false;
+    let protocol_name = ctx.protocols[index].name.as_deref();
+    let ext_answer = ext_reply.as_deref().map(str::as_bytes);
     if conn.has(flag::APP_EXT) {
+        let mut resp = up.reply(protocol_name, ext_answer);
         // NUL-terminated behind `len`, for extensions that treat it as a string.
         let len = resp.len();
         resp.push(0);
         let r = crate::io::ext_chain::handshake_reply_tx(ctx, conn, &mut resp, len);
         resp.truncate(len);
-        match r {
-            Ok(s) => sent_by_ext = s,
+        let sent_by_ext = match r {
+            Ok(s) => s,
             Err(_) => {
                 conn.set(flag::FAILED);
                 close_conn(ctx, conn, CloseHow::Abort);
                 return;
             }
-        }
+        };
         if !conn.is_open() {
             return;
         }
-    }
-    if !sent_by_ext {
-        tx::write(ctx, conn, &resp, tx::WRITE_HTTP);
+        if !sent_by_ext {
+            tx::write(ctx, conn, &resp, tx::WRITE_HTTP);
+        }
+    } else {
+        // Built on the stack: the output queue takes a copy anyway.
+        let mut small = [0u8; REPLY_ON_STACK];
+        match up.reply_into(&mut small, protocol_name, ext_answer) {
+            Some(n) => tx::write(ctx, conn, &small[..n], tx::WRITE_HTTP),
+            None => tx::write(
+                ctx,
+                conn,
+                &up.reply(protocol_name, ext_answer),
+                tx::WRITE_HTTP,
+            ),
+        };
     }
     let mut cfg = ParserConfig::new(Role::Server);
     cfg.max_message_size = ctx.limits.max_message;
@@ -204,7 +253,7 @@ fn upgrade(ctx: &Context, conn: &Conn, mut up: Upgrade, mut rest: Vec<u8>) {
         crate::log::lws_info!("ESTABLISHED returned {} on fd {}: ignored", n, conn.fd());
     }
     // Headers are no longer needed once the application has seen ESTABLISHED.
-    *conn.http.borrow_mut() = None;
+    recycle_http_state(ctx, conn);
     crate::io::ext_chain::notify_established(ctx, conn);
     if !rest.is_empty() && conn.state.get() == ConnState::Ws {
         // Frames pipelined right behind the handshake.

@@ -116,7 +116,10 @@ pub fn service(ctx: &Context, timeout_ms: i32) -> i32 {
 
 /// One connection's readiness: writable first (flush, WRITEABLE), then reading.
 pub fn dispatch(ctx: &Context, conn: &Conn, writable: bool, hup: bool, readable: bool) {
-    if writable {
+    if writable && !writable_is_news(conn) {
+        // Edge-triggered epoll reports "writable" with every read event; most of them
+        // find nothing waiting for the socket (conn_writeable would do nothing).
+    } else if writable {
         conn_writeable(ctx, conn);
     }
     if hup {
@@ -192,15 +195,16 @@ pub fn run_deferred(ctx: &Context) {
     if ctx.linger_pending.get() {
         linger::drain(ctx);
     }
-    let reads = std::mem::take(&mut *ctx.read_q.borrow_mut());
-    for slot in reads {
+    let reads = take_queue(&ctx.read_q);
+    for &slot in &reads {
         if let Some(conn) = ctx.conn(slot) {
             conn.clear(flag::IN_READ_Q);
             conn_readable(ctx, conn);
         }
     }
-    let writeables = std::mem::take(&mut *ctx.writeable_q.borrow_mut());
-    for slot in writeables {
+    restore_queue(&ctx.read_q, reads);
+    let writeables = take_queue(&ctx.writeable_q);
+    for &slot in &writeables {
         if let Some(conn) = ctx.conn(slot) {
             conn.clear(flag::IN_WRITEABLE_Q);
             if conn.has(flag::APP_EXT)
@@ -218,14 +222,16 @@ pub fn run_deferred(ctx: &Context) {
             }
         }
     }
+    restore_queue(&ctx.writeable_q, writeables);
     flush_dirty(ctx);
-    let closes = std::mem::take(&mut *ctx.close_q.borrow_mut());
-    for slot in closes {
+    let closes = take_queue(&ctx.close_q);
+    for &slot in &closes {
         if let Some(conn) = ctx.conn(slot) {
             conn.clear(flag::IN_CLOSE_Q);
             close_conn(ctx, conn, CloseHow::Abort);
         }
     }
+    restore_queue(&ctx.close_q, closes);
     check_timeouts(ctx);
     if ctx
         .extensions
@@ -243,17 +249,33 @@ pub fn run_deferred(ctx: &Context) {
 /// Flushes every connection that queued output during this pass (one send each).
 pub fn flush_dirty(ctx: &Context) {
     loop {
-        let dirty = std::mem::take(&mut *ctx.dirty_q.borrow_mut());
-        if dirty.is_empty() {
+        if ctx.dirty_q.borrow().is_empty() {
             break;
         }
-        for slot in dirty {
+        let dirty = take_queue(&ctx.dirty_q);
+        for &slot in &dirty {
             if let Some(conn) = ctx.conn(slot) {
                 conn.clear(flag::IN_DIRTY_Q);
                 flush(ctx, conn);
                 after_flush(ctx, conn);
             }
         }
+        restore_queue(&ctx.dirty_q, dirty);
+    }
+}
+
+/// A deferred queue's entries, leaving it empty (callbacks may queue more meanwhile).
+fn take_queue(q: &std::cell::RefCell<Vec<u32>>) -> Vec<u32> {
+    std::mem::take(&mut *q.borrow_mut())
+}
+
+/// Gives a processed batch back to its queue when nothing was queued meanwhile, so the
+/// queue keeps its capacity and a pass allocates nothing.
+fn restore_queue(q: &std::cell::RefCell<Vec<u32>>, mut batch: Vec<u32>) {
+    let mut cur = q.borrow_mut();
+    if cur.capacity() == 0 {
+        batch.clear();
+        *cur = batch;
     }
 }
 
@@ -311,7 +333,7 @@ pub fn accept_ready(ctx: &Context) {
             net::close(fd);
             continue;
         };
-        *conn.http.borrow_mut() = Some(Box::default());
+        *conn.http.borrow_mut() = Some(http_server::new_http_state(ctx));
         if let Some(cfg) = &ctx.tls_server {
             match rustls::ServerConnection::new(cfg.clone()) {
                 Ok(s) => *conn.cold().tls.borrow_mut() = Some(Box::new(s.into())),
@@ -518,6 +540,32 @@ pub fn conn_writeable(ctx: &Context, conn: &Conn) {
         deliver_writeable(ctx, conn);
     }
     update_pollout(ctx, conn);
+}
+
+/// False when `conn_writeable` would find nothing to do: a plain server or HTTP-head
+/// connection with nothing queued or owed, nobody waiting for WRITEABLE and POLLOUT
+/// not armed.
+fn writable_is_news(conn: &Conn) -> bool {
+    const BUSY: u32 = flag::CHOKED
+        | flag::WANT_WRITEABLE
+        | flag::EXT_SPILL_PENDING
+        | flag::POLLOUT_SET
+        | flag::FAILED
+        | flag::APP_EXT;
+    if conn.flags.get() & BUSY != 0
+        || !matches!(conn.state.get(), ConnState::Ws | ConnState::HttpHeaders)
+        || !conn.out.try_borrow().is_ok_and(|o| o.is_empty())
+        || conn
+            .cold_opt()
+            .is_some_and(|c| c.tls.try_borrow().map_or(true, |t| t.is_some()))
+        || !conn.rx_stash().is_empty()
+    {
+        return true;
+    }
+    let pong = conn.owed_pong.take();
+    let owed = pong.is_some();
+    conn.owed_pong.set(pong);
+    owed
 }
 
 /// A server whose close handshake is complete closes TCP first (RFC 6455 7.1.1) as

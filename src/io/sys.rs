@@ -27,6 +27,18 @@ macro_rules! syscall {
 pub mod net;
 pub mod process;
 
+/// Milliseconds of CLOCK_MONOTONIC (the clock `Instant` reads), without `Instant`'s
+/// checked arithmetic: the service loop reads it a few times per pass.
+pub fn monotonic_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec. CLOCK_MONOTONIC cannot fail here.
+    let _ = syscall!(clock_gettime(libc::CLOCK_MONOTONIC, &mut ts));
+    (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
+}
+
 /// A non-blocking, close-on-exec eventfd (the context's wake-up descriptor).
 pub fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: eventfd(2) takes no pointers.

@@ -13,8 +13,6 @@ pub use server::{
     is_upgrade_request, select_protocol, switching_protocols, validate_upgrade, Refusal,
 };
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use sha1::{Digest, Sha1};
 
 /// The GUID RFC 6455 appends to the key before hashing.
@@ -30,21 +28,68 @@ pub struct AcceptKey([u8; ACCEPT_LEN]);
 impl AcceptKey {
     /// The accept value for a client's `Sec-WebSocket-Key` (taken as sent).
     pub fn for_key(key: &[u8]) -> AcceptKey {
-        let mut h = Sha1::new();
-        h.update(key);
-        h.update(GUID);
-        let digest = h.finalize();
-        let mut out = [0u8; ACCEPT_LEN];
-        let n = STANDARD
-            .encode_slice(digest, &mut out)
-            .expect("28 bytes hold the base64 of a SHA-1");
-        debug_assert_eq!(n, ACCEPT_LEN);
-        AcceptKey(out)
+        AcceptKey(base64_of_digest(&sha1_with_guid(key)))
     }
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+}
+
+/// SHA-1 of `key` followed by the GUID. A key of up to 83 bytes (every valid one has
+/// 22 to 24) is padded here and hashed with one call of the compression function (SHA-NI
+/// where the CPU has it); longer ones go through the streaming hasher.
+fn sha1_with_guid(key: &[u8]) -> [u8; 20] {
+    use sha1::digest::generic_array::GenericArray;
+    let len = key.len() + GUID.len();
+    if len > 119 {
+        let mut h = Sha1::new();
+        h.update(key);
+        h.update(GUID);
+        return h.finalize().into();
+    }
+    let mut buf = [0u8; 128];
+    buf[..key.len()].copy_from_slice(key);
+    buf[key.len()..len].copy_from_slice(GUID);
+    buf[len] = 0x80;
+    let end = if len < 56 { 64 } else { 128 };
+    buf[end - 8..end].copy_from_slice(&((len as u64) * 8).to_be_bytes());
+    let blocks = [
+        *GenericArray::from_slice(&buf[..64]),
+        *GenericArray::from_slice(&buf[64..]),
+    ];
+    let mut state: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
+    sha1::compress(&mut state, &blocks[..end / 64]);
+    let mut out = [0u8; 20];
+    for (o, w) in out.chunks_exact_mut(4).zip(state) {
+        o.copy_from_slice(&w.to_be_bytes());
+    }
+    out
+}
+
+/// The standard base64 alphabet.
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Base64 (standard alphabet, padded) of a 20-byte digest: six whole 3-byte groups,
+/// then 2 bytes (3 symbols and one '=').
+fn base64_of_digest(d: &[u8; 20]) -> [u8; ACCEPT_LEN] {
+    let sym = |v: u32| BASE64[(v & 63) as usize];
+    let mut out = [b'='; ACCEPT_LEN];
+    for (o, i) in out.chunks_exact_mut(4).zip(d.chunks_exact(3)) {
+        let v = u32::from(i[0]) << 16 | u32::from(i[1]) << 8 | u32::from(i[2]);
+        o.copy_from_slice(&[sym(v >> 18), sym(v >> 12), sym(v >> 6), sym(v)]);
+    }
+    let v = u32::from(d[18]) << 16 | u32::from(d[19]) << 8;
+    out[24] = sym(v >> 18);
+    out[25] = sym(v >> 12);
+    out[26] = sym(v >> 6);
+    out
 }
 
 impl std::fmt::Debug for AcceptKey {
@@ -73,5 +118,19 @@ mod tests {
             accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
             crate::engine::util::sha1_base64(&[b"dGhlIHNhbXBsZSBub25jZQ==", GUID])
         );
+    }
+
+    #[test]
+    fn accept_for_every_key_length() {
+        // One block, two blocks and the streaming hasher, against the crates' own
+        // SHA-1 and base64.
+        let key: Vec<u8> = (0..200u32).map(|i| b'A' + (i * 7 % 26) as u8).collect();
+        for n in 0..key.len() {
+            assert_eq!(
+                accept_key(&key[..n]),
+                crate::engine::util::sha1_base64(&[&key[..n], GUID]),
+                "key length {n}"
+            );
+        }
     }
 }

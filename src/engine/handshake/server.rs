@@ -89,8 +89,32 @@ pub fn validate_upgrade(method: &str, h: &HeaderTable) -> Result<(), Refusal> {
     check_upgrade(method, h).map(|_| ())
 }
 
+/// Value of each byte as a base64 symbol (standard alphabet), 0xff when it is none.
+const BASE64_VALUE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 64 {
+        t[b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[i] as usize] =
+            i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// A key is base64 (padding optional) of exactly 16 bytes.
 fn is_valid_key(key: &[u8]) -> bool {
+    // The form clients send: 22 symbols and "==", the last symbol carrying 2 bits (the
+    // other 4 zero, as the strict decoder below requires).
+    if let [sym @ .., b'=', b'='] = key {
+        if sym.len() == 22 {
+            return sym.iter().all(|&c| BASE64_VALUE[usize::from(c)] != 0xff)
+                && BASE64_VALUE[usize::from(sym[21])] & 0x0f == 0;
+        }
+    }
+    is_valid_key_general(key)
+}
+
+fn is_valid_key_general(key: &[u8]) -> bool {
     use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
     use base64::engine::DecodePaddingMode;
     use base64::Engine;
@@ -156,6 +180,22 @@ impl Upgrade {
     pub fn reply(&self, protocol_name: Option<&[u8]>, extensions: Option<&[u8]>) -> Vec<u8> {
         switching_protocols(&self.accept, self.offer().and(protocol_name), extensions)
     }
+
+    /// [`reply`](Self::reply) written into `out`: its length, or None when it does not
+    /// fit.
+    pub fn reply_into(
+        &self,
+        out: &mut [u8],
+        protocol_name: Option<&[u8]>,
+        extensions: Option<&[u8]>,
+    ) -> Option<usize> {
+        switching_protocols_into(
+            out,
+            &self.accept,
+            self.offer().and(protocol_name),
+            extensions,
+        )
+    }
 }
 
 /// Chooses the protocol index for the request. `names` are the application's protocol
@@ -194,30 +234,55 @@ const REPLY_HEAD: &[u8] =
 const PROTOCOL_LINE: &[u8] = b"\r\nSec-WebSocket-Protocol: ";
 const EXTENSIONS_LINE: &[u8] = b"\r\nSec-WebSocket-Extensions: ";
 
+/// Length of the 101 response.
+fn switching_protocols_len(protocol: Option<&[u8]>, extensions: Option<&[u8]>) -> usize {
+    REPLY_HEAD.len()
+        + super::ACCEPT_LEN
+        + protocol.map_or(0, |p| PROTOCOL_LINE.len() + p.len())
+        + extensions.map_or(0, |e| EXTENSIONS_LINE.len() + e.len())
+        + 4
+}
+
 /// The 101 response (one allocation, sized exactly, with a spare byte for a NUL).
 pub fn switching_protocols(
     accept: &AcceptKey,
     protocol: Option<&[u8]>,
     extensions: Option<&[u8]>,
 ) -> Vec<u8> {
-    let len = REPLY_HEAD.len()
-        + super::ACCEPT_LEN
-        + protocol.map_or(0, |p| PROTOCOL_LINE.len() + p.len())
-        + extensions.map_or(0, |e| EXTENSIONS_LINE.len() + e.len())
-        + 4;
+    let len = switching_protocols_len(protocol, extensions);
     let mut r = Vec::with_capacity(len + 1);
-    r.extend_from_slice(REPLY_HEAD);
-    r.extend_from_slice(accept.as_bytes());
+    r.resize(len, 0);
+    switching_protocols_into(&mut r, accept, protocol, extensions);
+    r
+}
+
+/// The 101 response written at the start of `out`: its length, or None when `out` is
+/// too short.
+pub fn switching_protocols_into(
+    out: &mut [u8],
+    accept: &AcceptKey,
+    protocol: Option<&[u8]>,
+    extensions: Option<&[u8]>,
+) -> Option<usize> {
+    let len = switching_protocols_len(protocol, extensions);
+    let mut rest = out.get_mut(..len)?;
+    let mut put = |bytes: &[u8]| {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(bytes.len());
+        head.copy_from_slice(bytes);
+        rest = tail;
+    };
+    put(REPLY_HEAD);
+    put(accept.as_bytes());
     if let Some(p) = protocol {
-        r.extend_from_slice(PROTOCOL_LINE);
-        r.extend_from_slice(p);
+        put(PROTOCOL_LINE);
+        put(p);
     }
     if let Some(e) = extensions {
-        r.extend_from_slice(EXTENSIONS_LINE);
-        r.extend_from_slice(e);
+        put(EXTENSIONS_LINE);
+        put(e);
     }
-    r.extend_from_slice(b"\r\n\r\n");
-    r
+    put(b"\r\n\r\n");
+    Some(len)
 }
 
 #[cfg(test)]
@@ -272,6 +337,25 @@ mod tests {
         // Unpadded key.
         let t = with(TOKEN_KEY, Some("dGhlIHNhbXBsZSBub25jZQ"));
         assert!(validate_upgrade("GET", &t).is_ok());
+    }
+
+    #[test]
+    fn key_fast_path_agrees_with_decoder() {
+        let mut key = *b"dGhlIHNhbXBsZSBub25jZQ==";
+        assert!(is_valid_key(&key));
+        // Every byte value at every symbol position, the last one included.
+        for pos in 0..24 {
+            let orig = key[pos];
+            for b in 0..=255u8 {
+                key[pos] = b;
+                assert_eq!(
+                    is_valid_key(&key),
+                    is_valid_key_general(&key),
+                    "byte {b:#x} at {pos}"
+                );
+            }
+            key[pos] = orig;
+        }
     }
 
     #[test]

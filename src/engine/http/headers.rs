@@ -48,36 +48,124 @@ const NAMES: [(&str, usize); 14] = [
     ("sec-websocket-nonce", TOKEN_NONCE),
 ];
 
+/// A header name as words loaded at fixed offsets (the last one overlapping the one
+/// before it, so no byte is copied), in lower case, with the bits that may differ in
+/// case: 0x20 in each letter's byte, 0 elsewhere, so `(word | mask) == lower` is an
+/// exact case-insensitive comparison for any input bytes. Names of 8 bytes or more use
+/// 8-byte words at 0, 8, 16 (where they fit) and len - 8; shorter ones 4-byte words at
+/// 0 and len - 4.
+struct NamePattern {
+    lower: [u64; 4],
+    mask: [u64; 4],
+    token: usize,
+}
+
+/// Offsets of the words compared for a name of `len` bytes.
+const fn word_offsets(len: usize) -> [usize; 4] {
+    if len < 8 {
+        [0, len - 4, 0, len - 4]
+    } else {
+        let last = len - 8;
+        [0, min(8, last), min(16, last), last]
+    }
+}
+
+const fn min(a: usize, b: usize) -> usize {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+const fn pattern(name: &str, token: usize) -> NamePattern {
+    let b = name.as_bytes();
+    let width = if b.len() < 8 { 4 } else { 8 };
+    let offs = word_offsets(b.len());
+    let mut lower = [0u64; 4];
+    let mut mask = [0u64; 4];
+    let mut w = 0;
+    while w < 4 {
+        let mut i = 0;
+        while i < width {
+            let c = b[offs[w] + i];
+            lower[w] |= (c as u64) << (i * 8);
+            if c.is_ascii_lowercase() {
+                mask[w] |= 0x20 << (i * 8);
+            }
+            i += 1;
+        }
+        w += 1;
+    }
+    NamePattern { lower, mask, token }
+}
+
+const HOST: [NamePattern; 1] = [pattern("host", TOKEN_HOST)];
+const ORIGIN: [NamePattern; 1] = [pattern("origin", TOKEN_ORIGIN)];
+const UPGRADE: [NamePattern; 1] = [pattern("upgrade", TOKEN_UPGRADE)];
+const CONNECTION: [NamePattern; 1] = [pattern("connection", TOKEN_CONNECTION)];
+const KEY: [NamePattern; 1] = [pattern("sec-websocket-key", TOKEN_KEY)];
+const KEY12: [NamePattern; 2] = [
+    pattern("sec-websocket-key1", TOKEN_KEY1),
+    pattern("sec-websocket-key2", TOKEN_KEY2),
+];
+const DRAFT_NONCE: [NamePattern; 2] = [
+    pattern("sec-websocket-draft", TOKEN_DRAFT),
+    pattern("sec-websocket-nonce", TOKEN_NONCE),
+];
+const SWORIGIN_ACCEPT: [NamePattern; 2] = [
+    pattern("sec-websocket-origin", TOKEN_SWORIGIN),
+    pattern("sec-websocket-accept", TOKEN_ACCEPT),
+];
+const VERSION: [NamePattern; 1] = [pattern("sec-websocket-version", TOKEN_VERSION)];
+const PROTOCOL: [NamePattern; 1] = [pattern("sec-websocket-protocol", TOKEN_PROTOCOL)];
+const EXTENSIONS: [NamePattern; 1] = [pattern("sec-websocket-extensions", TOKEN_EXTENSIONS)];
+
 /// Maps a header name (any case) to its token slot. Most names in a request are none
-/// of ours: the length picks the one or two candidates before any byte is compared.
+/// of ours: the length picks the one or two candidates before any byte is compared,
+/// and a candidate is compared a word at a time.
 pub fn token_for_name(name: &str) -> Option<usize> {
-    let candidates: &[(&str, usize)] = match name.len() {
-        4 => &[("host", TOKEN_HOST)],
-        6 => &[("origin", TOKEN_ORIGIN)],
-        7 => &[("upgrade", TOKEN_UPGRADE)],
-        10 => &[("connection", TOKEN_CONNECTION)],
-        17 => &[("sec-websocket-key", TOKEN_KEY)],
-        18 => &[
-            ("sec-websocket-key1", TOKEN_KEY1),
-            ("sec-websocket-key2", TOKEN_KEY2),
-        ],
-        19 => &[
-            ("sec-websocket-draft", TOKEN_DRAFT),
-            ("sec-websocket-nonce", TOKEN_NONCE),
-        ],
-        20 => &[
-            ("sec-websocket-origin", TOKEN_SWORIGIN),
-            ("sec-websocket-accept", TOKEN_ACCEPT),
-        ],
-        21 => &[("sec-websocket-version", TOKEN_VERSION)],
-        22 => &[("sec-websocket-protocol", TOKEN_PROTOCOL)],
-        24 => &[("sec-websocket-extensions", TOKEN_EXTENSIONS)],
+    let name = name.as_bytes();
+    let candidates: &[NamePattern] = match name.len() {
+        4 => &HOST,
+        6 => &ORIGIN,
+        7 => &UPGRADE,
+        10 => &CONNECTION,
+        17 => &KEY,
+        18 => &KEY12,
+        19 => &DRAFT_NONCE,
+        20 => &SWORIGIN_ACCEPT,
+        21 => &VERSION,
+        22 => &PROTOCOL,
+        24 => &EXTENSIONS,
         _ => return None,
     };
+    let offs = word_offsets(name.len());
+    let mut words = [0u64; 4];
+    for (w, &o) in words.iter_mut().zip(offs.iter()) {
+        *w = if name.len() < 8 {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&name[o..o + 4]);
+            u64::from(u32::from_le_bytes(b))
+        } else {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&name[o..o + 8]);
+            u64::from_le_bytes(b)
+        };
+    }
     candidates
         .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|&(_, t)| t)
+        .find(|p| (0..4).all(|i| words[i] | p.mask[i] == p.lower[i]))
+        .map(|p| p.token)
+}
+
+/// `a.eq_ignore_ascii_case(b)`, a byte at a time without lowering both sides.
+fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(&x, &y)| {
+            let d = x ^ y;
+            d == 0 || (d == 0x20 && (x | 0x20).is_ascii_lowercase())
+        })
 }
 
 /// Values by token index. Repeated headers are joined with ", " (RFC 7230 3.2.2).
@@ -98,34 +186,79 @@ impl HeaderTable {
     pub fn from_pairs(pairs: &[(usize, &[u8])]) -> Self {
         let mut t = HeaderTable::new();
         let total: usize = pairs.iter().map(|(_, v)| v.len() + 2).sum();
-        t.data.reserve_exact(total);
-        // Slots seen more than once are joined after the single ones.
-        let (mut seen, mut repeated) = (0u32, 0u32);
-        for &(idx, _) in pairs.iter().filter(|(i, _)| *i < TOKEN_COUNT) {
-            let bit = 1u32 << idx;
-            repeated |= seen & bit;
-            seen |= bit;
+        t.refill(pairs.iter().copied(), total);
+        t
+    }
+
+    /// An empty table that will keep its values in `storage` (emptied first): the
+    /// storage of an earlier table (see [`into_storage`](Self::into_storage)).
+    pub fn with_storage(mut storage: Vec<u8>) -> Self {
+        storage.clear();
+        HeaderTable {
+            data: storage,
+            ..HeaderTable::default()
         }
-        for &(idx, v) in pairs.iter().filter(|(i, _)| *i < TOKEN_COUNT) {
-            if repeated & (1 << idx) == 0 {
-                t.set(idx, v);
+    }
+
+    /// The table's byte storage, for a later [`with_storage`](Self::with_storage).
+    pub fn into_storage(self) -> Vec<u8> {
+        self.data
+    }
+
+    /// Empties the table, keeping its storage for the next request.
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.present = 0;
+    }
+
+    /// Replaces the contents with (slot, value) pairs in arrival order (as
+    /// [`from_pairs`](Self::from_pairs)), reusing the storage. `capacity` is a bound on
+    /// the bytes needed (the values plus 2 per pair covers the ", " joins): nothing is
+    /// reallocated when the storage already holds that much. One pass over the pairs
+    /// unless a slot repeats.
+    pub fn refill<'a, I>(&mut self, pairs: I, capacity: usize)
+    where
+        I: Iterator<Item = (usize, &'a [u8])> + Clone,
+    {
+        self.clear();
+        self.data.reserve_exact(capacity);
+        let mut repeated = 0u32;
+        for (idx, v) in pairs.clone() {
+            if idx >= TOKEN_COUNT {
+                continue;
+            }
+            let bit = 1u32 << idx;
+            if self.present & bit != 0 {
+                repeated |= bit;
+            } else {
+                self.set(idx, v);
+            }
+        }
+        if repeated == 0 {
+            return;
+        }
+        // Some slots repeat (rare): again, the single ones first, then each repeated
+        // slot's values joined, so the bytes stay within `capacity`.
+        self.clear();
+        for (idx, v) in pairs.clone() {
+            if idx < TOKEN_COUNT && repeated & (1 << idx) == 0 {
+                self.set(idx, v);
             }
         }
         let mut rest = repeated;
         while rest != 0 {
             let idx = rest.trailing_zeros() as usize;
             rest &= rest - 1;
-            let start = t.data.len();
-            for (n, (_, v)) in pairs.iter().filter(|(i, _)| *i == idx).enumerate() {
+            let start = self.data.len();
+            for (n, (_, v)) in pairs.clone().filter(|(i, _)| *i == idx).enumerate() {
                 if n > 0 {
-                    t.data.extend_from_slice(b", ");
+                    self.data.extend_from_slice(b", ");
                 }
-                t.data.extend_from_slice(v);
+                self.data.extend_from_slice(v);
             }
-            t.spans[idx] = (start as u32, (t.data.len() - start) as u32);
-            t.present |= 1 << idx;
+            self.spans[idx] = (start as u32, (self.data.len() - start) as u32);
+            self.present |= 1 << idx;
         }
-        t
     }
 
     /// Sets or extends (", "-joined) the value of slot `idx`.
@@ -178,9 +311,12 @@ impl HeaderTable {
 
     /// True when the comma-separated list in slot `idx` contains `token` (any case).
     pub fn list_contains(&self, idx: usize, token: &str) -> bool {
+        let token = token.as_bytes();
         self.get(idx).is_some_and(|v| {
-            v.split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+            // Usually the whole value is the token.
+            eq_ignore_case(v, token)
+                || v.split(|&b| b == b',')
+                    .any(|t| eq_ignore_case(t.trim_ascii(), token))
         })
     }
 
@@ -221,6 +357,35 @@ mod tests {
         assert_eq!(token_for_name("SEC-WEBSOCKET-KEY"), Some(TOKEN_KEY));
         assert_eq!(token_for_name("Host"), Some(TOKEN_HOST));
         assert_eq!(token_for_name("X-Other"), None);
+    }
+
+    #[test]
+    fn case_insensitive_equality_matches_std() {
+        let words: [&[u8]; 9] = [
+            b"upgrade",
+            b"UPGRADE",
+            b"UpGrAdE",
+            b"websocket",
+            b"",
+            b"a",
+            b"@",
+            b"`",
+            b"{",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(
+                    eq_ignore_case(a, b),
+                    a.eq_ignore_ascii_case(b),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+        for x in 0..=255u8 {
+            for y in 0..=255u8 {
+                assert_eq!(eq_ignore_case(&[x], &[y]), [x].eq_ignore_ascii_case(&[y]));
+            }
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use super::headers::{token_for_name, HeaderTable, TOKEN_GET_URI};
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 
 /// Limits for request heads; the defaults are generous for browsers yet bounded.
 #[derive(Clone, Copy, Debug)]
@@ -75,53 +76,102 @@ pub enum HeadParse {
 
 /// Parses `buf` (everything received so far on the connection).
 pub fn parse_request_head(buf: &[u8], limits: &HeadLimits) -> HeadParse {
-    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let max = limits.max_headers.min(storage.len());
-    let mut req = httparse::Request::new(&mut storage[..max]);
-    match req.parse(buf) {
+    let mut headers = HeaderTable::new();
+    match parse_request_head_into(buf, limits, &mut headers) {
+        HeadStatus::Partial => HeadParse::Partial,
+        HeadStatus::Reject(status) => HeadParse::Reject(status),
+        HeadStatus::Complete(line) => HeadParse::Complete(RequestHead {
+            method: line.method,
+            minor_version: line.minor_version,
+            headers,
+            head_len: line.head_len,
+        }),
+    }
+}
+
+/// A complete head's request line and length (its headers went into the table).
+#[derive(Debug)]
+pub struct RequestLine {
+    pub method: Cow<'static, str>,
+    pub minor_version: u8,
+    /// Bytes of the input the head occupied.
+    pub head_len: usize,
+}
+
+/// [`parse_request_head_into`]'s result.
+#[derive(Debug)]
+pub enum HeadStatus {
+    Partial,
+    Complete(RequestLine),
+    Reject(u16),
+}
+
+/// [`parse_request_head`] filling `table` in place (replacing its contents only when
+/// the head is complete): a table with storage from an earlier request (see
+/// [`HeaderTable::with_storage`]) costs no allocation.
+pub fn parse_request_head_into(
+    buf: &[u8],
+    limits: &HeadLimits,
+    table: &mut HeaderTable,
+) -> HeadStatus {
+    let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let max = limits.max_headers.min(MAX_HEADERS);
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(buf, &mut storage[..max]) {
         Ok(httparse::Status::Partial) => {
             if buf.len() > limits.max_head_bytes {
                 // Too long: is it the request line or the header block?
                 let line_done = buf.windows(2).any(|w| w == b"\r\n");
-                return HeadParse::Reject(if line_done { 431 } else { 414 });
+                return HeadStatus::Reject(if line_done { 431 } else { 414 });
             }
-            HeadParse::Partial
+            HeadStatus::Partial
         }
         Ok(httparse::Status::Complete(head_len)) => {
             if head_len > limits.max_head_bytes {
-                return HeadParse::Reject(431);
+                return HeadStatus::Reject(431);
             }
             let method = method_name(req.method.unwrap_or(""));
             let path = req.path.unwrap_or("");
             if path.len() > limits.max_uri {
-                return HeadParse::Reject(414);
+                return HeadStatus::Reject(414);
             }
-            // (slot, value) pairs on the stack: the URI, then the known headers.
-            let mut pairs: [(usize, &[u8]); MAX_HEADERS + 1] = [(0, &[]); MAX_HEADERS + 1];
-            pairs[0] = (TOKEN_GET_URI, path.as_bytes());
-            let mut n = 1;
-            for h in req.headers.iter() {
+            // The slot of each header line (NO_SLOT: none of ours).
+            let mut slots = [NO_SLOT; MAX_HEADERS];
+            for (slot, h) in slots.iter_mut().zip(req.headers.iter()) {
                 if h.value.len() > limits.max_header_value {
-                    return HeadParse::Reject(431);
+                    return HeadStatus::Reject(431);
                 }
                 if let Some(idx) = token_for_name(h.name) {
-                    pairs[n] = (idx, h.value.trim_ascii());
-                    n += 1;
+                    *slot = idx as u8;
                 }
             }
-            let table = HeaderTable::from_pairs(&pairs[..n]);
-            HeadParse::Complete(RequestHead {
+            let known = req
+                .headers
+                .iter()
+                .zip(slots)
+                .filter(|&(_, s)| s != NO_SLOT)
+                .map(|(h, s)| (usize::from(s), h.value.trim_ascii()));
+            // The URI first, then the known headers. Every value lies inside the head
+            // with at least 2 bytes of its line besides it, so `head_len` bounds the
+            // table's bytes (", " joins included).
+            table.refill(
+                std::iter::once((TOKEN_GET_URI, path.as_bytes())).chain(known),
+                head_len,
+            );
+            HeadStatus::Complete(RequestLine {
                 method,
                 minor_version: req.version.unwrap_or(0),
-                headers: table,
                 head_len,
             })
         }
-        Err(httparse::Error::TooManyHeaders) => HeadParse::Reject(431),
-        Err(httparse::Error::Version) => HeadParse::Reject(505),
-        Err(_) => HeadParse::Reject(400),
+        Err(httparse::Error::TooManyHeaders) => HeadStatus::Reject(431),
+        Err(httparse::Error::Version) => HeadStatus::Reject(505),
+        Err(_) => HeadStatus::Reject(400),
     }
 }
+
+/// A header line that has no slot.
+const NO_SLOT: u8 = u8::MAX;
 
 #[cfg(test)]
 mod tests {
