@@ -554,18 +554,15 @@ fn writable_is_news(conn: &Conn) -> bool {
         | flag::APP_EXT;
     if conn.flags.get() & BUSY != 0
         || !matches!(conn.state.get(), ConnState::Ws | ConnState::HttpHeaders)
-        || !conn.out.try_borrow().is_ok_and(|o| o.is_empty())
         || conn
             .cold_opt()
             .is_some_and(|c| c.tls.try_borrow().map_or(true, |t| t.is_some()))
-        || !conn.rx_stash().is_empty()
     {
         return true;
     }
-    let pong = conn.owed_pong.take();
-    let owed = pong.is_some();
-    conn.owed_pong.set(pong);
-    owed
+    conn.ws.try_borrow().map_or(true, |ws| {
+        !ws.out().is_empty() || ws.has_stash() || ws.has_owed_pong()
+    })
 }
 
 /// A server whose close handshake is complete closes TCP first (RFC 6455 7.1.1) as

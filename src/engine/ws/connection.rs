@@ -810,6 +810,11 @@ impl Connection {
         queued
     }
 
+    /// True while a pong is owed for a ping received while output was backed up.
+    pub fn has_owed_pong(&self) -> bool {
+        self.rare.as_ref().is_some_and(|r| r.owed_pong.is_some())
+    }
+
     /// Takes the pong owed for a ping received while output was backed up, once the
     /// queue is down to `backlog` bytes or less.
     pub fn take_owed_pong(&mut self, backlog: usize) -> Option<Vec<u8>> {
