@@ -3,7 +3,7 @@
 //! "allow self-signed"), and the OpenSSL cipher-list string mapped onto rustls suites.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{ring, CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::{aws_lc_rs, CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
@@ -45,6 +45,39 @@ const OPENSSL_NAMES: &[(&str, &str)] = &[
     ),
 ];
 
+/// rustls' aws-lc-rs provider with the key-exchange groups of the library's earlier
+/// *ring* provider (X25519, P-256, P-384, in that order of preference): the post-quantum
+/// hybrid X25519MLKEM768 that aws-lc-rs adds is left out, so that the handshake a
+/// client sees, and its cost, do not change with the provider. The cipher suites are
+/// the provider's defaults (the same six TLS 1.2 and three TLS 1.3 suites as *ring*).
+pub fn base_provider() -> CryptoProvider {
+    use aws_lc_rs::kx_group::{SECP256R1, SECP384R1, X25519};
+    CryptoProvider {
+        kx_groups: vec![X25519, SECP256R1, SECP384R1],
+        ..aws_lc_rs::default_provider()
+    }
+}
+
+/// Runs aws-lc's one-time initialisation (CPU-feature detection, the random generator's
+/// global state) by using each kind of primitive a handshake uses once: a hash, random
+/// bytes and a key-exchange key. Called once, under a mutex, at the first context
+/// creation (see `io::threads::warm_up_once`), so that thread checkers never see two
+/// threads race to fill these caches.
+pub fn warm_up() {
+    let provider = base_provider();
+    let mut bytes = [0u8; 32];
+    let _ = provider.secure_random.fill(&mut bytes);
+    for s in &provider.cipher_suites {
+        if let rustls::SupportedCipherSuite::Tls13(t) = s {
+            let _ = t.common.hash_provider.hash(&bytes);
+            break;
+        }
+    }
+    for kx in &provider.kx_groups {
+        let _ = kx.start();
+    }
+}
+
 /// The crypto provider after applying an OpenSSL-style cipher list.
 ///
 /// Named TLS 1.2 suites that rustls has restrict the TLS 1.2 suites to those; TLS 1.3
@@ -52,7 +85,7 @@ const OPENSSL_NAMES: &[(&str, &str)] = &[
 /// `DEFAULT`, `!aNULL`...) and names rustls lacks (RC4, CBC, DES...: all weaker) are
 /// ignored with a warning: the list can narrow the choice, never weaken it.
 pub fn provider_for(cipher_list: Option<&str>) -> (CryptoProvider, Vec<String>) {
-    let mut provider = ring::default_provider();
+    let mut provider = base_provider();
     let mut warnings = Vec::new();
     let Some(list) = cipher_list.map(str::trim).filter(|l| !l.is_empty()) else {
         return (provider, warnings);
@@ -241,7 +274,7 @@ mod tests {
 
     #[test]
     fn cipher_list_narrows_tls12_only() {
-        let all = ring::default_provider().cipher_suites.len();
+        let all = base_provider().cipher_suites.len();
         let (p, w) = provider_for(Some("ECDHE-RSA-AES128-GCM-SHA256:HIGH:!aNULL:RC4-MD5"));
         assert!(p.cipher_suites.len() < all);
         assert!(p
