@@ -58,23 +58,128 @@ pub fn base_provider() -> CryptoProvider {
     }
 }
 
-/// Runs aws-lc's one-time initialisation (CPU-feature detection, the random generator's
-/// global state) by using each kind of primitive a handshake uses once: a hash, random
-/// bytes and a key-exchange key. Called once, under a mutex, at the first context
-/// creation (see `io::threads::warm_up_once`), so that thread checkers never see two
-/// threads race to fill these caches.
+/// See `warm_up`.
+const WARM_UP_RSA: &[u8] = include_bytes!("warm_up_rsa.der");
+
+/// Runs aws-lc's one-time initialisations: the CPU-feature detection, the random
+/// generator's global state and the static method tables (digests, HMAC, AEADs, the
+/// elliptic-curve groups, RSA's default method) that aws-lc fills on first use under
+/// `pthread_once`, whose fast path thread checkers (helgrind, drd) do not see as
+/// ordering. Every primitive the library's TLS uses is used once here: the hashes and
+/// HMACs of the suites, each AEAD both ways, each key exchange, an ECDSA and an Ed25519
+/// signature made and checked with throwaway keys, and RSA-PSS and PKCS#1 (see
+/// WARM_UP_RSA: generating an RSA key would be slow). Called once, under a mutex, at
+/// the first context creation (`io::threads::warm_up_once`), so that every later first
+/// use in another thread is ordered after it.
 pub fn warm_up() {
-    let provider = base_provider();
+    use ::aws_lc_rs::{aead, agreement, digest, hkdf, hmac, rand, signature};
+    use signature::KeyPair;
+    let msg = b"warm-up";
+    let rng = rand::SystemRandom::new();
     let mut bytes = [0u8; 32];
-    let _ = provider.secure_random.fill(&mut bytes);
-    for s in &provider.cipher_suites {
-        if let rustls::SupportedCipherSuite::Tls13(t) = s {
-            let _ = t.common.hash_provider.hash(&bytes);
-            break;
+    let _ = rand::fill(&mut bytes);
+    for alg in [&digest::SHA256, &digest::SHA384, &digest::SHA512] {
+        let _ = digest::digest(alg, msg);
+    }
+    for alg in [hmac::HMAC_SHA256, hmac::HMAC_SHA384] {
+        let tag = hmac::sign(&hmac::Key::new(alg, &bytes), msg);
+        let _ = hmac::verify(&hmac::Key::new(alg, &bytes), msg, tag.as_ref());
+    }
+    for alg in [hkdf::HKDF_SHA256, hkdf::HKDF_SHA384] {
+        let prk = hkdf::Salt::new(alg, &bytes).extract(msg);
+        let mut out = [0u8; 32];
+        if let Ok(okm) = prk.expand(&[msg], hkdf::HKDF_SHA256) {
+            let _ = okm.fill(&mut out);
         }
     }
-    for kx in &provider.kx_groups {
-        let _ = kx.start();
+    for alg in [&aead::AES_128_GCM, &aead::AES_256_GCM] {
+        for id in [aead::TlsProtocolId::TLS12, aead::TlsProtocolId::TLS13] {
+            let (Ok(mut seal), Ok(open)) = (
+                aead::TlsRecordSealingKey::new(alg, id, &bytes[..alg.key_len()]),
+                aead::TlsRecordOpeningKey::new(alg, id, &bytes[..alg.key_len()]),
+            ) else {
+                continue;
+            };
+            let mut data = msg.to_vec();
+            let nonce = || aead::Nonce::assume_unique_for_key([0u8; aead::NONCE_LEN]);
+            if seal
+                .seal_in_place_append_tag(nonce(), aead::Aad::from(msg), &mut data)
+                .is_ok()
+            {
+                let _ = open.open_in_place(nonce(), aead::Aad::from(msg), &mut data);
+            }
+        }
+    }
+    for alg in [
+        &aead::AES_128_GCM,
+        &aead::AES_256_GCM,
+        &aead::CHACHA20_POLY1305,
+    ] {
+        let Ok(key) = aead::UnboundKey::new(alg, &bytes[..alg.key_len()]) else {
+            continue;
+        };
+        let key = aead::LessSafeKey::new(key);
+        let mut data = msg.to_vec();
+        let nonce = || aead::Nonce::assume_unique_for_key([7u8; aead::NONCE_LEN]);
+        if key
+            .seal_in_place_append_tag(nonce(), aead::Aad::from(msg), &mut data)
+            .is_ok()
+        {
+            let _ = key.open_in_place(nonce(), aead::Aad::from(msg), &mut data);
+        }
+    }
+    for alg in [&agreement::X25519, &agreement::ECDH_P256, &agreement::ECDH_P384] {
+        let (Ok(a), Ok(b)) = (
+            agreement::EphemeralPrivateKey::generate(alg, &rng),
+            agreement::EphemeralPrivateKey::generate(alg, &rng),
+        ) else {
+            continue;
+        };
+        if let Ok(pb) = b.compute_public_key() {
+            let peer = agreement::UnparsedPublicKey::new(alg, pb.as_ref().to_vec());
+            let _ = agreement::agree_ephemeral(a, peer, (), |_| Ok(()));
+        }
+    }
+    for (sign, verify) in [
+        (
+            &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &signature::ECDSA_P256_SHA256_ASN1,
+        ),
+        (
+            &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+            &signature::ECDSA_P384_SHA384_ASN1,
+        ),
+    ] {
+        if let Ok(k) = signature::EcdsaKeyPair::generate(sign) {
+            if let Ok(sig) = k.sign(&rng, msg) {
+                let public = signature::UnparsedPublicKey::new(verify, k.public_key().as_ref());
+                let _ = public.verify(msg, sig.as_ref());
+            }
+        }
+    }
+    if let Ok(k) = signature::Ed25519KeyPair::generate() {
+        let sig = k.sign(msg);
+        let public = signature::UnparsedPublicKey::new(&signature::ED25519, k.public_key().as_ref());
+        let _ = public.verify(msg, sig.as_ref());
+    }
+    // RSA: parsing a private key (RSA's default method, the key checks) and signing
+    // with it (Montgomery and blinding set-up, PSS and PKCS#1 padding), then a
+    // verification. WARM_UP_RSA is not a usable key: an RSAPrivateKey whose two
+    // "factors" are random odd 1024-bit numbers, not primes, with the other fields
+    // consistent so that the checks made when parsing pass; signing with it fails
+    // aws-lc's own check of the result, after going through the same code.
+    if let Ok(k) = ::aws_lc_rs::rsa::KeyPair::from_der(WARM_UP_RSA) {
+        let mut sig = vec![0u8; k.public_modulus_len()];
+        for alg in [&signature::RSA_PSS_SHA256, &signature::RSA_PKCS1_SHA256] {
+            let _ = k.sign(alg, &rng, msg, &mut sig);
+        }
+        for alg in [
+            &signature::RSA_PSS_2048_8192_SHA256,
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+        ] {
+            let public = signature::UnparsedPublicKey::new(alg, k.public_key().as_ref());
+            let _ = public.verify(msg, &sig);
+        }
     }
 }
 
@@ -285,6 +390,24 @@ mod tests {
         let (p, w) = provider_for(Some("RC4-MD5:DES-CBC3-SHA"));
         assert_eq!(p.cipher_suites.len(), all);
         assert!(!w.is_empty());
+    }
+
+    /// The warm-up's RSA structure passes aws-lc's parse-time checks (so the warm-up
+    /// runs the key set-up and signing code), is not a usable signing key, and the
+    /// whole warm-up stays cheap.
+    #[test]
+    fn warm_up_covers_rsa_and_is_cheap() {
+        let k = ::aws_lc_rs::rsa::KeyPair::from_der(WARM_UP_RSA).expect("parses");
+        assert_eq!(k.public_modulus_len(), 256);
+        let mut sig = vec![0u8; 256];
+        let rng = ::aws_lc_rs::rand::SystemRandom::new();
+        let signed = k.sign(&::aws_lc_rs::signature::RSA_PSS_SHA256, &rng, b"m", &mut sig);
+        assert!(signed.is_err(), "composite factors: no valid signature");
+        let t = std::time::Instant::now();
+        warm_up();
+        let first = t.elapsed();
+        println!("warm_up: {first:?}");
+        assert!(first < std::time::Duration::from_secs(2), "{first:?}");
     }
 
     #[test]
