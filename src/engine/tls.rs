@@ -61,6 +61,13 @@ pub fn base_provider() -> CryptoProvider {
 /// See `warm_up`.
 const WARM_UP_RSA: &[u8] = include_bytes!("warm_up_rsa.der");
 
+/// See `warm_up`: a SubjectPublicKeyInfo of an elliptic-curve key on the curve named
+/// 1.3.6.1 (no curve).
+const UNKNOWN_CURVE: &[u8] = &[
+    0x30, 0x15, 0x30, 0x0e, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x03, 0x2b,
+    0x06, 0x01, 0x03, 0x03, 0x00, 0x04, 0x00,
+];
+
 /// Runs aws-lc's one-time initialisations: the CPU-feature detection, the random
 /// generator's global state and the static method tables (digests, HMAC, AEADs, the
 /// elliptic-curve groups, RSA's default method) that aws-lc fills on first use under
@@ -128,7 +135,11 @@ pub fn warm_up() {
             let _ = key.open_in_place(nonce(), aead::Aad::from(msg), &mut data);
         }
     }
-    for alg in [&agreement::X25519, &agreement::ECDH_P256, &agreement::ECDH_P384] {
+    for alg in [
+        &agreement::X25519,
+        &agreement::ECDH_P256,
+        &agreement::ECDH_P384,
+    ] {
         let (Ok(a), Ok(b)) = (
             agreement::EphemeralPrivateKey::generate(alg, &rng),
             agreement::EphemeralPrivateKey::generate(alg, &rng),
@@ -157,9 +168,14 @@ pub fn warm_up() {
             }
         }
     }
+    // Parsing a key names its curve: aws-lc looks the name up in its table of groups,
+    // setting each up on the way; an unknown name makes it go through all of them.
+    let _ = signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, UNKNOWN_CURVE)
+        .verify(msg, msg);
     if let Ok(k) = signature::Ed25519KeyPair::generate() {
         let sig = k.sign(msg);
-        let public = signature::UnparsedPublicKey::new(&signature::ED25519, k.public_key().as_ref());
+        let public =
+            signature::UnparsedPublicKey::new(&signature::ED25519, k.public_key().as_ref());
         let _ = public.verify(msg, sig.as_ref());
     }
     // RSA: parsing a private key (RSA's default method, the key checks) and signing
@@ -401,7 +417,12 @@ mod tests {
         assert_eq!(k.public_modulus_len(), 256);
         let mut sig = vec![0u8; 256];
         let rng = ::aws_lc_rs::rand::SystemRandom::new();
-        let signed = k.sign(&::aws_lc_rs::signature::RSA_PSS_SHA256, &rng, b"m", &mut sig);
+        let signed = k.sign(
+            &::aws_lc_rs::signature::RSA_PSS_SHA256,
+            &rng,
+            b"m",
+            &mut sig,
+        );
         assert!(signed.is_err(), "composite factors: no valid signature");
         let t = std::time::Instant::now();
         warm_up();
