@@ -18,7 +18,9 @@
 //! * `ldd` of the library: no libssl/libcrypto; the system's OpenSSL in the same process
 //!   (`tests/tls/openssl_coexist.c`, linked with the shared and with the static library):
 //!   its client handshakes with the library's server, and no global symbol of
-//!   `libwebsockets.a` (aws-lc's included) is also one of libssl's or libcrypto's.
+//!   `libwebsockets.a` (aws-lc's included) is also one of libssl's or libcrypto's;
+//! * TLS contexts created and used on three threads at once (`tests/tls/tls_threads.c`)
+//!   under helgrind and drd, with the RSA and the ECDSA certificate.
 //!
 //! The library must have been built first (`cargo build --release`). Build products and
 //! certificates go to `target/ctests/tls/`. Every process is killed by its PID when its
@@ -32,12 +34,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::cc::{build_all, built_once, CBuild, Link};
-use common::net::free_port;
+use common::net::{free_port, free_ports_below_ephemeral};
 use common::paths::{ctests_dir, release_dir, repo};
 use common::pattern;
 use common::proc::{run, start_server, Background, Finished};
 use common::py::{connect_proxy, python, start_python};
-use common::tools::{assert_autobahn_passed, autobahn_runner};
+use common::tools::{assert_autobahn_passed, autobahn_runner, optional_tool};
 
 fn out_dir() -> PathBuf {
     ctests_dir("tls")
@@ -876,5 +878,41 @@ fn openssl_in_the_same_process() {
             "openssl_coexist ({link:?}): {}",
             f.describe()
         );
+    }
+}
+
+/// Three threads create a TLS context each at the same moment and handshake with it:
+/// helgrind and drd report nothing, with the RSA and with the ECDSA certificate. The
+/// crypto code's first-use initialisations all run once, under a mutex, before the
+/// first TLS configuration is built (`engine::tls::warm_up`); without that, the
+/// checkers report every table set up under `pthread_once` as a race.
+#[test]
+fn tls_contexts_on_three_threads_under_helgrind_and_drd() {
+    if !optional_tool("valgrind", "the helgrind and drd runs") {
+        return;
+    }
+    let bin = CBuild::new("tests/tls/tls_threads.c", &out_dir(), &release_dir())
+        .flag("-pthread")
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    for tool in ["helgrind", "drd"] {
+        for name in ["server", "server-ecdsa"] {
+            let port = free_ports_below_ephemeral(3);
+            let f = run(
+                Command::new("valgrind")
+                    .args([&format!("--tool={tool}"), "-q", "--error-exitcode=97"])
+                    .arg(&bin)
+                    .arg(cert(&format!("{name}.pem")))
+                    .arg(cert(&format!("{name}-key.pem")))
+                    .arg(port.to_string()),
+                Duration::from_secs(300),
+            );
+            println!("{tool} {name}: {}", f.stdout);
+            assert!(
+                f.ok() && f.stdout.contains("tls_threads: PASS"),
+                "tls_threads under {tool} with {name}.pem: {}",
+                f.describe()
+            );
+        }
     }
 }
