@@ -15,7 +15,12 @@
 //!   `ssl_connection` 2), and `examples/test-client.c --ssl/--ssl-verify`;
 //! * application extensions over TLS: `tests/c/ext_hooks_test.c` with its server on
 //!   TLS (every v1.23 extension hook through rustls);
-//! * `ldd` of the library: no libssl/libcrypto.
+//! * `ldd` of the library: no libssl/libcrypto; the system's OpenSSL in the same process
+//!   (`tests/tls/openssl_coexist.c`, linked with the shared and with the static library):
+//!   its client handshakes with the library's server, and no global symbol of
+//!   `libwebsockets.a` (aws-lc's included) is also one of libssl's or libcrypto's;
+//! * TLS contexts created and used on three threads at once (`tests/tls/tls_threads.c`)
+//!   under helgrind and drd, with the RSA and the ECDSA certificate.
 //!
 //! The library must have been built first (`cargo build --release`). Build products and
 //! certificates go to `target/ctests/tls/`. Every process is killed by its PID when its
@@ -28,13 +33,13 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::cc::{build_all, built_once, CBuild};
-use common::net::free_port;
+use common::cc::{build_all, built_once, CBuild, Link};
+use common::net::{free_port, free_ports_below_ephemeral};
 use common::paths::{ctests_dir, release_dir, repo};
 use common::pattern;
 use common::proc::{run, start_server, Background, Finished};
 use common::py::{connect_proxy, python, start_python};
-use common::tools::{assert_autobahn_passed, autobahn_runner};
+use common::tools::{assert_autobahn_passed, autobahn_runner, optional_tool};
 
 fn out_dir() -> PathBuf {
     ctests_dir("tls")
@@ -785,5 +790,129 @@ fn library_does_not_link_openssl() {
             so.display(),
             f.stdout
         );
+    }
+}
+
+/// The system's shared library `name` (libssl.so, libcrypto.so) as the C compiler finds
+/// it, or None when it is not installed (libssl-dev).
+fn system_lib(name: &str) -> Option<PathBuf> {
+    let f = run(
+        Command::new(common::cc::compiler(common::cc::Lang::C))
+            .arg(format!("-print-file-name={name}")),
+        Duration::from_secs(20),
+    );
+    let p = PathBuf::from(f.stdout.trim());
+    (f.ok() && p.is_absolute() && p.exists()).then_some(p)
+}
+
+/// Global and weak symbols a file defines (`readelf -sW`, `--dyn-syms` for a shared
+/// library; not nm, which hands the LTO objects of the archive to its LLVM plugin).
+fn defined_globals(file: &Path, dynamic: bool) -> std::collections::BTreeSet<String> {
+    let mut cmd = Command::new("readelf");
+    cmd.arg("-W").arg(if dynamic { "--dyn-syms" } else { "-s" });
+    let f = run(cmd.arg(file), Duration::from_secs(60));
+    assert!(f.ok(), "readelf {}: {}", file.display(), f.describe());
+    f.stdout
+        .lines()
+        .filter_map(|l| {
+            // Num: Value Size Type Bind Vis Ndx Name
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.len() >= 8 && matches!(w[4], "GLOBAL" | "WEAK") && w[6] != "UND")
+                .then(|| w[7].split('@').next().unwrap_or(w[7]).to_string())
+        })
+        .collect()
+}
+
+/// A program using OpenSSL itself links with this library, shared or static, and both
+/// TLS stacks work in one process: OpenSSL's client (TLS 1.3, then 1.2) handshakes with
+/// the library's wss server and gets its echo, and OpenSSL's own known answers hold
+/// before and after. No global symbol of libwebsockets.a (the crypto code compiled into
+/// it included) is one that libssl or libcrypto also defines.
+#[test]
+fn openssl_in_the_same_process() {
+    let (Some(ssl), Some(crypto)) = (system_lib("libssl.so"), system_lib("libcrypto.so")) else {
+        println!("SKIP: libssl-dev is not installed");
+        return;
+    };
+    let ours = defined_globals(&release_dir().join("libwebsockets.a"), false);
+    assert!(
+        ours.contains("libwebsocket_create_context"),
+        "readelf of libwebsockets.a"
+    );
+    for lib in [&ssl, &crypto] {
+        let theirs = defined_globals(lib, true);
+        assert!(
+            theirs.len() > 100,
+            "readelf --dyn-syms {}: {} symbols",
+            lib.display(),
+            theirs.len()
+        );
+        let both: Vec<_> = ours.intersection(&theirs).collect();
+        assert!(
+            both.is_empty(),
+            "libwebsockets.a and {} both define {both:?}",
+            lib.display()
+        );
+    }
+    for link in [Link::Dynamic, Link::Static] {
+        let bin = CBuild::new("tests/tls/openssl_coexist.c", &out_dir(), &release_dir())
+            .named(&format!("openssl_coexist_{link:?}").to_lowercase())
+            .link(link)
+            .flag("-Wl,--push-state,--no-as-needed")
+            .flag("-lssl")
+            .flag("-lcrypto")
+            .flag("-Wl,--pop-state")
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let port = free_port();
+        let f = run(
+            Command::new(&bin)
+                .arg(cert("server.pem"))
+                .arg(cert("server-key.pem"))
+                .arg(port.to_string()),
+            Duration::from_secs(60),
+        );
+        println!("{link:?}: {}", f.stdout);
+        assert!(
+            f.ok() && f.stdout.contains("openssl_coexist: PASS"),
+            "openssl_coexist ({link:?}): {}",
+            f.describe()
+        );
+    }
+}
+
+/// Three threads create a TLS context each at the same moment and handshake with it:
+/// helgrind and drd report nothing, with the RSA and with the ECDSA certificate. The
+/// crypto code's first-use initialisations all run once, under a mutex, before the
+/// first TLS configuration is built (`engine::tls::warm_up`); without that, the
+/// checkers report every table set up under `pthread_once` as a race.
+#[test]
+fn tls_contexts_on_three_threads_under_helgrind_and_drd() {
+    if !optional_tool("valgrind", "the helgrind and drd runs") {
+        return;
+    }
+    let bin = CBuild::new("tests/tls/tls_threads.c", &out_dir(), &release_dir())
+        .flag("-pthread")
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    for tool in ["helgrind", "drd"] {
+        for name in ["server", "server-ecdsa"] {
+            let port = free_ports_below_ephemeral(3);
+            let f = run(
+                Command::new("valgrind")
+                    .args([&format!("--tool={tool}"), "-q", "--error-exitcode=97"])
+                    .arg(&bin)
+                    .arg(cert(&format!("{name}.pem")))
+                    .arg(cert(&format!("{name}-key.pem")))
+                    .arg(port.to_string()),
+                Duration::from_secs(300),
+            );
+            println!("{tool} {name}: {}", f.stdout);
+            assert!(
+                f.ok() && f.stdout.contains("tls_threads: PASS"),
+                "tls_threads under {tool} with {name}.pem: {}",
+                f.describe()
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! "allow self-signed"), and the OpenSSL cipher-list string mapped onto rustls suites.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{ring, CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::{aws_lc_rs, CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
@@ -45,6 +45,160 @@ const OPENSSL_NAMES: &[(&str, &str)] = &[
     ),
 ];
 
+/// rustls' aws-lc-rs provider with the key-exchange groups of the library's earlier
+/// *ring* provider (X25519, P-256, P-384, in that order of preference): the post-quantum
+/// hybrid X25519MLKEM768 that aws-lc-rs adds is left out, so that the handshake a
+/// client sees, and its cost, do not change with the provider. The cipher suites are
+/// the provider's defaults (the same six TLS 1.2 and three TLS 1.3 suites as *ring*).
+pub fn base_provider() -> CryptoProvider {
+    use aws_lc_rs::kx_group::{SECP256R1, SECP384R1, X25519};
+    CryptoProvider {
+        kx_groups: vec![X25519, SECP256R1, SECP384R1],
+        ..aws_lc_rs::default_provider()
+    }
+}
+
+/// See `warm_up`.
+const WARM_UP_RSA: &[u8] = include_bytes!("warm_up_rsa.der");
+
+/// See `warm_up`: a SubjectPublicKeyInfo of an elliptic-curve key on the curve named
+/// 1.3.6.1 (no curve).
+const UNKNOWN_CURVE: &[u8] = &[
+    0x30, 0x15, 0x30, 0x0e, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x03, 0x2b,
+    0x06, 0x01, 0x03, 0x03, 0x00, 0x04, 0x00,
+];
+
+/// Runs aws-lc's one-time initialisations: the CPU-feature detection, the random
+/// generator's global state and the static method tables (digests, HMAC, AEADs, the
+/// elliptic-curve groups, RSA's default method) that aws-lc fills on first use under
+/// `pthread_once`, whose fast path thread checkers (helgrind, drd) do not see as
+/// ordering. Every primitive the library's TLS uses is used once here: the hashes and
+/// HMACs of the suites, each AEAD both ways, each key exchange, an ECDSA and an Ed25519
+/// signature made and checked with throwaway keys, and RSA-PSS and PKCS#1 (see
+/// WARM_UP_RSA: generating an RSA key would be slow). Called once, under a mutex, at
+/// the first context creation (`io::threads::warm_up_once`), so that every later first
+/// use in another thread is ordered after it.
+pub fn warm_up() {
+    use ::aws_lc_rs::{aead, agreement, digest, hkdf, hmac, rand, signature};
+    use signature::KeyPair;
+    let msg = b"warm-up";
+    let rng = rand::SystemRandom::new();
+    let mut bytes = [0u8; 32];
+    let _ = rand::fill(&mut bytes);
+    for alg in [&digest::SHA256, &digest::SHA384, &digest::SHA512] {
+        let _ = digest::digest(alg, msg);
+    }
+    for alg in [hmac::HMAC_SHA256, hmac::HMAC_SHA384] {
+        let tag = hmac::sign(&hmac::Key::new(alg, &bytes), msg);
+        let _ = hmac::verify(&hmac::Key::new(alg, &bytes), msg, tag.as_ref());
+    }
+    for alg in [hkdf::HKDF_SHA256, hkdf::HKDF_SHA384] {
+        let prk = hkdf::Salt::new(alg, &bytes).extract(msg);
+        let mut out = [0u8; 32];
+        if let Ok(okm) = prk.expand(&[msg], hkdf::HKDF_SHA256) {
+            let _ = okm.fill(&mut out);
+        }
+    }
+    for alg in [&aead::AES_128_GCM, &aead::AES_256_GCM] {
+        for id in [aead::TlsProtocolId::TLS12, aead::TlsProtocolId::TLS13] {
+            let (Ok(mut seal), Ok(open)) = (
+                aead::TlsRecordSealingKey::new(alg, id, &bytes[..alg.key_len()]),
+                aead::TlsRecordOpeningKey::new(alg, id, &bytes[..alg.key_len()]),
+            ) else {
+                continue;
+            };
+            let mut data = msg.to_vec();
+            let nonce = || aead::Nonce::assume_unique_for_key([0u8; aead::NONCE_LEN]);
+            if seal
+                .seal_in_place_append_tag(nonce(), aead::Aad::from(msg), &mut data)
+                .is_ok()
+            {
+                let _ = open.open_in_place(nonce(), aead::Aad::from(msg), &mut data);
+            }
+        }
+    }
+    for alg in [
+        &aead::AES_128_GCM,
+        &aead::AES_256_GCM,
+        &aead::CHACHA20_POLY1305,
+    ] {
+        let Ok(key) = aead::UnboundKey::new(alg, &bytes[..alg.key_len()]) else {
+            continue;
+        };
+        let key = aead::LessSafeKey::new(key);
+        let mut data = msg.to_vec();
+        let nonce = || aead::Nonce::assume_unique_for_key([7u8; aead::NONCE_LEN]);
+        if key
+            .seal_in_place_append_tag(nonce(), aead::Aad::from(msg), &mut data)
+            .is_ok()
+        {
+            let _ = key.open_in_place(nonce(), aead::Aad::from(msg), &mut data);
+        }
+    }
+    for alg in [
+        &agreement::X25519,
+        &agreement::ECDH_P256,
+        &agreement::ECDH_P384,
+    ] {
+        let (Ok(a), Ok(b)) = (
+            agreement::EphemeralPrivateKey::generate(alg, &rng),
+            agreement::EphemeralPrivateKey::generate(alg, &rng),
+        ) else {
+            continue;
+        };
+        if let Ok(pb) = b.compute_public_key() {
+            let peer = agreement::UnparsedPublicKey::new(alg, pb.as_ref().to_vec());
+            let _ = agreement::agree_ephemeral(a, peer, (), |_| Ok(()));
+        }
+    }
+    for (sign, verify) in [
+        (
+            &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &signature::ECDSA_P256_SHA256_ASN1,
+        ),
+        (
+            &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+            &signature::ECDSA_P384_SHA384_ASN1,
+        ),
+    ] {
+        if let Ok(k) = signature::EcdsaKeyPair::generate(sign) {
+            if let Ok(sig) = k.sign(&rng, msg) {
+                let public = signature::UnparsedPublicKey::new(verify, k.public_key().as_ref());
+                let _ = public.verify(msg, sig.as_ref());
+            }
+        }
+    }
+    // Parsing a key names its curve: aws-lc looks the name up in its table of groups,
+    // setting each up on the way; an unknown name makes it go through all of them.
+    let _ = signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, UNKNOWN_CURVE)
+        .verify(msg, msg);
+    if let Ok(k) = signature::Ed25519KeyPair::generate() {
+        let sig = k.sign(msg);
+        let public =
+            signature::UnparsedPublicKey::new(&signature::ED25519, k.public_key().as_ref());
+        let _ = public.verify(msg, sig.as_ref());
+    }
+    // RSA: parsing a private key (RSA's default method, the key checks) and signing
+    // with it (Montgomery and blinding set-up, PSS and PKCS#1 padding), then a
+    // verification. WARM_UP_RSA is not a usable key: an RSAPrivateKey whose two
+    // "factors" are random odd 1024-bit numbers, not primes, with the other fields
+    // consistent so that the checks made when parsing pass; signing with it fails
+    // aws-lc's own check of the result, after going through the same code.
+    if let Ok(k) = ::aws_lc_rs::rsa::KeyPair::from_der(WARM_UP_RSA) {
+        let mut sig = vec![0u8; k.public_modulus_len()];
+        for alg in [&signature::RSA_PSS_SHA256, &signature::RSA_PKCS1_SHA256] {
+            let _ = k.sign(alg, &rng, msg, &mut sig);
+        }
+        for alg in [
+            &signature::RSA_PSS_2048_8192_SHA256,
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+        ] {
+            let public = signature::UnparsedPublicKey::new(alg, k.public_key().as_ref());
+            let _ = public.verify(msg, &sig);
+        }
+    }
+}
+
 /// The crypto provider after applying an OpenSSL-style cipher list.
 ///
 /// Named TLS 1.2 suites that rustls has restrict the TLS 1.2 suites to those; TLS 1.3
@@ -52,7 +206,7 @@ const OPENSSL_NAMES: &[(&str, &str)] = &[
 /// `DEFAULT`, `!aNULL`...) and names rustls lacks (RC4, CBC, DES...: all weaker) are
 /// ignored with a warning: the list can narrow the choice, never weaken it.
 pub fn provider_for(cipher_list: Option<&str>) -> (CryptoProvider, Vec<String>) {
-    let mut provider = ring::default_provider();
+    let mut provider = base_provider();
     let mut warnings = Vec::new();
     let Some(list) = cipher_list.map(str::trim).filter(|l| !l.is_empty()) else {
         return (provider, warnings);
@@ -241,7 +395,7 @@ mod tests {
 
     #[test]
     fn cipher_list_narrows_tls12_only() {
-        let all = ring::default_provider().cipher_suites.len();
+        let all = base_provider().cipher_suites.len();
         let (p, w) = provider_for(Some("ECDHE-RSA-AES128-GCM-SHA256:HIGH:!aNULL:RC4-MD5"));
         assert!(p.cipher_suites.len() < all);
         assert!(p
@@ -252,6 +406,29 @@ mod tests {
         let (p, w) = provider_for(Some("RC4-MD5:DES-CBC3-SHA"));
         assert_eq!(p.cipher_suites.len(), all);
         assert!(!w.is_empty());
+    }
+
+    /// The warm-up's RSA structure passes aws-lc's parse-time checks (so the warm-up
+    /// runs the key set-up and signing code), is not a usable signing key, and the
+    /// whole warm-up stays cheap.
+    #[test]
+    fn warm_up_covers_rsa_and_is_cheap() {
+        let k = ::aws_lc_rs::rsa::KeyPair::from_der(WARM_UP_RSA).expect("parses");
+        assert_eq!(k.public_modulus_len(), 256);
+        let mut sig = vec![0u8; 256];
+        let rng = ::aws_lc_rs::rand::SystemRandom::new();
+        let signed = k.sign(
+            &::aws_lc_rs::signature::RSA_PSS_SHA256,
+            &rng,
+            b"m",
+            &mut sig,
+        );
+        assert!(signed.is_err(), "composite factors: no valid signature");
+        let t = std::time::Instant::now();
+        warm_up();
+        let first = t.elapsed();
+        println!("warm_up: {first:?}");
+        assert!(first < std::time::Duration::from_secs(2), "{first:?}");
     }
 
     #[test]

@@ -458,7 +458,7 @@ fn live_conn(ctx: &Context, slot: u32, gen: u32) -> Option<&Conn> {
 
 /// Fills, once per process and under a pthread mutex (at the first context creation),
 /// the CPU-feature caches that dependencies fill lazily on first use: httparse, sha1,
-/// std's feature detection, zlib-rs and ring. Each is a benign race when two threads
+/// std's feature detection, zlib-rs and aws-lc. Each is a benign race when two threads
 /// first use them at once (both store the same value), but one that thread checkers
 /// such as helgrind report; filled here, every later use is ordered after this by the
 /// mutex and the application's own hand-over of the context.
@@ -480,12 +480,7 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     let mut c = flate2::Compress::new(flate2::Compression::fast(), false);
     let mut out = [0u8; 64];
     let _ = c.compress(b"warm-up", &mut out, flate2::FlushCompress::Finish);
-    for s in rustls::crypto::ring::ALL_CIPHER_SUITES {
-        if let rustls::SupportedCipherSuite::Tls13(t) = s {
-            let _ = t.common.hash_provider.hash(b"warm-up");
-            break;
-        }
-    }
+    crate::engine::tls::warm_up();
 }
 
 #[cfg(test)]
