@@ -67,10 +67,11 @@ pub unsafe extern "C" fn libwebsocket_create_context(
         let cert = unsafe { cstr_string(info.ssl_cert_filepath) };
         // SAFETY: `info.ssl_private_key_filepath` is NULL or a NUL-terminated string (the C contract of this argument).
         let key = unsafe { cstr_string(info.ssl_private_key_filepath) };
-        // Before the TLS configurations: they are aws-lc's first users (see warm_up_once).
         crate::io::threads::warm_up_once();
         let tls_server = match (&cert, &key) {
             (Some(cert), Some(key)) if info.port != 0 => {
+                // aws-lc's first user in this process may be this configuration.
+                crate::io::threads::tls_warm_up_once();
                 match crate::engine::tls::server_config(
                     cert,
                     key,

@@ -76,7 +76,7 @@ const UNKNOWN_CURVE: &[u8] = &[
 /// HMACs of the suites, each AEAD both ways, each key exchange, an ECDSA and an Ed25519
 /// signature made and checked with throwaway keys, and RSA-PSS and PKCS#1 (see
 /// WARM_UP_RSA: generating an RSA key would be slow). Called once, under a mutex, at
-/// the first context creation (`io::threads::warm_up_once`), so that every later first
+/// the first TLS configuration (`io::threads::tls_warm_up_once`), so that every later first
 /// use in another thread is ordered after it.
 pub fn warm_up() {
     use ::aws_lc_rs::{aead, agreement, digest, hkdf, hmac, rand, signature};

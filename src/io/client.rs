@@ -264,21 +264,26 @@ fn start_client_tls(ctx: &Context, conn: &Conn) -> bool {
     let cfg = ctx.tls_client.borrow()[slot].clone();
     let cfg = match cfg {
         Some(c) => c,
-        None => match crate::engine::tls::client_config(
-            ssl == ClientTls::Verify,
-            ctx.ssl_ca.as_deref(),
-            ctx.ssl_cipher_list.as_deref(),
-        ) {
-            Ok(c) => {
-                ctx.tls_client.borrow_mut()[slot] = Some(c.clone());
-                c
+        None => {
+            // aws-lc's first user in this process may be this configuration.
+            crate::io::threads::tls_warm_up_once();
+            let built = crate::engine::tls::client_config(
+                ssl == ClientTls::Verify,
+                ctx.ssl_ca.as_deref(),
+                ctx.ssl_cipher_list.as_deref(),
+            );
+            match built {
+                Ok(c) => {
+                    ctx.tls_client.borrow_mut()[slot] = Some(c.clone());
+                    c
+                }
+                Err(e) => {
+                    crate::log::lws_err!("client TLS setup: {}", e);
+                    fail_later(ctx, conn);
+                    return false;
+                }
             }
-            Err(e) => {
-                crate::log::lws_err!("client TLS setup: {}", e);
-                fail_later(ctx, conn);
-                return false;
-            }
-        },
+        }
     };
     let session = crate::engine::tls::server_name(&name)
         .and_then(|sn| rustls::ClientConnection::new(cfg, sn).map_err(|e| e.to_string()));

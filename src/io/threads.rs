@@ -480,7 +480,19 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     let mut c = flate2::Compress::new(flate2::Compression::fast(), false);
     let mut out = [0u8; 64];
     let _ = c.compress(b"warm-up", &mut out, flate2::FlushCompress::Finish);
-    crate::engine::tls::warm_up();
+}
+
+/// `engine::tls::warm_up` once per process, under a mutex (for the same thread
+/// checkers as `warm_up_once`), right before the first TLS configuration is built:
+/// aws-lc seeds its random generator there, which takes tens of milliseconds, so
+/// programs that never use TLS do not pay it.
+pub fn tls_warm_up_once() {
+    static DONE: PMutex<bool> = PMutex::new(false);
+    let mut done = DONE.lock();
+    if !*done {
+        *done = true;
+        crate::engine::tls::warm_up();
+    }
 }
 
 #[cfg(test)]
