@@ -1,4 +1,5 @@
-# Helpers shared by benches/run.sh, run-ext.sh and run-threads.sh (sourced, not run):
+# Helpers shared by benches/run.sh, run-ext.sh, run-threads.sh and the profile-*.sh
+# probes (sourced, not run):
 # the command line, process bookkeeping and cleanup traps, free ports, /proc readings,
 # result lines. The caller
 # defines log() first and sets PORT_BASE, USED_PORTS and RAW (record's output file).
@@ -119,4 +120,16 @@ cpu_ticks() {
 	local total user
 	read -r total user <<<"$(cpu_ticks_split "$1")"
 	echo "$total"
+}
+
+# ---------------------------------------------------------------- callgrind probes
+# build_profiled_echo_v1 ROOT OUT: the library with symbols (the release profile
+# unstripped, in OUT/release) and OUT/echo-v1 (shared/tools/wsload/servers/echo-v1.c)
+# linked against it; for benches/profile-echo.sh and profile-handshake.sh.
+build_profiled_echo_v1() {
+	local root="$1" out="$2"
+	mkdir -p "$out"
+	CARGO_PROFILE_RELEASE_STRIP=none cargo build --release --lib --target-dir "$out" >&2
+	cc -O2 -Wall -I "$root/include" -o "$out/echo-v1" "$root/../shared/tools/wsload/servers/echo-v1.c" \
+		-L "$out/release" -Wl,-rpath,"$out/release" -lwebsockets
 }

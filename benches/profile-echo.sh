@@ -15,15 +15,14 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
 SECS="${1:-20}"
 OUT="$ROOT/target/profile"
 WSLOAD_DIR="$ROOT/../shared/tools/wsload"
 W="$ROOT/target/wsload/release/wsload"
-mkdir -p "$OUT"
-CARGO_PROFILE_RELEASE_STRIP=none cargo build --release --lib --target-dir "$OUT" >&2
+build_profiled_echo_v1 "$ROOT" "$OUT"
 [[ -x $W ]] || cargo build --release --manifest-path "$WSLOAD_DIR/Cargo.toml" --target-dir "$ROOT/target/wsload" >&2
-cc -O2 -Wall -I "$ROOT/include" -o "$OUT/echo-v1" "$WSLOAD_DIR/servers/echo-v1.c" \
-	-L "$OUT/release" -Wl,-rpath,"$OUT/release" -lwebsockets
 PORT="${PROFILE_PORT:-19700}"
 while ss -Hltn | awk '{print $4}' | grep -q ":$PORT\$"; do PORT=$((PORT + 1)); done
 CG="$OUT/callgrind.out"

@@ -21,14 +21,12 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
 CONNS="${1:-1000}"
 WARM="${WARM:-100}"
 OUT="$ROOT/target/profile"
-WSLOAD_DIR="$ROOT/../shared/tools/wsload"
-mkdir -p "$OUT"
-CARGO_PROFILE_RELEASE_STRIP=none cargo build --release --lib --target-dir "$OUT" >&2
-cc -O2 -Wall -I "$ROOT/include" -o "$OUT/echo-v1" "$WSLOAD_DIR/servers/echo-v1.c" \
-	-L "$OUT/release" -Wl,-rpath,"$OUT/release" -lwebsockets
+build_profiled_echo_v1 "$ROOT" "$OUT"
 PORT="${PROFILE_PORT:-19750}"
 CG="$OUT/callgrind-hs"
 rm -f "$CG".*
