@@ -690,23 +690,7 @@ pub fn on_close(ctx: &Context, conn: &Conn) {
 /// Once a second: 1HZ to the active application extensions.
 pub fn tick_1hz(ctx: &Context) {
     for conn in ctx.all_conns() {
-        if !conn.has_exts() {
-            continue;
-        }
-        let targets: Vec<(usize, UserPtr)> = match conn.cold().exts.borrow().as_ref() {
-            Some(e) => e
-                .app
-                .iter()
-                .map(|(i, u)| {
-                    (
-                        ctx.extensions[*i].index,
-                        u.as_ref().map_or(UserPtr::NULL, |u| u.ptr()),
-                    )
-                })
-                .collect(),
-            None => continue,
-        };
-        for (index, user) in targets {
+        for (index, user, _) in app_targets(ctx, conn) {
             invoke_ext(
                 ctx,
                 index,
